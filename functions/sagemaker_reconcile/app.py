@@ -1,0 +1,25 @@
+"""Scheduled backstop: settle SUBMITTED inferences whose notification never came."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dropzone.observability import logger, metrics, tracer
+from dropzone.workflows.sagemaker_async import SageMakerReconciler
+
+
+@cache
+def default_reconciler() -> SageMakerReconciler:
+    return SageMakerReconciler.from_env()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any], context: LambdaContext, reconciler: SageMakerReconciler | None = None
+) -> dict[str, int]:
+    return (reconciler or default_reconciler()).run().as_dict()

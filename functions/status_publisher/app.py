@@ -1,0 +1,25 @@
+"""Ledger stream → `Dropzone Job Status Change` events on EventBridge."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dropzone.observability import logger, metrics, tracer
+from dropzone.workflows.status_events import StatusPublisher
+
+
+@cache
+def default_publisher() -> StatusPublisher:
+    return StatusPublisher.from_env()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any], context: LambdaContext, publisher: StatusPublisher | None = None
+) -> dict[str, list[dict[str, str]]]:
+    return (publisher or default_publisher()).publish(event)

@@ -1,0 +1,47 @@
+"""The two ways a unit of work can fail, and what each means for delivery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One specific thing wrong with an input: where, and why."""
+
+    field: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "reason": self.reason}
+
+
+@dataclass
+class InvalidInput(Exception):  # noqa: N818 - reads better at raise sites than InvalidInputError
+    """Bad input. The job ends REJECTED; retrying the delivery can never help."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    @classmethod
+    def single(cls, field_name: str, reason: str) -> InvalidInput:
+        return cls([Problem(field_name, reason)])
+
+    @property
+    def message(self) -> str:
+        return "; ".join(f"{p.field}: {p.reason}" for p in self.problems)
+
+
+class TransientError(Exception):
+    """A failure worth retrying later (throttling, 5xx, a job busy elsewhere).
+
+    Raising it from a record handler reports the record as a batch item failure, so the
+    queue delivers it again after its visibility timeout and, past maxReceiveCount, moves
+    it to the dead-letter queue where an alarm watches it.
+    """
+
+
+class ConfigurationError(Exception):
+    """The function's environment is wrong. Raised at cold start, never per record."""

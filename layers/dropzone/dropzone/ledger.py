@@ -1,0 +1,293 @@
+"""The job ledger: one DynamoDB table, forward-only transitions by conditional writes.
+
+Every status change lands in the table stream; the status publisher turns each one into
+a `Dropzone Job Status Change` event, so a transition is never recorded without its
+event (and no event is ever sent for a transition that did not happen).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from dropzone import aws
+from dropzone.clock import iso, utcnow
+from dropzone.models.jobs import Job, JobKind, JobStatus, Transition
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+BY_SERVICE_REF_INDEX = "by-service-ref"
+BY_STATE_INDEX = "by-state"
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_INTERNAL = ("state_key", "lease_owner", "lease_until", "expires_at", "last_ignored")
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def state_key(kind: JobKind | str, status: JobStatus | str) -> str:
+    return f"{kind}#{status}"
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    created: bool
+    job: Job
+
+
+@dataclass(frozen=True)
+class TransitionResult:
+    """`applied` is False for a late, duplicate or out-of-order change; `job` is then the
+    record as it stands (None when there is no such job)."""
+
+    applied: bool
+    job: Job | None
+
+
+class Ledger:
+    def __init__(
+        self,
+        table_name: str,
+        client: DynamoDBClient | None = None,
+        *,
+        retention_days: int = 90,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.table_name = table_name
+        self._client = client or aws.client("dynamodb")
+        self._retention = timedelta(days=retention_days)
+        self._clock = clock
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job | None:
+        response = self._client.get_item(
+            TableName=self.table_name, Key={"job_id": {"S": job_id}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return _job_from_item(item) if item else None
+
+    def find_by_service_ref(self, service_ref: str) -> list[Job]:
+        response = self._client.query(
+            TableName=self.table_name,
+            IndexName=BY_SERVICE_REF_INDEX,
+            KeyConditionExpression="service_ref = :ref",
+            ExpressionAttributeValues={":ref": {"S": service_ref}},
+        )
+        return [_job_from_item(item) for item in response.get("Items", [])]
+
+    def by_state(
+        self, kind: JobKind, status: JobStatus, *, updated_before: datetime | None = None
+    ) -> Iterator[Job]:
+        """Jobs of one kind in one status, oldest update first."""
+        condition = "state_key = :sk"
+        values: dict[str, Any] = {":sk": {"S": state_key(kind, status)}}
+        if updated_before is not None:
+            condition += " AND updated_at < :before"
+            values[":before"] = {"S": iso(updated_before)}
+        paginator = self._client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.table_name,
+            IndexName=BY_STATE_INDEX,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+        ):
+            for item in page.get("Items", []):
+                yield _job_from_item(item)
+
+    # -- writes --------------------------------------------------------------------------
+
+    def create(self, job: Job, *, lease_owner: str, lease_seconds: int) -> CreateResult:
+        """Record a new job, holding a lease on it. Exactly one of racing creators wins."""
+        now = self._clock()
+        job = job.model_copy(
+            update={
+                "created_at": iso(now),
+                "updated_at": iso(now),
+                "history": [Transition(status=job.status, at=iso(now), message=job.message)],
+            }
+        )
+        item = _item_from_job(job)
+        item["lease_owner"] = {"S": lease_owner}
+        item["lease_until"] = {"N": str(int(now.timestamp()) + lease_seconds)}
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item=item,
+                ConditionExpression="attribute_not_exists(job_id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if aws.error_code(error) != _CONDITION_FAILED:
+                raise
+            existing = error.response.get("Item")  # type: ignore[attr-defined]
+            current = _job_from_item(existing) if existing else self.get(job.job_id)
+            if current is None:  # deleted between the two calls: treat as a fresh race
+                raise
+            return CreateResult(created=False, job=current)
+        return CreateResult(created=True, job=job)
+
+    def acquire_lease(self, job_id: str, *, owner: str, lease_seconds: int) -> bool:
+        """Take over an ACCEPTED job whose previous holder's lease has run out."""
+        now = int(self._clock().timestamp())
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="SET lease_owner = :owner, lease_until = :until",
+                ConditionExpression=(
+                    "#status = :accepted AND "
+                    "(attribute_not_exists(lease_until) OR lease_until < :now)"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":owner": {"S": owner},
+                    ":until": {"N": str(now + lease_seconds)},
+                    ":now": {"N": str(now)},
+                    ":accepted": {"S": JobStatus.ACCEPTED},
+                },
+            )
+        except ClientError as error:
+            if aws.error_code(error) == _CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+    def release_lease(self, job_id: str, *, owner: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="REMOVE lease_owner, lease_until",
+                ConditionExpression="lease_owner = :owner",
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except ClientError as error:
+            if aws.error_code(error) != _CONDITION_FAILED:
+                raise
+
+    def transition(
+        self,
+        job_id: str,
+        kind: JobKind,
+        new_status: JobStatus,
+        *,
+        service_status: str | None = None,
+        message: str | None = None,
+        updates: dict[str, Any] | None = None,
+    ) -> TransitionResult:
+        """Move a job forward, or record the attempt and leave the job as it is."""
+        now = self._clock()
+        entry = Transition(status=new_status, at=iso(now), service_status=service_status, message=message)
+        fields: dict[str, Any] = dict(updates or {})
+        fields.update(
+            status=new_status,
+            service_status=service_status,
+            message=message,
+            updated_at=iso(now),
+        )
+        names = {"#history": "history", "#status": "status", "#kind": "kind"}
+        values: dict[str, Any] = {
+            ":entry": _serializer.serialize([entry.model_dump(mode="json", exclude_none=True)]),
+            ":empty": {"L": []},
+        }
+        assignments = ["#history = list_append(if_not_exists(#history, :empty), :entry)"]
+        for index, (name, value) in enumerate(fields.items()):
+            if value is None:
+                continue
+            names[f"#f{index}"] = name
+            values[f":f{index}"] = _serializer.serialize(_plain(value))
+            assignments.append(f"#f{index} = :f{index}")
+        values[":sk"] = {"S": state_key(kind, new_status)}
+        values[":kind"] = {"S": kind}
+        assignments.append("state_key = :sk")
+        if new_status.is_terminal:
+            values[":expires"] = {"N": str(int((now + self._retention).timestamp()))}
+            assignments.append("expires_at = :expires")
+        predecessors = new_status.predecessors()
+        for index, status in enumerate(predecessors):
+            values[f":p{index}"] = {"S": status}
+        condition = "#kind = :kind AND #status IN ({})".format(
+            ", ".join(f":p{index}" for index in range(len(predecessors)))
+        )
+        expression = "SET " + ", ".join(assignments)
+        if new_status is not JobStatus.ACCEPTED:
+            expression += " REMOVE lease_owner, lease_until"
+        try:
+            response = self._client.update_item(
+                TableName=self.table_name,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if aws.error_code(error) != _CONDITION_FAILED:
+                raise
+            current = error.response.get("Item")  # type: ignore[attr-defined]
+            if not current:
+                return TransitionResult(applied=False, job=None)
+            self._record_ignored(job_id, entry)
+            return TransitionResult(applied=False, job=_job_from_item(current))
+        return TransitionResult(applied=True, job=_job_from_item(response["Attributes"]))
+
+    def _record_ignored(self, job_id: str, entry: Transition) -> None:
+        self._client.update_item(
+            TableName=self.table_name,
+            Key={"job_id": {"S": job_id}},
+            UpdateExpression="ADD ignored_events :one SET last_ignored = :entry",
+            ConditionExpression="attribute_exists(job_id)",
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":entry": _serializer.serialize(entry.model_dump(mode="json", exclude_none=True)),
+            },
+        )
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", exclude_none=True)
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+def _item_from_job(job: Job) -> dict[str, Any]:
+    record = _plain(job.model_dump(mode="json", exclude_none=True))
+    record["state_key"] = state_key(job.kind, job.status)
+    return {name: _serializer.serialize(value) for name, value in record.items()}
+
+
+def _job_from_item(item: dict[str, Any]) -> Job:
+    record = {name: _from_dynamo(_deserializer.deserialize(value)) for name, value in item.items()}
+    for name in _INTERNAL:
+        record.pop(name, None)
+    return Job.model_validate(record)
+
+
+def job_from_stream_image(image: dict[str, Any]) -> Job:
+    return _job_from_item(image)

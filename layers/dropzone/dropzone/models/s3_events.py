@@ -1,0 +1,59 @@
+"""S3 "Object Created" events as EventBridge delivers them (and as moto emits them)."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote_plus
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+from dropzone.models.jobs import SourceObject
+
+
+class _Bucket(BaseModel):
+    name: str
+
+
+class _Object(BaseModel):
+    key: str
+    size: int | None = None
+    etag: str | None = Field(default=None, validation_alias=AliasChoices("etag", "eTag"))
+    version_id: str | None = Field(default=None, validation_alias=AliasChoices("version-id"))
+    sequencer: str | None = None
+
+
+class _Detail(BaseModel):
+    bucket: _Bucket
+    object: _Object
+    reason: str | None = None
+
+
+class ObjectCreatedEvent(BaseModel):
+    """The fields Dropzone needs; unknown fields are ignored."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str | None = None
+    source: str
+    detail_type: str = Field(validation_alias=AliasChoices("detail-type", "detail_type"))
+    detail: _Detail
+
+    def source_object(self) -> SourceObject:
+        version = self.detail.object.version_id
+        return SourceObject(
+            bucket=self.detail.bucket.name,
+            key=self.detail.object.key,
+            version_id=None if version in (None, "", "null") else version,
+            etag=(self.detail.object.etag or "").strip('"') or None,
+            size=self.detail.object.size,
+        )
+
+
+def candidate_keys(raw_key: str) -> list[str]:
+    """Keys to try, most likely first.
+
+    Classic S3 notifications URL-encode keys (space as '+'); whether EventBridge does is
+    not documented. Decoding a key that was never encoded would corrupt a literal '+' or
+    '%', so the decoded form is tried first and the raw form second.
+    """
+    decoded = unquote_plus(raw_key)
+    return [decoded] if decoded == raw_key else [decoded, raw_key]

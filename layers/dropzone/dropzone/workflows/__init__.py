@@ -1,0 +1,1 @@
+"""Workflow logic, one module per workflow; each takes its adapters as arguments."""

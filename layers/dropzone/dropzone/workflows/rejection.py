@@ -1,0 +1,50 @@
+"""Bad input ends the same way in every workflow: a report, then REJECTED."""
+
+from __future__ import annotations
+
+from dropzone.adapters.s3 import S3
+from dropzone.clock import iso, utcnow
+from dropzone.errors import InvalidInput
+from dropzone.ledger import Ledger, TransitionResult
+from dropzone.models.jobs import Job, JobStatus
+from dropzone.observability import logger, metrics
+
+REPORTS_PREFIX = "reports/"
+
+
+def report_key(job: Job) -> str:
+    return f"{REPORTS_PREFIX}{job.kind}/{job.job_id}.json"
+
+
+def reject(
+    job: Job, invalid: InvalidInput, *, ledger: Ledger, s3: S3, results_bucket: str
+) -> TransitionResult:
+    """Write the JSON error report to the results bucket, then mark the job REJECTED.
+
+    The report goes first: if writing it fails, the job stays as it was and the delivery
+    is retried, so a REJECTED job always has its report.
+    """
+    report = {
+        "job_id": job.job_id,
+        "kind": job.kind,
+        "status": JobStatus.REJECTED,
+        "source": job.source.model_dump(exclude_none=True),
+        "target": job.target,
+        "reason": invalid.message,
+        "problems": [problem.as_dict() for problem in invalid.problems],
+        "rejected_at": iso(utcnow()),
+    }
+    location = s3.put_json(results_bucket, report_key(job), report)
+    result = ledger.transition(
+        job.job_id,
+        job.kind,
+        JobStatus.REJECTED,
+        message=invalid.message,
+        updates={"report_location": location},
+    )
+    logger.info(
+        "job rejected",
+        extra={"job_id": job.job_id, "kind": job.kind, "reason": invalid.message, "report": location},
+    )
+    metrics.add_metric(name="JobsRejected", unit="Count", value=1)
+    return result

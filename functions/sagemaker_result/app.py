@@ -10,8 +10,8 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from dropzone.observability import logger, metrics, tracer
 from dropzone.workflows.sagemaker_async import SageMakerResults
 
@@ -28,7 +28,7 @@ def default_results() -> SageMakerResults:
 @tracer.capture_lambda_handler
 def handler(
     event: dict[str, Any], context: LambdaContext, results: SageMakerResults | None = None
-) -> dict[str, Any]:
+) -> PartialItemFailureResponse:
     results = results or default_results()
     return process_partial_response(
         event=event, record_handler=results.handle_record, processor=processor, context=context

@@ -10,8 +10,8 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from dropzone.observability import logger, metrics, tracer
 from dropzone.workflows.sagemaker_async import SageMakerSubmitter
 
@@ -28,7 +28,7 @@ def default_submitter() -> SageMakerSubmitter:
 @tracer.capture_lambda_handler
 def handler(
     event: dict[str, Any], context: LambdaContext, submitter: SageMakerSubmitter | None = None
-) -> dict[str, Any]:
+) -> PartialItemFailureResponse:
     submitter = submitter or default_submitter()
     return process_partial_response(
         event=event, record_handler=submitter.handle_record, processor=processor, context=context

@@ -24,7 +24,9 @@ def sqs_event(*bodies: str, receive_count: int = 1) -> dict[str, Any]:
     return {"Records": records}
 
 
-def object_created(bucket: str, key: str, *, version_id: str | None, etag: str, size: int) -> dict[str, Any]:
+def object_created(
+    bucket: str, key: str, *, version_id: str | None, etag: str, size: int
+) -> dict[str, Any]:
     """An EventBridge S3 Object Created event, shaped like the one in events/."""
     event = json.loads(load_event("sagemaker_submit.json")["Records"][0]["body"])
     event["detail"]["bucket"]["name"] = bucket

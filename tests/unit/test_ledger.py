@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from dropzone.ledger import Ledger
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
+
 from tests.support.fixtures import Stack
 
 KIND = JobKind.SAGEMAKER_ASYNC
@@ -46,14 +47,20 @@ def test_transition_moves_forward_and_keeps_history(stack: Stack) -> None:
     ledger = stack.ledger()
     ledger.create(_job(), lease_owner="a", lease_seconds=60)
     result = ledger.transition(
-        "dz-1", KIND, JobStatus.SUBMITTED, service_status="Accepted", updates={"inference_id": "i-1"}
+        "dz-1",
+        KIND,
+        JobStatus.SUBMITTED,
+        service_status="Accepted",
+        updates={"inference_id": "i-1"},
     )
     assert result.applied
     assert result.job is not None
     assert result.job.status is JobStatus.SUBMITTED
     assert result.job.inference_id == "i-1"
     assert [t.status for t in result.job.history] == [JobStatus.ACCEPTED, JobStatus.SUBMITTED]
-    item = stack.dynamodb.get_item(TableName=stack.table_name, Key={"job_id": {"S": "dz-1"}})["Item"]
+    item = stack.dynamodb.get_item(TableName=stack.table_name, Key={"job_id": {"S": "dz-1"}})[
+        "Item"
+    ]
     assert item["state_key"]["S"] == "sagemaker_async#SUBMITTED"
     assert "lease_owner" not in item
 
@@ -82,7 +89,9 @@ def test_terminal_status_sets_retention(stack: Stack) -> None:
     ledger = stack.ledger(clock=clock, retention_days=10)
     ledger.create(_job(), lease_owner="a", lease_seconds=60)
     ledger.transition("dz-1", KIND, JobStatus.REJECTED, message="bad")
-    item = stack.dynamodb.get_item(TableName=stack.table_name, Key={"job_id": {"S": "dz-1"}})["Item"]
+    item = stack.dynamodb.get_item(TableName=stack.table_name, Key={"job_id": {"S": "dz-1"}})[
+        "Item"
+    ]
     assert int(item["expires_at"]["N"]) == int((clock.now + timedelta(days=10)).timestamp())
 
 
@@ -128,7 +137,10 @@ def test_lookups_by_state_and_service_ref(stack: Stack) -> None:
         ledger.create(_job(f"dz-{index}"), lease_owner="a", lease_seconds=60)
         clock.now += timedelta(minutes=1)
         ledger.transition(
-            f"dz-{index}", KIND, JobStatus.SUBMITTED, updates={"service_ref": f"sagemaker:i-{index}"}
+            f"dz-{index}",
+            KIND,
+            JobStatus.SUBMITTED,
+            updates={"service_ref": f"sagemaker:i-{index}"},
         )
     older = list(
         ledger.by_state(KIND, JobStatus.SUBMITTED, updated_before=clock.now - timedelta(seconds=30))

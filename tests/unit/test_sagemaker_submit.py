@@ -7,13 +7,13 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-
 from dropzone.adapters.sagemaker_runtime import SageMakerRuntime
 from dropzone.errors import TransientError
 from dropzone.ids import job_id_for
 from dropzone.models.jobs import JobStatus, SourceObject
 from dropzone.settings import SageMakerSubmitSettings
 from dropzone.workflows.sagemaker_async import SageMakerSubmitter
+
 from tests.support.fixtures import Stack
 
 PREFIX = "sagemaker-async/"
@@ -38,12 +38,17 @@ def _settings(stack: Stack) -> SageMakerSubmitSettings:
 
 def _submitter(stack: Stack, client: Any) -> SageMakerSubmitter:
     return SageMakerSubmitter(
-        settings=_settings(stack), ledger=stack.ledger(), s3=stack.s3(), runtime=SageMakerRuntime(client)
+        settings=_settings(stack),
+        ledger=stack.ledger(),
+        s3=stack.s3(),
+        runtime=SageMakerRuntime(client),
     )
 
 
 def _upload(stack: Stack, key: str, body: bytes = b'{"x": [1, 2]}', **kwargs: Any) -> SourceObject:
-    response = stack.s3_client.put_object(Bucket=stack.dropzone_bucket, Key=key, Body=body, **kwargs)
+    response = stack.s3_client.put_object(
+        Bucket=stack.dropzone_bucket, Key=key, Body=body, **kwargs
+    )
     return SourceObject(
         bucket=stack.dropzone_bucket,
         key=key,
@@ -83,7 +88,7 @@ def test_submits_with_every_option_from_metadata(stack: Stack, runtime_client: A
         _accepted(job_id),
         expected_params={
             "EndpointName": "churn-model",
-            "InputLocation": f"s3://{stack.dropzone_bucket}/sagemaker-async/churn-model/batch/in 1.csv",
+            "InputLocation": f"s3://{stack.dropzone_bucket}/{source.key}",
             "InferenceId": job_id,
             "ContentType": "text/csv",
             "Accept": "application/json",
@@ -156,10 +161,14 @@ def test_user_inference_id_is_used_and_indexed(stack: Stack, runtime_client: Any
     )
     job = _submitter(stack, client).submit(source)
     assert job.inference_id == "order-42"
-    assert [j.job_id for j in stack.ledger().find_by_service_ref("sagemaker:order-42")] == [job.job_id]
+    assert [j.job_id for j in stack.ledger().find_by_service_ref("sagemaker:order-42")] == [
+        job.job_id
+    ]
 
 
-def test_a_duplicate_delivery_after_submission_makes_no_call(stack: Stack, runtime_client: Any) -> None:
+def test_a_duplicate_delivery_after_submission_makes_no_call(
+    stack: Stack, runtime_client: Any
+) -> None:
     client, stubber = runtime_client
     source = _upload(stack, "sagemaker-async/ep/x.json")
     stubber.add_response("invoke_endpoint_async", _accepted(job_id_for(source)))
@@ -178,7 +187,9 @@ def test_throttling_and_5xx_leave_the_job_for_a_retry(
     client, stubber = runtime_client
     source = _upload(stack, "sagemaker-async/ep/x.json")
     stubber.add_client_error(
-        "invoke_endpoint_async", service_error_code=code, http_status_code=503 if code != "ThrottlingException" else 400
+        "invoke_endpoint_async",
+        service_error_code=code,
+        http_status_code=503 if code != "ThrottlingException" else 400,
     )
     stubber.add_response("invoke_endpoint_async", _accepted(job_id_for(source)))
     submitter = _submitter(stack, client)
@@ -194,7 +205,9 @@ def test_throttling_and_5xx_leave_the_job_for_a_retry(
     assert stack.s3_client.list_objects_v2(Bucket=stack.results_bucket).get("KeyCount") == 0
 
 
-def test_unknown_endpoint_is_rejected_with_the_services_reason(stack: Stack, runtime_client: Any) -> None:
+def test_unknown_endpoint_is_rejected_with_the_services_reason(
+    stack: Stack, runtime_client: Any
+) -> None:
     client, stubber = runtime_client
     source = _upload(stack, "sagemaker-async/no-such-endpoint/x.json")
     stubber.add_client_error(
@@ -205,7 +218,10 @@ def test_unknown_endpoint_is_rejected_with_the_services_reason(stack: Stack, run
     )
     job = _submitter(stack, client).submit(source)
     assert job.status is JobStatus.REJECTED
-    assert job.message is not None and "no-such-endpoint of account 123456789012 not found" in job.message
+    assert (
+        job.message is not None
+        and "no-such-endpoint of account 123456789012 not found" in job.message
+    )
     report = _report(stack, job.report_location)
     assert report["status"] == "REJECTED"
     assert report["problems"][0]["field"] == "endpoint"
@@ -223,18 +239,84 @@ BAD_INPUTS: list[tuple[str, str, bytes, dict[str, Any], str]] = [
     ("empty file", "sagemaker-async/ep/empty.json", b"", {}, "empty (0 bytes)"),
     ("no endpoint", "sagemaker-async//x.json", b"1", {}, "no endpoint name"),
     ("invalid endpoint", "sagemaker-async/bad_name!/x.json", b"1", {}, "not a valid endpoint name"),
-    ("endpoint too long", f"sagemaker-async/{'e' * 64}/x.json", b"1", {}, "not a valid endpoint name"),
+    (
+        "endpoint too long",
+        f"sagemaker-async/{'e' * 64}/x.json",
+        b"1",
+        {},
+        "not a valid endpoint name",
+    ),
     ("folder marker", "sagemaker-async/ep/folder/", b"", {}, "folder marker"),
-    ("ttl not a number", "sagemaker-async/ep/x.json", b"1", {"Metadata": {"request-ttl-seconds": "soon"}}, "request-ttl-seconds"),
-    ("ttl too short", "sagemaker-async/ep/x.json", b"1", {"Metadata": {"request-ttl-seconds": "59"}}, "greater than or equal to 60"),
-    ("ttl too long", "sagemaker-async/ep/x.json", b"1", {"Metadata": {"request-ttl-seconds": "21601"}}, "less than or equal to 21600"),
-    ("timeout zero", "sagemaker-async/ep/x.json", b"1", {"Metadata": {"invocation-timeout-seconds": "0"}}, "invocation-timeout-seconds"),
-    ("timeout too long", "sagemaker-async/ep/x.json", b"1", {"Metadata": {"invocation-timeout-seconds": "3601"}}, "less than or equal to 3600"),
-    ("inference id too long", "sagemaker-async/ep/x.json", b"1", {"Metadata": {"inference-id": "i" * 65}}, "inference-id"),
-    ("inference id leading space", "sagemaker-async/ep/x.json", b"1", {"Metadata": {"inference-id": " abc"}}, "must not start with a space"),
-    ("custom attributes too long", "sagemaker-async/ep/x.json", b"1", {"Metadata": {"custom-attributes": "a" * 1025}}, "custom-attributes"),
-    ("output path extension with scheme", "sagemaker-async/ep/x.json", b"1", {"Metadata": {"s3-output-path-extension": "s3:x"}}, "no s3: or https:"),
-    ("filename with two dots", "sagemaker-async/ep/x.json", b"1", {"Metadata": {"filename": "a.b.c"}}, "at most one '.'"),
+    (
+        "ttl not a number",
+        "sagemaker-async/ep/x.json",
+        b"1",
+        {"Metadata": {"request-ttl-seconds": "soon"}},
+        "request-ttl-seconds",
+    ),
+    (
+        "ttl too short",
+        "sagemaker-async/ep/x.json",
+        b"1",
+        {"Metadata": {"request-ttl-seconds": "59"}},
+        "greater than or equal to 60",
+    ),
+    (
+        "ttl too long",
+        "sagemaker-async/ep/x.json",
+        b"1",
+        {"Metadata": {"request-ttl-seconds": "21601"}},
+        "less than or equal to 21600",
+    ),
+    (
+        "timeout zero",
+        "sagemaker-async/ep/x.json",
+        b"1",
+        {"Metadata": {"invocation-timeout-seconds": "0"}},
+        "invocation-timeout-seconds",
+    ),
+    (
+        "timeout too long",
+        "sagemaker-async/ep/x.json",
+        b"1",
+        {"Metadata": {"invocation-timeout-seconds": "3601"}},
+        "less than or equal to 3600",
+    ),
+    (
+        "inference id too long",
+        "sagemaker-async/ep/x.json",
+        b"1",
+        {"Metadata": {"inference-id": "i" * 65}},
+        "inference-id",
+    ),
+    (
+        "inference id leading space",
+        "sagemaker-async/ep/x.json",
+        b"1",
+        {"Metadata": {"inference-id": " abc"}},
+        "must not start with a space",
+    ),
+    (
+        "custom attributes too long",
+        "sagemaker-async/ep/x.json",
+        b"1",
+        {"Metadata": {"custom-attributes": "a" * 1025}},
+        "custom-attributes",
+    ),
+    (
+        "output path extension with scheme",
+        "sagemaker-async/ep/x.json",
+        b"1",
+        {"Metadata": {"s3-output-path-extension": "s3:x"}},
+        "no s3: or https:",
+    ),
+    (
+        "filename with two dots",
+        "sagemaker-async/ep/x.json",
+        b"1",
+        {"Metadata": {"filename": "a.b.c"}},
+        "at most one '.'",
+    ),
 ]
 
 
@@ -244,7 +326,12 @@ BAD_INPUTS: list[tuple[str, str, bytes, dict[str, Any], str]] = [
     ids=[case[0] for case in BAD_INPUTS],
 )
 def test_bad_input_is_rejected_with_a_specific_reason(
-    stack: Stack, runtime_client: Any, key: str, body: bytes, put_kwargs: dict[str, Any], reason: str
+    stack: Stack,
+    runtime_client: Any,
+    key: str,
+    body: bytes,
+    put_kwargs: dict[str, Any],
+    reason: str,
 ) -> None:
     client, _stubber = runtime_client  # no response queued: any call to SageMaker fails the test
     source = _upload(stack, key, body, **put_kwargs)
@@ -259,7 +346,9 @@ def test_bad_input_is_rejected_with_a_specific_reason(
 def test_object_deleted_before_processing_is_rejected(stack: Stack, runtime_client: Any) -> None:
     client, _ = runtime_client
     source = _upload(stack, "sagemaker-async/ep/x.json")
-    stack.s3_client.delete_object(Bucket=stack.dropzone_bucket, Key=source.key, VersionId=source.version_id)
+    stack.s3_client.delete_object(
+        Bucket=stack.dropzone_bucket, Key=source.key, VersionId=source.version_id
+    )
     job = _submitter(stack, client).submit(source)
     assert job.status is JobStatus.REJECTED
     assert job.message is not None and "no longer exists" in job.message

@@ -17,7 +17,7 @@ class Problem:
 
 
 @dataclass
-class InvalidInput(Exception):  # noqa: N818 - reads better at raise sites than InvalidInputError
+class InvalidInput(Exception):
     """Bad input. The job ends REJECTED; retrying the delivery can never help."""
 
     problems: list[Problem] = field(default_factory=list)

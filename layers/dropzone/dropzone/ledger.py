@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -127,7 +127,7 @@ class Ledger:
         except ClientError as error:
             if aws.error_code(error) != _CONDITION_FAILED:
                 raise
-            existing = error.response.get("Item")  # type: ignore[attr-defined]
+            existing = cast(dict[str, Any] | None, error.response.get("Item"))
             current = _job_from_item(existing) if existing else self.get(job.job_id)
             if current is None:  # deleted between the two calls: treat as a fresh race
                 raise
@@ -185,7 +185,9 @@ class Ledger:
     ) -> TransitionResult:
         """Move a job forward, or record the attempt and leave the job as it is."""
         now = self._clock()
-        entry = Transition(status=new_status, at=iso(now), service_status=service_status, message=message)
+        entry = Transition(
+            status=new_status, at=iso(now), service_status=service_status, message=message
+        )
         fields: dict[str, Any] = dict(updates or {})
         fields.update(
             status=new_status,
@@ -234,7 +236,7 @@ class Ledger:
         except ClientError as error:
             if aws.error_code(error) != _CONDITION_FAILED:
                 raise
-            current = error.response.get("Item")  # type: ignore[attr-defined]
+            current = cast(dict[str, Any] | None, error.response.get("Item"))
             if not current:
                 return TransitionResult(applied=False, job=None)
             self._record_ignored(job_id, entry)

@@ -19,13 +19,13 @@ class EnvModel(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
         environ = os.environ if environ is None else environ
-        values = {name: environ[name.upper()] for name in cls.model_fields if name.upper() in environ}
+        values = {
+            name: environ[name.upper()] for name in cls.model_fields if name.upper() in environ
+        }
         try:
             return cls.model_validate(values)
         except ValidationError as error:
-            problems = "; ".join(
-                f"{str(e['loc'][0]).upper()}: {e['msg']}" for e in error.errors()
-            )
+            problems = "; ".join(f"{str(e['loc'][0]).upper()}: {e['msg']}" for e in error.errors())
             raise ConfigurationError(f"{cls.__name__} is misconfigured: {problems}") from error
 
 

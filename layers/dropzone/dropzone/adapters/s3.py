@@ -25,7 +25,7 @@ class ObjectHead:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-class ObjectMissing(Exception):  # noqa: N818 - a state, not an error condition
+class ObjectMissing(Exception):
     pass
 
 

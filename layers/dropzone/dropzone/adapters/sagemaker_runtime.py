@@ -32,7 +32,9 @@ class SageMakerRuntime:
             code = aws.error_code(error)
             detail = error.response.get("Error", {}).get("Message", code)
             if code == "ValidationError":
-                raise InvalidInput.single("endpoint", f"SageMaker refused the request: {detail}") from error
+                raise InvalidInput.single(
+                    "endpoint", f"SageMaker refused the request: {detail}"
+                ) from error
             raise TransientError(f"InvokeEndpointAsync failed with {code}: {detail}") from error
         return AsyncInvocation(
             inference_id=response.get("InferenceId") or request.get("InferenceId", ""),

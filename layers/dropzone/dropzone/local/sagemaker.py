@@ -85,7 +85,8 @@ class FakeSageMakerRuntime:
         validate_response(SERVICE, OPERATION, response)
         with self._lock:
             self._pending.append(_Pending(endpoint, params, response, iso(utcnow())))
-        return {**response, "ResponseMetadata": {"HTTPStatusCode": 202}}
+        answer: dict[str, Any] = {**response, "ResponseMetadata": {"HTTPStatusCode": 202}}
+        return answer
 
     @property
     def pending(self) -> int:
@@ -147,7 +148,11 @@ def _put(s3_client: Any, uri: str, body: bytes) -> None:
 
 
 def _client_error(code: str, message: str, status: int) -> ClientError:
+    error: dict[str, Any] = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
     return ClientError(
-        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        error,  # type: ignore[arg-type]
         OPERATION,
     )

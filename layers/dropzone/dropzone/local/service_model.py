@@ -24,6 +24,10 @@ def operation(service_name: str, operation_name: str) -> OperationModel:
 def validate_request(service_name: str, operation_name: str, params: dict[str, Any]) -> None:
     """Raise botocore's own ParamValidationError for a request the real client would refuse."""
     shape = operation(service_name, operation_name).input_shape
+    if shape is None:
+        if params:
+            raise ParamValidationError(report=f"{operation_name} takes no parameters")
+        return
     report = ParamValidator().validate(params, shape)
     if report.has_errors():
         raise ParamValidationError(report=report.generate_report())

@@ -43,4 +43,6 @@ def parse_sns_delivery(body: str) -> AsyncInferenceNotification:
             payload = json.loads(payload["Message"])
         return AsyncInferenceNotification.model_validate(payload)
     except (ValueError, KeyError, TypeError, ValidationError) as error:
-        raise InvalidInput.single("notification", f"not a SageMaker async notification: {error}") from error
+        raise InvalidInput.single(
+            "notification", f"not a SageMaker async notification: {error}"
+        ) from error

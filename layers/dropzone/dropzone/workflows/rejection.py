@@ -44,7 +44,12 @@ def reject(
     )
     logger.info(
         "job rejected",
-        extra={"job_id": job.job_id, "kind": job.kind, "reason": invalid.message, "report": location},
+        extra={
+            "job_id": job.job_id,
+            "kind": job.kind,
+            "reason": invalid.message,
+            "report": location,
+        },
     )
     metrics.add_metric(name="JobsRejected", unit="Count", value=1)
     return result

@@ -68,8 +68,12 @@ class AsyncInferenceOptions(BaseModel):
     content_type: str | None = Field(default=None, alias="content-type", max_length=1024)
     accept: str | None = Field(default=None, max_length=1024)
     custom_attributes: str | None = Field(default=None, alias="custom-attributes", max_length=1024)
-    inference_id: str | None = Field(default=None, alias="inference-id", min_length=1, max_length=64)
-    request_ttl_seconds: int | None = Field(default=None, alias="request-ttl-seconds", ge=60, le=21600)
+    inference_id: str | None = Field(
+        default=None, alias="inference-id", min_length=1, max_length=64
+    )
+    request_ttl_seconds: int | None = Field(
+        default=None, alias="request-ttl-seconds", ge=60, le=21600
+    )
     invocation_timeout_seconds: int | None = Field(
         default=None, alias="invocation-timeout-seconds", ge=1, le=3600
     )
@@ -238,7 +242,11 @@ class SageMakerSubmitter:
             invocation = self.runtime.invoke_endpoint_async(**request)
         except InvalidInput as invalid:
             result = reject(
-                job, invalid, ledger=self.ledger, s3=self.s3, results_bucket=self.settings.results_bucket
+                job,
+                invalid,
+                ledger=self.ledger,
+                s3=self.s3,
+                results_bucket=self.settings.results_bucket,
             )
             return result.job or job
         except Exception:
@@ -335,7 +343,9 @@ class SageMakerResults:
     @classmethod
     def from_env(cls) -> SageMakerResults:
         settings = SageMakerResultSettings.from_env()
-        return cls(settings, Ledger(settings.jobs_table, retention_days=settings.job_retention_days))
+        return cls(
+            settings, Ledger(settings.jobs_table, retention_days=settings.job_retention_days)
+        )
 
     def handle_record(self, record: SQSRecord) -> None:
         receives = int(record.attributes.approximate_receive_count or 1)
@@ -348,7 +358,10 @@ class SageMakerResults:
                 raise TransientError(f"no job yet for inference id {note.inference_id!r}")
             logger.warning(
                 "notification for an unknown inference id skipped",
-                extra={"inference_id": note.inference_id, "endpoint": note.request_parameters.endpoint_name},
+                extra={
+                    "inference_id": note.inference_id,
+                    "endpoint": note.request_parameters.endpoint_name,
+                },
             )
             metrics.add_metric(name="UnknownInferenceNotifications", unit="Count", value=1)
             return None
@@ -414,7 +427,9 @@ class SageMakerReconciler:
     @classmethod
     def from_env(cls) -> SageMakerReconciler:
         settings = SageMakerReconcileSettings.from_env()
-        return cls(settings, Ledger(settings.jobs_table, retention_days=settings.job_retention_days), S3())
+        return cls(
+            settings, Ledger(settings.jobs_table, retention_days=settings.job_retention_days), S3()
+        )
 
     def run(self) -> ReconcileSummary:
         now = self.clock()
@@ -440,7 +455,7 @@ class SageMakerReconciler:
                     KIND,
                     JobStatus.SUCCEEDED,
                     service_status="Completed",
-                    message="output found by reconciliation; the success notification never arrived",
+                    message="output found by reconciliation; no success notification arrived",
                 )
                 return "succeeded"
             if job.failure_location and self.s3.exists(job.failure_location):
@@ -453,7 +468,10 @@ class SageMakerReconciler:
                     message=_failure_message(reason),
                 )
                 return "failed"
-        except (ClientError, ValueError) as error:  # one unreadable location must not stop the sweep
+        except (
+            ClientError,
+            ValueError,
+        ) as error:  # one unreadable location must not stop the sweep
             logger.warning(
                 "could not check job outputs", extra={"job_id": job.job_id, "error": repr(error)}
             )

@@ -37,7 +37,11 @@ def status_change_detail(job: Job, previous_status: str | None) -> dict[str, Any
         "message": job.message,
         "updated_at": job.updated_at,
     }
-    return {name: value for name, value in detail.items() if value is not None or name == "previous_status"}
+    return {
+        name: value
+        for name, value in detail.items()
+        if value is not None or name == "previous_status"
+    }
 
 
 @dataclass

@@ -32,10 +32,10 @@ def lambda_context() -> LambdaContext:
 
 @pytest.fixture
 def moto_aws() -> Iterator[None]:
-    aws.client.cache_clear()
+    aws.reset_clients()
     with mock_aws():
         yield
-    aws.client.cache_clear()
+    aws.reset_clients()
 
 
 @pytest.fixture

@@ -1,0 +1,51 @@
+# Dropzone: every target a newcomer needs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+SAM_CLI_VERSION ?= 1.170.0
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+UV_SYNC_FLAGS := $(if $(CI),--locked,)
+SAM := SAM_CLI_TELEMETRY=0 $(UV) tool run --from aws-sam-cli==$(SAM_CLI_VERSION) sam
+
+.PHONY: help setup demo test unit lint typecheck cfn-lint sam-validate format bench build clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+setup: ## Install uv when missing, then the project and its dev tools (.venv)
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync $(UV_SYNC_FLAGS)
+
+demo: setup ## Run the SageMaker async scenario offline, end to end
+	$(UV) run python -m dropzone.local.demo
+
+test: setup lint typecheck cfn-lint sam-validate unit ## Lint, type-check, validate the template, run every test
+
+unit: ## Run the pytest suite
+	$(UV) run pytest
+
+lint: ## ruff check and format check
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+
+typecheck: ## mypy (strict, with the pydantic plugin)
+	$(UV) run mypy
+
+cfn-lint: ## Lint template.yaml (SAM expanded)
+	$(UV) run cfn-lint template.yaml
+
+sam-validate: ## sam validate --lint, with SAM CLI in its own tool environment
+	$(SAM) validate --lint --region us-east-1
+
+format: ## Apply ruff's fixes and formatting
+	$(UV) run ruff check --fix .
+	$(UV) run ruff format .
+
+bench: setup ## Cold-init and warm-overhead benchmarks (median of fresh interpreters)
+	$(UV) run python benchmarks/run.py
+
+build: ## sam build for python3.13 on arm64 (needs a Python 3.13; see README)
+	PATH="$$(scripts/python313-bin.sh):$$PATH" $(SAM) build
+
+clean: ## Remove build output and caches
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

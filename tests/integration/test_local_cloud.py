@@ -1,0 +1,91 @@
+"""The whole SageMaker async pipeline, offline, through the template's own wiring."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from dropzone.local import demo
+from dropzone.local.cloud import LocalCloud
+from dropzone.local.template import TEMPLATE_PATH
+from dropzone.models.jobs import JobStatus
+
+QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}
+
+
+def test_the_demo_scenario_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert demo.main([]) == 0
+    out = capsys.readouterr().out
+    assert "PASS" in out
+    assert "status events published: 20 for 20 transitions ok" in out
+
+
+def test_upload_to_final_status_with_events_for_every_transition() -> None:
+    with LocalCloud(function_environment=QUIET) as cloud:
+        # Given an endpoint that answers
+        cloud.add_endpoint("churn-model")
+        # When a file is dropped under its prefix
+        cloud.put_object("sagemaker-async/churn-model/in.json", b'{"rows": [[1, 2]]}')
+        cloud.run_until_idle()
+        # Then the job ends SUCCEEDED with the endpoint's output, and every step was published
+        (job,) = cloud.jobs()
+        assert job.status is JobStatus.SUCCEEDED
+        assert job.output_location is not None
+        output = json.loads(cloud.read_object(job.output_location))
+        assert output["inputBytes"] == len(b'{"rows": [[1, 2]]}')
+        assert [e["detail"]["status"] for e in cloud.status_events] == [
+            "ACCEPTED",
+            "SUBMITTED",
+            "SUCCEEDED",
+        ]
+        assert cloud.queue_depth("SageMakerSubmitDLQUrl") == 0
+
+
+def test_throttling_is_retried_through_the_queue_without_loss_or_duplication() -> None:
+    with LocalCloud(function_environment=QUIET) as cloud:
+        cloud.add_endpoint("churn-model")
+        cloud.sagemaker.inject_faults("ThrottlingException", "ServiceUnavailable")
+        cloud.put_object("sagemaker-async/churn-model/in.json", b"{}")
+        cloud.run_until_idle()
+        (job,) = cloud.jobs()
+        assert job.status is JobStatus.SUCCEEDED
+        assert len(cloud.sagemaker.calls) == 3  # two refused, one accepted
+        assert cloud.queue_depth("SageMakerSubmitDLQUrl") == 0
+
+
+def test_persistent_failure_lands_in_the_dead_letter_queue() -> None:
+    with LocalCloud(function_environment=QUIET) as cloud:
+        cloud.add_endpoint("churn-model")
+        cloud.sagemaker.inject_faults(*["ServiceUnavailable"] * 20)
+        cloud.put_object("sagemaker-async/churn-model/in.json", b"{}")
+        cloud.run_until_idle()
+        (job,) = cloud.jobs()
+        assert job.status is JobStatus.ACCEPTED  # recorded, not lost; redrive resumes it
+        assert cloud.queue_depth("SageMakerSubmitDLQUrl") == 1
+
+
+def test_objects_outside_the_prefix_are_not_routed() -> None:
+    with LocalCloud(function_environment=QUIET) as cloud:
+        cloud.put_object("elsewhere/file.json", b"{}")
+        cloud.run_until_idle()
+        assert cloud.jobs() == []
+
+
+def test_routing_follows_the_prefix_in_the_template(tmp_path: Path) -> None:
+    # Given a copy of the template whose async prefix default is changed
+    text = TEMPLATE_PATH.read_text()
+    assert "Default: sagemaker-async/" in text
+    changed = tmp_path / "template.yaml"
+    changed.write_text(text.replace("Default: sagemaker-async/", "Default: inference/async/"))
+    (tmp_path / "functions").symlink_to(TEMPLATE_PATH.parent / "functions")
+    with LocalCloud(changed, function_environment=QUIET) as cloud:
+        cloud.add_endpoint("churn-model")
+        # When files are dropped under the old and the new prefix
+        cloud.put_object("sagemaker-async/churn-model/old.json", b"{}")
+        cloud.put_object("inference/async/churn-model/new.json", b"{}")
+        cloud.run_until_idle()
+        # Then only the new prefix is routed, and the function reads the same setting
+        (job,) = cloud.jobs()
+        assert job.source.key == "inference/async/churn-model/new.json"
+        assert job.status is JobStatus.SUCCEEDED

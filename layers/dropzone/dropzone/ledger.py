@@ -134,8 +134,15 @@ class Ledger:
             return CreateResult(created=False, job=current)
         return CreateResult(created=True, job=job)
 
-    def acquire_lease(self, job_id: str, *, owner: str, lease_seconds: int) -> bool:
-        """Take over an ACCEPTED job whose previous holder's lease has run out."""
+    def acquire_lease(
+        self,
+        job_id: str,
+        *,
+        owner: str,
+        lease_seconds: int,
+        status: JobStatus = JobStatus.ACCEPTED,
+    ) -> bool:
+        """Hold a job in `status` for a while; fails while another holder's lease runs."""
         now = int(self._clock().timestamp())
         try:
             self._client.update_item(
@@ -143,7 +150,7 @@ class Ledger:
                 Key={"job_id": {"S": job_id}},
                 UpdateExpression="SET lease_owner = :owner, lease_until = :until",
                 ConditionExpression=(
-                    "#status = :accepted AND "
+                    "#status = :status AND "
                     "(attribute_not_exists(lease_until) OR lease_until < :now)"
                 ),
                 ExpressionAttributeNames={"#status": "status"},
@@ -151,7 +158,7 @@ class Ledger:
                     ":owner": {"S": owner},
                     ":until": {"N": str(now + lease_seconds)},
                     ":now": {"N": str(now)},
-                    ":accepted": {"S": JobStatus.ACCEPTED},
+                    ":status": {"S": status},
                 },
             )
         except ClientError as error:
@@ -242,6 +249,44 @@ class Ledger:
             self._record_ignored(job_id, entry)
             return TransitionResult(applied=False, job=_job_from_item(current))
         return TransitionResult(applied=True, job=_job_from_item(response["Attributes"]))
+
+    def annotate(
+        self,
+        job_id: str,
+        kind: JobKind,
+        status: JobStatus,
+        *,
+        service_status: str | None = None,
+        updates: dict[str, Any] | None = None,
+    ) -> Job | None:
+        """Update a job's details without a transition (no status event), if it is still
+        in `status`; returns the updated job, or None when it has moved on."""
+        fields: dict[str, Any] = dict(updates or {})
+        fields.update(service_status=service_status, updated_at=iso(self._clock()))
+        names = {"#status": "status", "#kind": "kind"}
+        values: dict[str, Any] = {":status": {"S": status}, ":kind": {"S": kind}}
+        assignments = []
+        for index, (name, value) in enumerate(fields.items()):
+            if value is None:
+                continue
+            names[f"#f{index}"] = name
+            values[f":f{index}"] = _serializer.serialize(_plain(value))
+            assignments.append(f"#f{index} = :f{index}")
+        try:
+            response = self._client.update_item(
+                TableName=self.table_name,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="SET " + ", ".join(assignments),
+                ConditionExpression="#kind = :kind AND #status = :status",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if aws.error_code(error) == _CONDITION_FAILED:
+                return None
+            raise
+        return _job_from_item(response["Attributes"])
 
     def _record_ignored(self, job_id: str, entry: Transition) -> None:
         self._client.update_item(

@@ -33,6 +33,7 @@ from dropzone.settings import (
     SageMakerResultSettings,
     SageMakerSubmitSettings,
 )
+from dropzone.workflows.intake import claim
 from dropzone.workflows.rejection import reject
 
 if TYPE_CHECKING:
@@ -201,39 +202,20 @@ class SageMakerSubmitter:
 
     def submit(self, source: SourceObject) -> Job:
         """Start one inference for one object version, however often it is delivered."""
-        job_id = job_id_for(source)
         keys = candidate_keys(source.key)
-        source = source.model_copy(update={"key": keys[0]})
-        existing = self.ledger.get(job_id)
-        if existing is None:
-            draft = Job(
-                job_id=job_id,
-                kind=KIND,
-                status=JobStatus.ACCEPTED,
-                source=source,
-                target=_target_of(source.key, self.settings.sagemaker_async_prefix),
-                created_at="",
-                updated_at="",
-            )
-            created = self.ledger.create(
-                draft, lease_owner=self.owner, lease_seconds=self.settings.lease_seconds
-            )
-            job = created.job
-            if created.created:
-                metrics.add_metric(name="JobsAccepted", unit="Count", value=1)
-                return self._process(job, keys)
-            existing = job
-        if existing.status is not JobStatus.ACCEPTED:
-            logger.info(
-                "duplicate delivery ignored", extra={"job_id": job_id, "status": existing.status}
-            )
-            metrics.add_metric(name="DuplicateDeliveries", unit="Count", value=1)
-            return existing
-        if not self.ledger.acquire_lease(
-            job_id, owner=self.owner, lease_seconds=self.settings.lease_seconds
-        ):
-            raise TransientError(f"job {job_id} is being submitted by another delivery")
-        return self._process(existing, keys)
+        draft = Job(
+            job_id=job_id_for(source),
+            kind=KIND,
+            status=JobStatus.ACCEPTED,
+            source=source.model_copy(update={"key": keys[0]}),
+            target=_target_of(keys[0], self.settings.sagemaker_async_prefix),
+            created_at="",
+            updated_at="",
+        )
+        taken = claim(
+            self.ledger, draft, owner=self.owner, lease_seconds=self.settings.lease_seconds
+        )
+        return self._process(taken.job, keys) if taken.claimed else taken.job
 
     def _process(self, job: Job, keys: list[str]) -> Job:
         try:

@@ -1,0 +1,45 @@
+"""Claiming an uploaded object: one job per object version, however often delivered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dropzone.errors import TransientError
+from dropzone.ledger import Ledger
+from dropzone.models.jobs import Job, JobStatus
+from dropzone.observability import logger, metrics
+
+
+@dataclass(frozen=True)
+class Claim:
+    """`job` as recorded; `claimed` is True when this delivery holds its lease and must
+    do the work, False when an earlier delivery already did."""
+
+    job: Job
+    claimed: bool
+
+
+def claim(ledger: Ledger, draft: Job, *, owner: str, lease_seconds: int) -> Claim:
+    """Record the ACCEPTED job, or find it, and take the lease on it.
+
+    Exactly one of racing deliveries creates the record. A delivery that finds the job
+    still ACCEPTED takes over only when the holder's lease has run out (the holder
+    crashed); while it runs, TransientError sends the delivery back to its queue.
+    """
+    existing = ledger.get(draft.job_id)
+    if existing is None:
+        created = ledger.create(draft, lease_owner=owner, lease_seconds=lease_seconds)
+        if created.created:
+            metrics.add_metric(name="JobsAccepted", unit="Count", value=1)
+            return Claim(created.job, claimed=True)
+        existing = created.job
+    if existing.status is not JobStatus.ACCEPTED:
+        logger.info(
+            "duplicate delivery ignored",
+            extra={"job_id": existing.job_id, "status": existing.status},
+        )
+        metrics.add_metric(name="DuplicateDeliveries", unit="Count", value=1)
+        return Claim(existing, claimed=False)
+    if not ledger.acquire_lease(existing.job_id, owner=owner, lease_seconds=lease_seconds):
+        raise TransientError(f"job {existing.job_id} is being handled by another delivery")
+    return Claim(existing, claimed=True)

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 SAM_CLI_VERSION ?= 1.170.0
-UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+UV := scripts/uv.sh
 UV_SYNC_FLAGS := $(if $(CI),--locked,)
 SAM := SAM_CLI_TELEMETRY=0 $(UV) tool run --from aws-sam-cli==$(SAM_CLI_VERSION) sam
 
@@ -12,8 +12,7 @@ SAM := SAM_CLI_TELEMETRY=0 $(UV) tool run --from aws-sam-cli==$(SAM_CLI_VERSION)
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-setup: ## Install uv when missing, then the project and its dev tools (.venv)
-	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+setup: ## Install the project and its dev tools into .venv (bootstraps uv when missing)
 	$(UV) sync $(UV_SYNC_FLAGS)
 
 demo: setup ## Run the SageMaker async scenario offline, end to end
@@ -48,4 +47,4 @@ build: ## sam build for python3.13 on arm64 (needs a Python 3.13; see README)
 	PATH="$$(scripts/python313-bin.sh):$$PATH" $(SAM) build
 
 clean: ## Remove build output and caches
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .tools

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from dropzone.observability import logger, metrics, tracer
 from dropzone.workflows.sagemaker_async import SageMakerResults
 

@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from dropzone.observability import logger, metrics, tracer
 from dropzone.workflows.status_events import StatusPublisher
 

@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import pytest
+
 from dropzone.adapters.sagemaker_runtime import SageMakerRuntime
 from dropzone.errors import TransientError
 from dropzone.ledger import Ledger
@@ -13,7 +14,6 @@ from dropzone.local.sagemaker import FakeEndpoint, FakeSageMakerRuntime
 from dropzone.models.jobs import JobStatus, SourceObject
 from dropzone.settings import SageMakerSubmitSettings
 from dropzone.workflows.sagemaker_async import SageMakerSubmitter
-
 from tests.support.fixtures import Stack
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from dropzone.local import demo
 from dropzone.local.cloud import LocalCloud
 from dropzone.local.template import TEMPLATE_PATH

@@ -7,11 +7,12 @@ from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from dropzone import aws
 from dropzone.adapters.s3 import S3
 from dropzone.ledger import Ledger
 from dropzone.local.template import load_template
-from moto import mock_aws
 
 
 @dataclass

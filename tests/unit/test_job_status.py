@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from dropzone.models.jobs import JobStatus as S
 
 TERMINAL = [S.SUCCEEDED, S.PARTIALLY_SUCCEEDED, S.FAILED, S.STOPPED, S.EXPIRED, S.REJECTED]

@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 
 from dropzone.ledger import Ledger
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
-
 from tests.support.fixtures import Stack
 
 KIND = JobKind.SAGEMAKER_ASYNC

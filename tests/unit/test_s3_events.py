@@ -3,9 +3,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys
 from pydantic import ValidationError
 
+from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys
 from tests.support.events import load_event
 
 

@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
 from dropzone.settings import SageMakerReconcileSettings
 from dropzone.workflows.sagemaker_async import SageMakerReconciler
-
 from tests.support.fixtures import Stack
 
 KIND = JobKind.SAGEMAKER_ASYNC

@@ -7,13 +7,13 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from dropzone.adapters.sagemaker_runtime import SageMakerRuntime
 from dropzone.errors import TransientError
 from dropzone.ids import job_id_for
 from dropzone.models.jobs import JobStatus, SourceObject
 from dropzone.settings import SageMakerSubmitSettings
 from dropzone.workflows.sagemaker_async import SageMakerSubmitter
-
 from tests.support.fixtures import Stack
 
 PREFIX = "sagemaker-async/"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -27,6 +27,13 @@ class EnvModel(BaseModel):
         except ValidationError as error:
             problems = "; ".join(f"{str(e['loc'][0]).upper()}: {e['msg']}" for e in error.errors())
             raise ConfigurationError(f"{cls.__name__} is misconfigured: {problems}") from error
+
+    def require(self, *names: str) -> Self:
+        """Fail at cold start when a function needs a setting that has no default."""
+        missing = [name.upper() for name in names if not getattr(self, name)]
+        if missing:
+            raise ConfigurationError(f"{type(self).__name__} needs {', '.join(missing)}")
+        return self
 
 
 class Settings(EnvModel):
@@ -53,3 +60,23 @@ class SageMakerReconcileSettings(Settings):
 
 class StatusPublisherSettings(EnvModel):
     event_bus_name: str = "default"
+
+
+class BedrockSettings(Settings):
+    """Shared by the Bedrock batch functions: submit, admission, state events, reconcile."""
+
+    results_bucket: str = Field(min_length=3)
+    slots_table: str = Field(min_length=3)
+    admission_function: str = ""
+    bedrock_role_arn: str = Field(default="", pattern=r"^(arn:aws(-[^:]+)?:iam::\d{12}:role/.+)?$")
+    bedrock_batch_prefix: str = "bedrock-batch/"
+    max_jobs_per_model: int = Field(default=10, ge=1)
+    min_records_per_job: int = Field(default=100, ge=1)
+    max_records_per_file: int = Field(default=50_000, ge=1)
+    max_records_per_job: int = Field(default=50_000, ge=1)
+    max_bytes_per_file: int = Field(default=1_000_000_000, ge=1)
+    max_bytes_per_job: int = Field(default=5_000_000_000, ge=1)
+    default_timeout_hours: int = Field(default=24, ge=24, le=168)
+    default_invocation_type: Literal["InvokeModel", "Converse"] = "InvokeModel"
+    lease_seconds: int = Field(default=900, ge=10)
+    reconcile_grace_minutes: int = Field(default=30, ge=1)

@@ -34,6 +34,7 @@ import boto3
 from dropzone import aws
 from dropzone.ledger import Ledger
 from dropzone.local.intrinsics import Resolver
+from dropzone.local.lambda_service import FakeLambda
 from dropzone.local.sagemaker import FakeEndpoint, FakeSageMakerRuntime
 from dropzone.local.template import TEMPLATE_PATH, load_template
 from dropzone.models.jobs import Job
@@ -56,6 +57,7 @@ class LocalFunction:
     sqs_sources: list[tuple[str, int]] = field(default_factory=list)  # (queue URL, batch size)
     stream_sources: list[tuple[str, int]] = field(default_factory=list)  # (stream ARN, batch)
     schedules: list[str] = field(default_factory=list)
+    on_failure_queue: str | None = None
     _module: ModuleType | None = None
 
     def handler(self) -> Callable[..., Any]:
@@ -102,6 +104,9 @@ class LocalCloud:
         self.stack_name = stack_name
         self.region = region
         self.sagemaker = FakeSageMakerRuntime(region=region, account=ACCOUNT)
+        self.lambda_service = FakeLambda(
+            resolve=self.resolve_function, run=self.invoke, on_failure=self._async_failure
+        )
         self.status_events: list[dict[str, Any]] = []
         self.invocations: list[tuple[str, dict[str, Any]]] = []
         self._listeners: list[StatusListener] = []
@@ -126,7 +131,11 @@ class LocalCloud:
         self._exit.enter_context(mock_aws())
         aws.reset_clients()
         self._exit.callback(aws.reset_clients)
-        self._exit.enter_context(aws.override_clients({"sagemaker-runtime": self.sagemaker}))
+        self._exit.enter_context(
+            aws.override_clients(
+                {"sagemaker-runtime": self.sagemaker, "lambda": self.lambda_service}
+            )
+        )
         self._resolver = self._make_resolver()
         self._provision()
         return self
@@ -250,6 +259,7 @@ class LocalCloud:
         """Deliver everything in flight until nothing moves; return the rounds taken."""
         for round_number in range(1, max_rounds + 1):
             moved = self._pump_queues() + self._pump_streams() + self._pump_endpoints()
+            moved += self.lambda_service.run_pending()
             moved += self._drain_observer()
             if not moved:
                 return round_number
@@ -282,6 +292,34 @@ class LocalCloud:
     @property
     def functions(self) -> dict[str, LocalFunction]:
         return dict(self._functions)
+
+    def resolve_function(self, name: str) -> str | None:
+        """A function's logical id from any name Lambda accepts: the name, a full or
+        partial ARN (with or without a qualifier), or the template's logical id."""
+        if name in self._functions:
+            return name
+        if name.startswith("arn:"):
+            parts = name.split(":")
+            name = parts[6] if len(parts) >= 7 else ""
+        elif ":function:" in name:
+            name = name.split(":function:", 1)[1].split(":", 1)[0]
+        else:
+            name = name.split(":", 1)[0]
+        for logical_id in self._functions:
+            if self._ref(logical_id) == name or logical_id == name:
+                return logical_id
+        return None
+
+    def _async_failure(self, logical_id: str, payload: dict[str, Any], error: Exception) -> None:
+        queue = self._functions[logical_id].on_failure_queue
+        if queue is None:
+            raise RuntimeError(f"{logical_id} failed asynchronously with no destination: {error!r}")
+        record = {
+            "requestContext": {"functionArn": logical_id, "condition": "RetriesExhausted"},
+            "requestPayload": payload,
+            "responsePayload": {"errorMessage": str(error), "errorType": type(error).__name__},
+        }
+        self.client("sqs").send_message(QueueUrl=queue, MessageBody=json.dumps(record))
 
     # -- provisioning --------------------------------------------------------------------
 
@@ -486,6 +524,16 @@ class LocalCloud:
                 )
             elif event["Type"] in ("Schedule", "ScheduleV2"):
                 function.schedules.append(event_properties.get("ScheduleExpression", ""))
+        destination = self._resolver(
+            properties.get("EventInvokeConfig", {})
+            .get("DestinationConfig", {})
+            .get("OnFailure", {})
+        )
+        if destination.get("Type") == "SQS":
+            queue_name = str(destination["Destination"]).rsplit(":", 1)[1]
+            function.on_failure_queue = (
+                f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT}/{queue_name}"
+            )
         return function
 
     # -- event sources -------------------------------------------------------------------

@@ -113,5 +113,6 @@ class Job(BaseModel):
     deadline_at: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     counts: dict[str, int] = Field(default_factory=dict)
+    children: list[str] = Field(default_factory=list)
     history: list[Transition] = Field(default_factory=list)
     ignored_events: int = 0

@@ -450,14 +450,10 @@ class SageMakerReconciler:
                     message=_failure_message(reason),
                 )
                 return "failed"
-        except (
-            ClientError,
-            ValueError,
-        ) as error:  # one unreadable location must not stop the sweep
+        except (ClientError, ValueError) as error:  # e.g. outputs in a bucket we cannot read
             logger.warning(
                 "could not check job outputs", extra={"job_id": job.job_id, "error": repr(error)}
             )
-            return "unresolved"
         if job.deadline_at and job.deadline_at < iso(now):
             self.ledger.transition(
                 job.job_id,

@@ -44,16 +44,14 @@ class FakeLambda:
         name = params["FunctionName"]
         logical_id = self.resolve(name)
         if logical_id is None:
-            raise ClientError(
-                {
-                    "Error": {
-                        "Code": "ResourceNotFoundException",
-                        "Message": f"Function not found: {name}",
-                    },
-                    "ResponseMetadata": {"HTTPStatusCode": 404},
+            missing: dict[str, Any] = {
+                "Error": {
+                    "Code": "ResourceNotFoundException",
+                    "Message": f"Function not found: {name}",
                 },
-                "Invoke",
-            )
+                "ResponseMetadata": {"HTTPStatusCode": 404},
+            }
+            raise ClientError(missing, "Invoke")  # type: ignore[arg-type]
         raw = params.get("Payload", b"{}")
         payload = json.loads(raw.read() if hasattr(raw, "read") else raw or b"{}")
         kind = params.get("InvocationType", "RequestResponse")

@@ -2,8 +2,12 @@
 the warm benchmark drives. They speak the low-level client's shapes (typed attribute values,
 ClientError with the real error codes) so the adapters and the ledger run unchanged.
 
-Not a DynamoDB emulator: expressions are parsed only in the forms dropzone.ledger writes, and
-anything else raises NotImplementedError rather than silently answering wrongly.
+Not a DynamoDB emulator: one table keyed on job_id, a small expression evaluator (conditions
+with AND / OR / NOT / parentheses, comparisons, IN, BETWEEN, attribute_exists,
+attribute_not_exists, begins_with; SET with if_not_exists / list_append / +, REMOVE, ADD), and
+NotImplementedError for anything else rather than a silently wrong answer. Writes copy what they
+store; reads hand out the stored items themselves (kept cheap so the fakes weigh little in the
+'direct' time): callers must not mutate them, and dropzone.ledger does not.
 """
 
 from __future__ import annotations
@@ -49,16 +53,132 @@ def _split_top_level(text: str, separator: str = ",") -> list[str]:
     return parts
 
 
-_CLAUSE = re.compile(r"\b(SET|REMOVE|ADD)\b")
-_EXISTS = re.compile(r"^attribute_(not_)?exists\((\S+)\)$")
-_COMPARE = re.compile(r"^(\S+)\s*(=|<)\s*(\S+)$")
-_IN = re.compile(r"^(\S+)\s+IN\s*\((.*)\)$")
-_LIST_APPEND = re.compile(r"^list_append\(if_not_exists\((\S+),\s*(\S+)\),\s*(\S+)\)$")
+_TOKEN = re.compile(r"\s*(<>|<=|>=|[(),=<>]|[A-Za-z_#:][\w#:.\-]*)")
+_COMPARATORS = {
+    "=": lambda a, b: a == b,
+    "<>": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+_CLAUSE = re.compile(r"\b(SET|REMOVE|ADD|DELETE)\b")
 
 
-def _compare_key(value: dict[str, Any]) -> Any:
+def _tokens(text: str) -> list[str]:
+    tokens, position = [], 0
+    text = text.strip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if not match:
+            raise NotImplementedError(f"expression not supported by the fake: {text!r}")
+        tokens.append(match[1])
+        position = match.end()
+    return tokens
+
+
+def _plain(value: dict[str, Any] | None) -> Any:
+    """A typed attribute value as something comparable (numbers as floats)."""
+    if value is None:
+        return None
     ((kind, raw),) = value.items()
     return float(raw) if kind == "N" else raw
+
+
+class _Expression:
+    """Recursive descent over DynamoDB condition expressions: OR, AND, NOT, parentheses,
+    comparisons, IN, BETWEEN, attribute_exists / attribute_not_exists / begins_with."""
+
+    def __init__(
+        self, text: str, item: dict[str, Any] | None, names: dict[str, str], values: dict[str, Any]
+    ) -> None:
+        self.tokens = _tokens(text)
+        self.at = 0
+        self.item = item or {}
+        self.names = names
+        self.values = values
+
+    def _peek(self) -> str | None:
+        return self.tokens[self.at] if self.at < len(self.tokens) else None
+
+    def _take(self, expected: str | None = None) -> str:
+        token = self._peek()
+        if token is None or (expected is not None and token.upper() != expected):
+            raise NotImplementedError(f"unexpected {token!r} in {' '.join(self.tokens)!r}")
+        self.at += 1
+        return token
+
+    def evaluate(self) -> bool:
+        result = self._or()
+        if self._peek() is not None:
+            raise NotImplementedError(f"trailing {self._peek()!r} in {' '.join(self.tokens)!r}")
+        return result
+
+    def _or(self) -> bool:
+        result = self._and()
+        while (self._peek() or "").upper() == "OR":
+            self._take()
+            result = self._and() or result
+        return result
+
+    def _and(self) -> bool:
+        result = self._not()
+        while (self._peek() or "").upper() == "AND":
+            self._take()
+            result = self._not() and result
+        return result
+
+    def _not(self) -> bool:
+        if (self._peek() or "").upper() == "NOT":
+            self._take()
+            return not self._not()
+        return self._term()
+
+    def _operand(self) -> Any:
+        token = self._take()
+        if token.startswith(":"):
+            return _plain(self.values[token])
+        return _plain(self.item.get(self.names.get(token, token)))
+
+    def _term(self) -> bool:
+        word = self._peek()
+        if word == "(":
+            self._take("(")
+            result = self._or()
+            self._take(")")
+            return result
+        if word in ("attribute_exists", "attribute_not_exists", "begins_with"):
+            self._take()
+            self._take("(")
+            path = self._take()
+            name = self.names.get(path, path)
+            if word == "begins_with":
+                self._take(",")
+                prefix = self._operand()
+                self._take(")")
+                current = _plain(self.item.get(name))
+                return isinstance(current, str) and current.startswith(prefix)
+            self._take(")")
+            return (name in self.item) == (word == "attribute_exists")
+        left = self._operand()
+        operator = self._take()
+        if operator.upper() == "IN":
+            self._take("(")
+            options = [self._operand()]
+            while self._peek() == ",":
+                self._take(",")
+                options.append(self._operand())
+            self._take(")")
+            return left in options
+        if operator.upper() == "BETWEEN":
+            low = self._operand()
+            self._take("AND")
+            high = self._operand()
+            return left is not None and low <= left <= high
+        right = self._operand()
+        if left is None or right is None:
+            return operator == "<>" and left != right
+        return bool(_COMPARATORS[operator](left, right))
 
 
 @dataclass
@@ -69,46 +189,49 @@ class FakeDynamoDB:
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     persist: bool = True
     calls: int = 0
-
-    # -- helpers ---------------------------------------------------------------------
+    applied_updates: int = 0  # update_item calls whose condition held
 
     @staticmethod
-    def _name(token: str, names: dict[str, str]) -> str:
-        return names.get(token, token)
-
-    def _condition_holds(
-        self,
+    def _holds(
         item: dict[str, Any] | None,
         expression: str | None,
-        names: dict[str, str],
-        values: dict[str, Any],
+        names: dict[str, str] | None,
+        values: dict[str, Any] | None,
     ) -> bool:
         if not expression:
             return True
-        if " OR " in expression:
-            raise NotImplementedError(f"condition not supported by the fake: {expression}")
-        for clause in (part.strip() for part in expression.split(" AND ")):
-            if match := _EXISTS.match(clause):
-                present = item is not None and self._name(match[2], names) in item
-                if present == bool(match[1]):
-                    return False
-            elif match := _IN.match(clause):
-                current = (item or {}).get(self._name(match[1], names))
-                allowed = [values[token.strip()] for token in match[2].split(",")]
-                if current not in allowed:
-                    return False
-            elif match := _COMPARE.match(clause):
-                current = (item or {}).get(self._name(match[1], names))
-                wanted = values[match[3]]
-                if current is None:
-                    return False
-                if match[2] == "=" and current != wanted:
-                    return False
-                if match[2] == "<" and not _compare_key(current) < _compare_key(wanted):
-                    return False
-            else:
-                raise NotImplementedError(f"condition not supported by the fake: {clause}")
-        return True
+        return _Expression(expression, item, names or {}, values or {}).evaluate()
+
+    @staticmethod
+    def _value(
+        source: str, item: dict[str, Any], names: dict[str, str], values: dict[str, Any]
+    ) -> Any:
+        """The typed value of a SET right-hand side: an operand, if_not_exists(path, v),
+        list_append(a, b) (nesting allowed) or `a + b` / `a - b` on numbers."""
+        source = source.strip()
+        for function in ("if_not_exists", "list_append"):
+            if source.startswith(f"{function}(") and source.endswith(")"):
+                first, second = _split_top_level(source[len(function) + 1 : -1])
+                if function == "if_not_exists":
+                    current = item.get(names.get(first, first))
+                    return current if current is not None else values[second]
+                a = FakeDynamoDB._value(first, item, names, values)
+                b = FakeDynamoDB._value(second, item, names, values)
+                return {"L": [*a["L"], *b["L"]]}
+        for sign in (" + ", " - "):
+            if sign in source:
+                a, b = (
+                    float(FakeDynamoDB._value(part, item, names, values)["N"])
+                    for part in source.split(sign, 1)
+                )
+                total = a + b if sign == " + " else a - b
+                return {"N": str(int(total)) if total.is_integer() else str(total)}
+        if source.startswith(":"):
+            return values[source]
+        current = item.get(names.get(source, source))
+        if current is None:
+            raise NotImplementedError(f"SET from a missing attribute: {source}")
+        return current
 
     def _apply_update(
         self,
@@ -118,32 +241,28 @@ class FakeDynamoDB:
         values: dict[str, Any],
     ) -> None:
         pieces = _CLAUSE.split(expression)
+        before = dict(item)  # every right-hand side reads the item as it was
         for keyword, body in zip(pieces[1::2], pieces[2::2], strict=True):
             for action in _split_top_level(body):
                 if keyword == "SET":
                     target, _, source = (part.strip() for part in action.partition("="))
-                    name = self._name(target, names)
-                    if match := _LIST_APPEND.match(source):
-                        existing = item.get(self._name(match[1], names)) or values[match[2]]
-                        item[name] = {"L": [*existing["L"], *values[match[3]]["L"]]}
-                    elif source in values:
-                        item[name] = values[source]
-                    else:
-                        raise NotImplementedError(f"SET source not supported: {source}")
+                    item[names.get(target, target)] = self._value(source, before, names, values)
                 elif keyword == "REMOVE":
-                    item.pop(self._name(action, names), None)
-                else:  # ADD <name> <number>
+                    item.pop(names.get(action, action), None)
+                elif keyword == "ADD":
                     target, source = action.split()
-                    name = self._name(target, names)
+                    name = names.get(target, target)
                     total = float(item.get(name, {"N": "0"})["N"]) + float(values[source]["N"])
                     item[name] = {"N": str(int(total)) if total.is_integer() else str(total)}
+                else:
+                    raise NotImplementedError(f"{keyword} is not supported by the fake")
 
     # -- the client surface ------------------------------------------------------------
 
     def get_item(self, *, TableName: str, Key: dict[str, Any], **_: Any) -> dict[str, Any]:
         self.calls += 1
         item = self.items.get(Key["job_id"]["S"])
-        return {"Item": copy.deepcopy(item)} if item is not None else {}
+        return {"Item": item} if item is not None else {}
 
     def put_item(
         self,
@@ -158,13 +277,10 @@ class FakeDynamoDB:
         self.calls += 1
         key = Item["job_id"]["S"]
         current = self.items.get(key)
-        if not self._condition_holds(
-            current,
-            ConditionExpression,
-            ExpressionAttributeNames or {},
-            ExpressionAttributeValues or {},
+        if not self._holds(
+            current, ConditionExpression, ExpressionAttributeNames, ExpressionAttributeValues
         ):
-            raise _client_error(_CONDITION_FAILED, "PutItem", Item=copy.deepcopy(current))
+            raise _client_error(_CONDITION_FAILED, "PutItem", Item=current)
         if self.persist:
             self.items[key] = copy.deepcopy(Item)
         return {}
@@ -186,16 +302,17 @@ class FakeDynamoDB:
         values = ExpressionAttributeValues or {}
         key = Key["job_id"]["S"]
         current = self.items.get(key)
-        if not self._condition_holds(current, ConditionExpression, names, values):
+        if not self._holds(current, ConditionExpression, names, values):
             extra = {}
             if ReturnValuesOnConditionCheckFailure == "ALL_OLD" and current is not None:
-                extra["Item"] = copy.deepcopy(current)
+                extra["Item"] = current
             raise _client_error(_CONDITION_FAILED, "UpdateItem", **extra)
-        updated = copy.deepcopy(current) if current is not None else dict(Key)
+        self.applied_updates += 1
+        updated = dict(current) if current is not None else dict(Key)  # top level only
         self._apply_update(updated, UpdateExpression, names, values)
         if self.persist:
             self.items[key] = updated
-        return {"Attributes": copy.deepcopy(updated)} if ReturnValues == "ALL_NEW" else {}
+        return {"Attributes": updated} if ReturnValues == "ALL_NEW" else {}
 
     def query(
         self,
@@ -210,9 +327,9 @@ class FakeDynamoDB:
         self.calls += 1
         names = ExpressionAttributeNames or {}
         found = [
-            copy.deepcopy(item)
+            item
             for item in self.items.values()
-            if self._condition_holds(item, KeyConditionExpression, names, ExpressionAttributeValues)
+            if self._holds(item, KeyConditionExpression, names, ExpressionAttributeValues)
         ]
         found.sort(key=lambda item: item.get("updated_at", {}).get("S", ""))
         return {"Items": found, "Count": len(found)}

@@ -553,7 +553,7 @@ def main() -> int:
                 "handler = handler(event, context, <collaborator>) with the events/ file: "
                 "Powertools logger/metrics/tracer decorators, SQS batch processing, then the "
                 "workflow. direct = the workflow call alone on the same collaborator and fakes "
-                "(submitter.handle_record(SQSRecord) / results.handle_record(SQSRecord) / "
+                "(submitter.handle_record(SqsMessage) / results.handle_record(SqsMessage) / "
                 "reconciler.run() / publisher.publish(event)). overhead = median(handler) - "
                 f"median(direct) per invocation, target <= {WARM_TARGET_MS} ms. Logs and EMF "
                 "metrics go to /dev/null. The X-Ray trace header is Sampled=1 (worst case: "

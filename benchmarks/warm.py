@@ -8,10 +8,10 @@ to /dev/null, as Lambda would ship it off to CloudWatch.
 
 For each scenario the same input is fed, alternately, to
   handler  the real `handler(event, context, <collaborator>)`: Powertools' logger, metrics and
-           tracer decorators, SQS batch processing (SQSRecord wrapping, partial response),
+           tracer decorators, SQS batch processing (SqsMessage wrapping, partial response),
            then the workflow;
   direct   the workflow entry point alone with the same collaborator and the same fakes
-           (`submitter.handle_record(SQSRecord)`, `results.handle_record(SQSRecord)`,
+           (`submitter.handle_record(SqsMessage)`, `results.handle_record(SqsMessage)`,
            `reconciler.run()`, `publisher.publish(event)`).
 overhead = median(handler) - median(direct): what the wrapping costs per invocation.
 """
@@ -40,7 +40,6 @@ lambda_env.install_guard()
 _REAL_STDOUT = os.fdopen(os.dup(sys.stdout.fileno()), "w")
 sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord  # noqa: E402
 from fakes import (  # noqa: E402
     FakeDynamoDB,
     FakeEvents,
@@ -52,6 +51,7 @@ from fakes import (  # noqa: E402
 from dropzone.adapters.eventbridge import EventBus  # noqa: E402
 from dropzone.adapters.s3 import S3  # noqa: E402
 from dropzone.adapters.sagemaker_runtime import SageMakerRuntime  # noqa: E402
+from dropzone.batch import SqsMessage  # noqa: E402
 from dropzone.clock import iso, utcnow  # noqa: E402
 from dropzone.ledger import Ledger  # noqa: E402
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject  # noqa: E402
@@ -125,7 +125,7 @@ def submit_scenarios(app: ModuleType, context: Any, count: int) -> list[Scenario
     # 1. duplicate delivery: the object version is already SUBMITTED (first call makes it so)
     ddb = FakeDynamoDB()
     submitter = _submitter(ddb)
-    record = SQSRecord(event["Records"][0])
+    record = SqsMessage.from_record(event["Records"][0])
     submitter.handle_record(record)
     assert [item["status"]["S"] for item in ddb.items.values()] == ["SUBMITTED"]
     scenarios.append(
@@ -144,7 +144,8 @@ def submit_scenarios(app: ModuleType, context: Any, count: int) -> list[Scenario
     fresh = _submitter(ddb_new)
     handler_events = [_with_version(event, f"h{i:07d}") for i in range(count)]
     direct_records = [
-        SQSRecord(_with_version(event, f"d{i:07d}")["Records"][0]) for i in range(count)
+        SqsMessage.from_record(_with_version(event, f"d{i:07d}")["Records"][0])
+        for i in range(count)
     ]
     scenarios.append(
         Scenario(
@@ -201,7 +202,7 @@ def _seed_submitted(
 
 def result_scenarios(app: ModuleType, context: Any, count: int) -> list[Scenario]:
     event = load_event("sagemaker_result.json")
-    record = SQSRecord(event["Records"][0])
+    record = SqsMessage.from_record(event["Records"][0])
     settings = SageMakerResultSettings.from_env()
     scenarios = []
 

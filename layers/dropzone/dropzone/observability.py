@@ -5,5 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger()
-tracer = Tracer()
+# Only botocore is patched: the other integrations cost cold-start time for libraries
+# Dropzone does not use.
+tracer = Tracer(patch_modules=["botocore"])
 metrics = Metrics()

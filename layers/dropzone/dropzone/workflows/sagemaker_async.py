@@ -13,13 +13,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dropzone.adapters.s3 import S3, ObjectHead, ObjectMissing
 from dropzone.adapters.sagemaker_runtime import SageMakerRuntime
+from dropzone.batch import SqsMessage
 from dropzone.clock import iso, utcnow
 from dropzone.errors import InvalidInput, Problem, TransientError
 from dropzone.ids import job_id_for
@@ -35,9 +36,6 @@ from dropzone.settings import (
 )
 from dropzone.workflows.intake import claim
 from dropzone.workflows.rejection import reject
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 KIND = JobKind.SAGEMAKER_ASYNC
 MAX_PAYLOAD_BYTES = 1024**3  # 1 GB, the service's limit for asynchronous payloads
@@ -196,8 +194,8 @@ class SageMakerSubmitter:
         ledger = Ledger(settings.jobs_table, retention_days=settings.job_retention_days)
         return cls(settings=settings, ledger=ledger, s3=S3(), runtime=SageMakerRuntime())
 
-    def handle_record(self, record: SQSRecord) -> None:
-        event = ObjectCreatedEvent.model_validate_json(record.body)
+    def handle_record(self, message: SqsMessage) -> None:
+        event = ObjectCreatedEvent.model_validate_json(message.body)
         self.submit(event.source_object())
 
     def submit(self, source: SourceObject) -> Job:
@@ -329,9 +327,8 @@ class SageMakerResults:
             settings, Ledger(settings.jobs_table, retention_days=settings.job_retention_days)
         )
 
-    def handle_record(self, record: SQSRecord) -> None:
-        receives = int(record.attributes.approximate_receive_count or 1)
-        self.apply(parse_sns_delivery(record.body), receive_count=receives)
+    def handle_record(self, message: SqsMessage) -> None:
+        self.apply(parse_sns_delivery(message.body), receive_count=message.receive_count)
 
     def apply(self, note: AsyncInferenceNotification, *, receive_count: int = 1) -> Job | None:
         job = self._find(note)

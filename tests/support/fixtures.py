@@ -40,25 +40,24 @@ def moto_aws() -> Iterator[None]:
 
 
 @pytest.fixture
-def atomic_dynamodb(moto_aws: None) -> None:
-    """DynamoDB applies each conditional write atomically; moto does not lock. Give it the
-    same guarantee, so races between threads behave as they do in AWS."""
-    from moto.dynamodb.models import DynamoDBBackend
+def atomic_dynamodb(moto_aws: None) -> Iterator[None]:
+    """AWS applies each request atomically (a conditional write is checked and applied as
+    one step); moto does not lock. Serialise moto's request handling so that races between
+    threads behave as they do against AWS."""
+    from moto.core.botocore_stubber import BotocoreStubber
 
     lock = threading.RLock()
-    patched: dict[str, Any] = {}
-    for name in ("put_item", "update_item", "delete_item", "get_item"):
-        original = getattr(DynamoDBBackend, name)
+    original = BotocoreStubber.__call__
 
-        def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return __original(self, *args, **kwargs)
+    def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(self, *args, **kwargs)
 
-        patched[name] = original
-        setattr(DynamoDBBackend, name, locked)
-    yield  # type: ignore[misc]
-    for name, original in patched.items():
-        setattr(DynamoDBBackend, name, original)
+    BotocoreStubber.__call__ = locked  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BotocoreStubber.__call__ = original  # type: ignore[method-assign]
 
 
 @dataclass
@@ -68,6 +67,7 @@ class Stack:
     results_bucket: str
     dynamodb: Any
     s3_client: Any
+    slots_table: str = "dropzone-slots"
 
     def ledger(self, **kwargs: Any) -> Ledger:
         return Ledger(self.table_name, self.dynamodb, **kwargs)
@@ -76,17 +76,27 @@ class Stack:
         return S3(self.s3_client)
 
 
+def create_table(client: Any, logical_id: str, table_name: str) -> None:
+    """Create a table exactly as template.yaml declares it."""
+    properties = load_template()["Resources"][logical_id]["Properties"]
+    request: dict[str, Any] = {
+        "TableName": table_name,
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "KeySchema": properties["KeySchema"],
+        "BillingMode": properties["BillingMode"],
+    }
+    if "GlobalSecondaryIndexes" in properties:
+        request["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    if "StreamSpecification" in properties:
+        request["StreamSpecification"] = {
+            "StreamEnabled": True,
+            **properties["StreamSpecification"],
+        }
+    client.create_table(**request)
+
+
 def create_jobs_table(client: Any, table_name: str) -> None:
-    """Create the jobs table exactly as template.yaml declares it."""
-    properties = load_template()["Resources"]["JobsTable"]["Properties"]
-    client.create_table(
-        TableName=table_name,
-        AttributeDefinitions=properties["AttributeDefinitions"],
-        KeySchema=properties["KeySchema"],
-        GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
-        BillingMode=properties["BillingMode"],
-        StreamSpecification={"StreamEnabled": True, **properties["StreamSpecification"]},
-    )
+    create_table(client, "JobsTable", table_name)
 
 
 @pytest.fixture
@@ -94,7 +104,10 @@ def stack(moto_aws: None) -> Stack:
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     s3 = boto3.client("s3", region_name="us-east-1")
     create_jobs_table(dynamodb, "dropzone-jobs")
+    create_table(dynamodb, "AdmissionSlotsTable", "dropzone-slots")
     for bucket in ("dropzone-drop", "dropzone-results"):
         s3.create_bucket(Bucket=bucket)
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    return Stack("dropzone-jobs", "dropzone-drop", "dropzone-results", dynamodb, s3)
+    return Stack(
+        "dropzone-jobs", "dropzone-drop", "dropzone-results", dynamodb, s3, "dropzone-slots"
+    )

@@ -84,28 +84,60 @@ class Ledger:
         return [_job_from_item(item) for item in response.get("Items", [])]
 
     def by_state(
-        self, kind: JobKind, status: JobStatus, *, updated_before: datetime | None = None
+        self,
+        kind: JobKind,
+        status: JobStatus,
+        *,
+        updated_before: datetime | None = None,
+        page_size: int = 50,
     ) -> Iterator[Job]:
-        """Jobs of one kind in one status, oldest update first."""
+        """Jobs of one kind in one status, oldest update first, read a page at a time."""
+        for page in self._state_pages(kind, status, updated_before, page_size, None):
+            for item in page:
+                yield _job_from_item(item)
+
+    def refs_by_state(
+        self, kind: JobKind, status: JobStatus, *, page_size: int = 100
+    ) -> Iterator[tuple[str, str]]:
+        """(job_id, target) of the jobs in one status, oldest update first: a light read
+        for callers that look at most jobs only to pass them by."""
+        projection = "job_id, target"
+        for page in self._state_pages(kind, status, None, page_size, projection):
+            for item in page:
+                yield item["job_id"]["S"], item["target"]["S"]
+
+    def _state_pages(
+        self,
+        kind: JobKind,
+        status: JobStatus,
+        updated_before: datetime | None,
+        page_size: int,
+        projection: str | None,
+    ) -> Iterator[list[dict[str, Any]]]:
         condition = "state_key = :sk"
         values: dict[str, Any] = {":sk": {"S": state_key(kind, status)}}
         if updated_before is not None:
             condition += " AND updated_at < :before"
             values[":before"] = {"S": iso(updated_before)}
-        paginator = self._client.get_paginator("query")
-        for page in paginator.paginate(
-            TableName=self.table_name,
-            IndexName=BY_STATE_INDEX,
-            KeyConditionExpression=condition,
-            ExpressionAttributeValues=values,
-        ):
-            for item in page.get("Items", []):
-                yield _job_from_item(item)
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": BY_STATE_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "PaginationConfig": {"PageSize": page_size},
+        }
+        if projection:
+            request["ProjectionExpression"] = projection
+        for page in self._client.get_paginator("query").paginate(**request):
+            yield page.get("Items", [])
 
     # -- writes --------------------------------------------------------------------------
 
-    def create(self, job: Job, *, lease_owner: str, lease_seconds: int) -> CreateResult:
-        """Record a new job, holding a lease on it. Exactly one of racing creators wins."""
+    def create(
+        self, job: Job, *, lease_owner: str | None = None, lease_seconds: int = 0
+    ) -> CreateResult:
+        """Record a new job, optionally holding a lease on it. Exactly one of racing
+        creators wins."""
         now = self._clock()
         job = job.model_copy(
             update={
@@ -115,8 +147,9 @@ class Ledger:
             }
         )
         item = _item_from_job(job)
-        item["lease_owner"] = {"S": lease_owner}
-        item["lease_until"] = {"N": str(int(now.timestamp()) + lease_seconds)}
+        if lease_owner:
+            item["lease_owner"] = {"S": lease_owner}
+            item["lease_until"] = {"N": str(int(now.timestamp()) + lease_seconds)}
         try:
             self._client.put_item(
                 TableName=self.table_name,

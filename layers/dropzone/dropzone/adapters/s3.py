@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -10,8 +11,12 @@ from dropzone import aws
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
+MIN_PART_SIZE = 5 * 1024**2  # every part of a multipart upload but the last
+MAX_PART_SIZE = 5 * 1024**3
+CHECKSUM_ALGORITHM: Literal["CRC32"] = "CRC32"  # parts and the completed object, checked by S3
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,96 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
         raise ValueError(f"not an s3://bucket/key URI: {uri!r}")
     bucket, _, key = uri[5:].partition("/")
     return bucket, key
+
+
+class S3MultipartWriter:
+    """Streams one object to S3: a part whenever `part_size` bytes are buffered, the rest
+    on close(). Holds about one part in memory. An object smaller than one part (even an
+    empty one) is written with a single PutObject instead.
+    """
+
+    def __init__(
+        self, client: S3Client, bucket: str, key: str, *, content_type: str, part_size: int
+    ) -> None:
+        if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+            raise ValueError(
+                f"part_size must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes, "
+                f"got {part_size}"
+            )
+        self._client = client
+        self.bucket = bucket
+        self.key = key
+        self._content_type = content_type
+        self._part_size = part_size
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[CompletedPartTypeDef] = []
+        self._finished = False
+
+    def write(self, data: bytes) -> None:
+        if self._finished:
+            raise ValueError(f"s3://{self.bucket}/{self.key} is already closed or aborted")
+        self._buffer += data
+        if len(self._buffer) >= self._part_size:
+            self._upload_part(bytes(self._buffer))
+            self._buffer = bytearray()
+
+    def close(self) -> None:
+        if self._finished:
+            return
+        if self._upload_id is None:
+            self._client.put_object(
+                Bucket=self.bucket,
+                Key=self.key,
+                Body=bytes(self._buffer),
+                ContentType=self._content_type,
+            )
+        else:
+            if self._buffer:
+                self._upload_part(bytes(self._buffer))
+            self._client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
+        self._finished = True
+        self._buffer = bytearray()
+
+    def abort(self) -> None:
+        """Discard what was written; nothing once close() has succeeded."""
+        if self._finished:
+            return
+        self._finished = True
+        self._buffer = bytearray()
+        if self._upload_id is not None:
+            upload_id, self._upload_id = self._upload_id, None
+            self._client.abort_multipart_upload(
+                Bucket=self.bucket, Key=self.key, UploadId=upload_id
+            )
+
+    def _upload_part(self, body: bytes) -> None:
+        if self._upload_id is None:
+            created = self._client.create_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                ContentType=self._content_type,
+                ChecksumAlgorithm=CHECKSUM_ALGORITHM,
+            )
+            self._upload_id = created["UploadId"]
+        number = len(self._parts) + 1
+        uploaded = self._client.upload_part(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=body,
+            ChecksumAlgorithm=CHECKSUM_ALGORITHM,
+        )
+        part: CompletedPartTypeDef = {"ETag": uploaded["ETag"], "PartNumber": number}
+        if "ChecksumCRC32" in uploaded:
+            part["ChecksumCRC32"] = uploaded["ChecksumCRC32"]
+        self._parts.append(part)
 
 
 class S3:
@@ -69,9 +164,33 @@ class S3:
         return True
 
     def read_text(self, uri: str, *, max_bytes: int) -> str:
+        """At most the first `max_bytes` of an object, as text."""
         bucket, key = parse_s3_uri(uri)
-        response = self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}")
+        try:
+            response = self._client.get_object(
+                Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}"
+            )
+        except ClientError as error:
+            if aws.error_code(error) in _MISSING:
+                raise ObjectMissing(uri) from error
+            raise
         return response["Body"].read().decode("utf-8", errors="replace")
+
+    def list_keys(self, bucket: str, prefix: str) -> Iterator[str]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"]
+
+    def iter_lines(self, bucket: str, key: str) -> Iterator[bytes]:
+        """The object's non-empty lines, streamed: memory holds one chunk and one line."""
+        pending = b""
+        for chunk in self.iter_chunks(bucket, key):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            yield from (line for line in lines if line.strip())
+        if pending.strip():
+            yield pending
 
     def put_json(self, bucket: str, key: str, document: Any) -> str:
         self._client.put_object(
@@ -81,3 +200,45 @@ class S3:
             ContentType="application/json",
         )
         return f"s3://{bucket}/{key}"
+
+    def iter_chunks(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        version_id: str | None = None,
+        etag: str | None = None,
+        chunk_size: int = 1 << 20,
+    ) -> Iterator[bytes]:
+        """The object's bytes as they arrive. Pinned to the version, or else to the etag,
+        so that reading an object again after it was replaced fails instead of returning
+        different bytes."""
+        params: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            params["VersionId"] = version_id
+        elif etag:
+            bare = etag.strip('"')
+            params["IfMatch"] = f'"{bare}"'
+        try:
+            response = self._client.get_object(**params)
+        except ClientError as error:
+            if aws.error_code(error) in _MISSING:
+                raise ObjectMissing(f"s3://{bucket}/{key}") from error
+            raise
+        body = response["Body"]
+        try:
+            yield from body.iter_chunks(chunk_size)
+        finally:
+            body.close()
+
+    def multipart_writer(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str = "application/jsonl",
+        part_size: int = 8 << 20,
+    ) -> S3MultipartWriter:
+        return S3MultipartWriter(
+            self._client, bucket, key, content_type=content_type, part_size=part_size
+        )

@@ -33,6 +33,7 @@ import boto3
 
 from dropzone import aws
 from dropzone.ledger import Ledger
+from dropzone.local.bedrock import FakeBedrock
 from dropzone.local.intrinsics import Resolver
 from dropzone.local.lambda_service import FakeLambda
 from dropzone.local.sagemaker import FakeEndpoint, FakeSageMakerRuntime
@@ -104,6 +105,8 @@ class LocalCloud:
         self.stack_name = stack_name
         self.region = region
         self.sagemaker = FakeSageMakerRuntime(region=region, account=ACCOUNT)
+        self.bedrock = FakeBedrock(account=ACCOUNT, region=region)
+        self.bedrock_peak_in_flight = 0  # the most batch jobs Bedrock held at once
         self.lambda_service = FakeLambda(
             resolve=self.resolve_function, run=self.invoke, on_failure=self._async_failure
         )
@@ -133,7 +136,11 @@ class LocalCloud:
         self._exit.callback(aws.reset_clients)
         self._exit.enter_context(
             aws.override_clients(
-                {"sagemaker-runtime": self.sagemaker, "lambda": self.lambda_service}
+                {
+                    "sagemaker-runtime": self.sagemaker,
+                    "lambda": self.lambda_service,
+                    "bedrock": self.bedrock,
+                }
             )
         )
         self._resolver = self._make_resolver()
@@ -260,6 +267,8 @@ class LocalCloud:
         for round_number in range(1, max_rounds + 1):
             moved = self._pump_queues() + self._pump_streams() + self._pump_endpoints()
             moved += self.lambda_service.run_pending()
+            self.bedrock_peak_in_flight = max(self.bedrock_peak_in_flight, self.bedrock.in_flight)
+            moved += len(self.bedrock.advance()) if self.bedrock.in_flight else 0
             moved += self._drain_observer()
             if not moved:
                 return round_number
@@ -377,6 +386,10 @@ class LocalCloud:
             return {"TopicName": name.rsplit(":", 1)[1]}.get(attribute, name)
         if resource_type == "AWS::Events::Rule":
             return f"arn:aws:events:{self.region}:{ACCOUNT}:rule/{name}"
+        if resource_type == "AWS::IAM::Role":
+            return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+        if resource_type == "AWS::Serverless::Function":
+            return f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}"
         return f"arn:aws:local:{self.region}:{ACCOUNT}:{logical_id}/{attribute}"
 
     def _resources(self, resource_type: str) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -1,0 +1,25 @@
+"""Scheduled backstop: ask Bedrock about quiet in-flight jobs and free leaked slots."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dropzone.observability import logger, metrics, tracer
+from dropzone.workflows.bedrock_batch import BedrockReconciler
+
+
+@cache
+def default_reconciler() -> BedrockReconciler:
+    return BedrockReconciler.from_env()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any], context: LambdaContext, reconciler: BedrockReconciler | None = None
+) -> dict[str, int]:
+    return (reconciler or default_reconciler()).run()

@@ -1,0 +1,27 @@
+"""Bedrock "Batch Inference Job State Change" events (EventBridge → SQS) → the ledger."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dropzone.batch import process_sqs_batch
+from dropzone.observability import logger, metrics, tracer
+from dropzone.workflows.bedrock_batch import BedrockTracker
+
+
+@cache
+def default_tracker() -> BedrockTracker:
+    return BedrockTracker.from_env()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any], context: LambdaContext, tracker: BedrockTracker | None = None
+) -> dict[str, list[dict[str, str]]]:
+    tracker = tracker or default_tracker()
+    return process_sqs_batch(event, tracker.handle_record)

@@ -1,0 +1,184 @@
+"""What a batch record's `modelInput` must hold, by invocation type and model family.
+
+Converse has one request shape for every model. InvokeModel takes each provider's native
+body, so its checks come from FAMILIES: the first family whose prefix matches the model id
+(cross-region inference profile prefix and ARN stripped) applies; unknown models pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal
+
+INVOCATION_TYPES = ("InvokeModel", "Converse")
+CONVERSE_ROLES = ("user", "assistant")
+INFERENCE_PROFILE_PREFIX = re.compile(r"^(?:us|us-gov|eu|apac|jp|au|ca|global)\.")
+
+Kind = Literal["string", "positive integer", "non-empty array", "array", "object"]
+
+_IS: dict[Kind, Callable[[Any], bool]] = {
+    "string": lambda value: isinstance(value, str),
+    "positive integer": lambda value: (
+        isinstance(value, int) and not isinstance(value, bool) and value > 0
+    ),
+    "non-empty array": lambda value: isinstance(value, list) and len(value) > 0,
+    "array": lambda value: isinstance(value, list),
+    "object": lambda value: isinstance(value, dict),
+}
+
+
+def json_type(value: Any) -> str:
+    """A value's JSON type in words, never the value itself (records may be private)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "an empty string" if not value else "a string"
+    if isinstance(value, list):
+        return "an empty array" if not value else "an array"
+    return "an object"
+
+
+def _wrong(path: str, kind: Kind, value: Any) -> str:
+    shown = f"{value!r}" if kind == "positive integer" and isinstance(value, int | float) else ""
+    return f"{path} must be {_article(kind)}, got {shown or json_type(value)}"
+
+
+def _article(kind: Kind) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
+@dataclass(frozen=True)
+class Need:
+    """modelInput must carry one of these (field, kind) options; usually there is one."""
+
+    options: tuple[tuple[str, Kind], ...]
+
+    @classmethod
+    def field(cls, name: str, kind: Kind) -> Need:
+        return cls(((name, kind),))
+
+    def problem(self, model_input: Mapping[str, Any], family: str) -> str | None:
+        for name, kind in self.options:
+            if name in model_input and _IS[kind](model_input[name]):
+                return None
+        if len(self.options) > 1:
+            wanted = " or ".join(f"'{name}' ({_article(kind)})" for name, kind in self.options)
+            return f"modelInput needs {wanted} for {family}"
+        name, kind = self.options[0]
+        if name not in model_input:
+            return f"modelInput.{name} is missing; {family} needs {_article(kind)}"
+        return _wrong(f"modelInput.{name}", kind, model_input[name])
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    name: str
+    prefixes: tuple[str, ...]
+    needs: tuple[Need, ...]
+    excluded: tuple[str, ...] = ()
+
+    def matches(self, base_model_id: str) -> bool:
+        return base_model_id.startswith(self.prefixes) and not base_model_id.startswith(
+            self.excluded
+        )
+
+    def problem(self, model_input: Mapping[str, Any]) -> str | None:
+        for need in self.needs:
+            reason = need.problem(model_input, self.name)
+            if reason:
+                return reason
+        return None
+
+
+_MESSAGES = Need.field("messages", "non-empty array")
+_CONVERSE_OPTIONAL: tuple[tuple[str, Kind], ...] = (
+    ("system", "array"),
+    ("inferenceConfig", "object"),
+)
+
+FAMILIES: tuple[ModelFamily, ...] = (
+    ModelFamily(
+        "Anthropic Claude (Messages API)",
+        ("anthropic.claude",),
+        (
+            Need.field("anthropic_version", "string"),
+            Need.field("max_tokens", "positive integer"),
+            _MESSAGES,
+        ),
+    ),
+    ModelFamily(
+        "Amazon Titan Multimodal Embeddings",
+        ("amazon.titan-embed-image",),
+        (Need((("inputText", "string"), ("inputImage", "string"))),),
+    ),
+    ModelFamily(
+        "Amazon Titan",
+        ("amazon.titan-text", "amazon.titan-embed"),
+        (Need.field("inputText", "string"),),
+    ),
+    ModelFamily(
+        "Amazon Nova",
+        ("amazon.nova",),
+        (_MESSAGES,),
+        excluded=("amazon.nova-canvas", "amazon.nova-reel", "amazon.nova-sonic"),
+    ),
+    ModelFamily("Meta Llama", ("meta.llama",), (Need.field("prompt", "string"),)),
+    ModelFamily(
+        "Mistral",
+        ("mistral.",),
+        (Need((("prompt", "string"), ("messages", "non-empty array"))),),
+    ),
+)
+
+
+def base_model_id(model_id: str) -> str:
+    """The foundation model id inside an ARN or a cross-region inference profile id."""
+    model = model_id.strip().lower()
+    if model.startswith("arn:"):
+        model = model.rpartition("/")[2]
+    return INFERENCE_PROFILE_PREFIX.sub("", model, count=1)
+
+
+@cache
+def family_of(model_id: str) -> ModelFamily | None:
+    base = base_model_id(model_id)
+    return next((family for family in FAMILIES if family.matches(base)), None)
+
+
+def check_model_input(
+    model_id: str, invocation_type: str, model_input: dict[str, Any]
+) -> str | None:
+    """A short reason why this modelInput cannot work, or None."""
+    if invocation_type == "Converse":
+        return _converse_problem(model_input)
+    if invocation_type == "InvokeModel":
+        family = family_of(model_id)
+        return family.problem(model_input) if family else None
+    raise ValueError(f"unknown invocation type {invocation_type!r}; expected {INVOCATION_TYPES}")
+
+
+def _converse_problem(model_input: Mapping[str, Any]) -> str | None:
+    reason = _MESSAGES.problem(model_input, "Converse")
+    if reason:
+        return reason
+    for position, message in enumerate(model_input["messages"]):
+        path = f"modelInput.messages[{position}]"
+        if not isinstance(message, dict):
+            return _wrong(path, "object", message)
+        if message.get("role") not in CONVERSE_ROLES:
+            return f'{path}.role must be "user" or "assistant"'
+        if "content" not in message:
+            return f"{path}.content is missing; Converse needs an array"
+        if not isinstance(message["content"], list):
+            return _wrong(f"{path}.content", "array", message["content"])
+    for name, kind in _CONVERSE_OPTIONAL:
+        if name in model_input and not _IS[kind](model_input[name]):
+            return _wrong(f"modelInput.{name}", kind, model_input[name])
+    return None

@@ -1,0 +1,72 @@
+"""Admission slots: at most N jobs per model in flight, account-wide.
+
+One item per model holds the set of job ids that hold a slot. Taking a slot is one
+conditional write (the set is below the limit, or already holds the job), so concurrent
+Lambda invocations can never overfill it, and retrying with the same job id is harmless.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from dropzone import aws
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+class ModelSlots:
+    def __init__(self, table_name: str, limit: int, client: DynamoDBClient | None = None) -> None:
+        if limit < 1:
+            raise ValueError("the slot limit must be at least 1")
+        self.table_name = table_name
+        self.limit = limit
+        self._client = client or aws.client("dynamodb")
+
+    def acquire(self, model_id: str, job_id: str) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={"model_id": {"S": model_id}},
+                UpdateExpression="ADD holders :job",
+                ConditionExpression=(
+                    "attribute_not_exists(holders) OR size(holders) < :limit "
+                    "OR contains(holders, :job_id)"
+                ),
+                ExpressionAttributeValues={
+                    ":job": {"SS": [job_id]},
+                    ":job_id": {"S": job_id},
+                    ":limit": {"N": str(self.limit)},
+                },
+            )
+        except ClientError as error:
+            if aws.error_code(error) == _CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+    def release(self, model_id: str, job_id: str) -> None:
+        self._client.update_item(
+            TableName=self.table_name,
+            Key={"model_id": {"S": model_id}},
+            UpdateExpression="DELETE holders :job",
+            ExpressionAttributeValues={":job": {"SS": [job_id]}},
+        )
+
+    def holders(self, model_id: str) -> set[str]:
+        item = self._client.get_item(
+            TableName=self.table_name, Key={"model_id": {"S": model_id}}, ConsistentRead=True
+        ).get("Item", {})
+        return set(item.get("holders", {}).get("SS", []))
+
+    def models(self) -> list[str]:
+        paginator = self._client.get_paginator("scan")
+        return [
+            item["model_id"]["S"]
+            for page in paginator.paginate(TableName=self.table_name, ConsistentRead=True)
+            for item in page.get("Items", [])
+        ]

@@ -1,0 +1,158 @@
+"""Building blocks for Bedrock workflow tests: moto S3/DynamoDB, FakeBedrock, a Lambda
+client that records asynchronous invocations after checking them against the model."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from dropzone.adapters.bedrock import Bedrock
+from dropzone.adapters.lambda_invoke import LambdaInvoker
+from dropzone.batch import SqsMessage
+from dropzone.ledger import Ledger
+from dropzone.local.bedrock import FakeBedrock
+from dropzone.local.service_model import validate_request
+from dropzone.settings import BedrockSettings
+from dropzone.slots import ModelSlots
+from dropzone.workflows.bedrock_batch import (
+    BedrockAdmission,
+    BedrockReconciler,
+    BedrockSubmitter,
+    BedrockTracker,
+)
+from tests.support.fixtures import Stack
+
+MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+ROLE = "arn:aws:iam::123456789012:role/dropzone-BedrockServiceRole"
+
+
+@dataclass
+class RecordingLambda:
+    invocations: list[dict[str, Any]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def invoke(self, **params: Any) -> dict[str, Any]:
+        validate_request("lambda", "Invoke", params)
+        with self._lock:
+            self.invocations.append({**params, "Payload": json.loads(params["Payload"])})
+        return {"StatusCode": 202}
+
+
+def record(
+    model_input: dict[str, Any] | None = None, record_id: str | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "modelInput": model_input
+        or {
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 64,
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+        }
+    }
+    if record_id is not None:
+        body["recordId"] = record_id
+    return body
+
+
+def jsonl(count: int, *, failing: set[int] = frozenset(), prefix: str = "r") -> bytes:  # type: ignore[assignment]
+    lines = []
+    for index in range(count):
+        item = record(record_id=f"{prefix}{index:06d}")
+        if index in failing:
+            item["modelInput"]["fail"] = True
+        lines.append(json.dumps(item))
+    return ("\n".join(lines) + "\n").encode()
+
+
+@dataclass
+class BedrockWorld:
+    stack: Stack
+    settings: BedrockSettings
+    fake: FakeBedrock
+    lambda_client: RecordingLambda
+    events: list[dict[str, Any]]
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.stack.ledger()
+
+    def slots(self) -> ModelSlots:
+        return ModelSlots(
+            self.settings.slots_table, self.settings.max_jobs_per_model, self.stack.dynamodb
+        )
+
+    def submitter(self) -> BedrockSubmitter:
+        return BedrockSubmitter(
+            self.settings,
+            self.ledger,
+            self.stack.s3(),
+            LambdaInvoker(self.lambda_client),  # type: ignore[arg-type]
+        )
+
+    def admission(self) -> BedrockAdmission:
+        return BedrockAdmission(
+            self.settings,
+            self.ledger,
+            self.slots(),
+            Bedrock(self.fake),
+            self.stack.s3(),  # type: ignore[arg-type]
+        )
+
+    def tracker(self) -> BedrockTracker:
+        return BedrockTracker(
+            self.settings,
+            self.ledger,
+            self.slots(),
+            Bedrock(self.fake),  # type: ignore[arg-type]
+            self.stack.s3(),
+            LambdaInvoker(self.lambda_client),  # type: ignore[arg-type]
+        )
+
+    def reconciler(self, **kwargs: Any) -> BedrockReconciler:
+        return BedrockReconciler(self.settings, self.tracker(), **kwargs)
+
+    def upload(self, key: str, body: bytes, metadata: dict[str, str] | None = None) -> Any:
+        from dropzone.models.jobs import SourceObject
+
+        put = self.stack.s3_client.put_object(
+            Bucket=self.stack.dropzone_bucket, Key=key, Body=body, Metadata=metadata or {}
+        )
+        return SourceObject(
+            bucket=self.stack.dropzone_bucket,
+            key=key,
+            version_id=put["VersionId"],
+            etag=put["ETag"].strip('"'),
+            size=len(body),
+        )
+
+    def deliver_events(self, tracker: BedrockTracker | None = None) -> int:
+        """Hand every captured state event to the tracker, as the queue would."""
+        tracker = tracker or self.tracker()
+        delivered = 0
+        while self.events:
+            event = self.events.pop(0)
+            tracker.handle_record(SqsMessage("m", json.dumps(event), 1))
+            delivered += 1
+        return delivered
+
+
+def world(stack: Stack, **settings: Any) -> BedrockWorld:
+    events: list[dict[str, Any]] = []
+    fake = FakeBedrock(
+        s3_client=stack.s3_client,
+        deliver=events.append,
+        quota_per_model=1000,
+        min_records=int(settings.get("min_records_per_job", 100)),
+    )
+    values: dict[str, Any] = {
+        "jobs_table": stack.table_name,
+        "results_bucket": stack.results_bucket,
+        "slots_table": stack.slots_table,
+        "admission_function": "dropzone-BedrockAdmissionFunction",
+        "bedrock_role_arn": ROLE,
+        "max_jobs_per_model": 3,
+    }
+    values.update(settings)
+    return BedrockWorld(stack, BedrockSettings(**values), fake, RecordingLambda(), events)

@@ -202,7 +202,7 @@ def test_a_split_parent_settles_when_its_children_end(stack: Stack) -> None:
     parent = w.ledger.get(parent_id)
     assert parent is not None
     assert parent.status is JobStatus.PARTIALLY_SUCCEEDED
-    assert parent.message == "2 of 3 parts succeeded"
+    assert parent.message == "3 parts: 1 PARTIALLY_SUCCEEDED, 2 SUCCEEDED"
     assert parent.counts["succeeded_records"] == 249
     assert parent.counts["failed_records"] == 1
 
@@ -270,3 +270,33 @@ def test_the_reconciler_frees_a_slot_leaked_by_a_job_that_ended_unseen(w: Bedroc
     summary = w.reconciler().run()
     assert summary["slots_freed"] == 1
     assert w.slots().holders(MODEL) == set()
+
+
+def test_a_part_bedrock_refuses_still_lets_its_parent_settle(stack: Stack) -> None:
+    w = world(stack, max_records_per_file=100, min_records_per_job=10)
+    parent_id = w.submitter().submit(w.upload(KEY, jsonl(200))).job_id
+    w.fake.inject_faults("ValidationException", "ValidationException")
+    w.admission().admit()
+    parent = w.ledger.get(parent_id)
+    assert parent is not None
+    assert parent.status is JobStatus.FAILED
+    assert parent.message == "2 parts: 2 REJECTED"
+
+
+def test_inconsistent_limits_fail_at_cold_start(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dropzone.errors import ConfigurationError
+    from dropzone.workflows.bedrock_batch import BedrockSubmitter
+
+    for name, value in {
+        "JOBS_TABLE": stack.table_name,
+        "RESULTS_BUCKET": stack.results_bucket,
+        "SLOTS_TABLE": stack.slots_table,
+        "ADMISSION_FUNCTION": "admission",
+        "MIN_RECORDS_PER_JOB": "500",
+        "MAX_RECORDS_PER_FILE": "100",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match="limits are inconsistent"):
+        BedrockSubmitter.from_env()

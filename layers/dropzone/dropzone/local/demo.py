@@ -6,6 +6,7 @@ wired by template.yaml. Exits 0 only when every job ends in the status expected 
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import warnings
@@ -30,6 +31,28 @@ class Drop:
 
 
 PREFIX = "sagemaker-async/"
+MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+BATCH_PREFIX = f"bedrock-batch/{MODEL}/"
+# Small per-file limit so the demo's batch file is split, as a 1 GB file would be.
+PARAMETERS = {"BedrockMaxRecordsPerFile": "500", "BedrockMaxJobsPerModel": "2"}
+
+
+def _batch(count: int, *, failing: frozenset[int] = frozenset(), broken_line: int = 0) -> bytes:
+    lines = []
+    for index in range(count):
+        model_input: dict[str, Any] = {
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 200,
+            "messages": [{"role": "user", "content": f"Summarise review {index}."}],
+        }
+        if index in failing:
+            model_input["fail"] = True  # the local Bedrock fails these records
+        lines.append(json.dumps({"recordId": f"review-{index:05d}", "modelInput": model_input}))
+    if broken_line:
+        lines[broken_line - 1] = '{"recordId": "oops", "modelInput": '
+    return ("\n".join(lines) + "\n").encode()
+
+
 SCENARIO = [
     Drop(
         f"{PREFIX}churn-model/2026-11-25/customers-0001.json",
@@ -78,6 +101,25 @@ SCENARIO = [
         JobStatus.REJECTED,
         "bad input: invalid endpoint name",
     ),
+    Drop(
+        f"{BATCH_PREFIX}reviews-2026-11/reviews.jsonl",
+        _batch(1200, failing=frozenset({17, 800, 1100})),
+        JobStatus.PARTIALLY_SUCCEEDED,
+        "a Bedrock batch of 1,200 records: split in 3, 3 records fail",
+    ),
+    Drop(
+        f"{BATCH_PREFIX}reviews-2026-11/small.jsonl",
+        _batch(150),
+        JobStatus.SUCCEEDED,
+        "a Bedrock batch of 150 records",
+        metadata={"timeout-hours": "48"},
+    ),
+    Drop(
+        f"{BATCH_PREFIX}reviews-2026-11/broken.jsonl",
+        _batch(150, broken_line=42),
+        JobStatus.REJECTED,
+        "bad input: line 42 is not JSON",
+    ),
 ]
 DUPLICATED = 0  # index of the drop whose event is delivered a second time
 
@@ -85,8 +127,11 @@ DUPLICATED = 0  # index of the drop whose event is delivered a second time
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     started = time.monotonic()
-    print("Dropzone demo: SageMaker asynchronous inference from an S3 drop zone, offline.\n")
-    with LocalCloud(function_environment=QUIET) as cloud:
+    print(
+        "Dropzone demo: SageMaker asynchronous inference and Bedrock batch inference "
+        "from an S3 drop zone, offline.\n"
+    )
+    with LocalCloud(function_environment=QUIET, parameters=PARAMETERS) as cloud:
         cloud.add_endpoint("churn-model")
         cloud.add_endpoint(
             "fraud-model", failure_reason="ModelError: feature 'merchant' is missing from the input"
@@ -95,7 +140,11 @@ def main(argv: list[str] | None = None) -> int:
             f"  stack from template.yaml: {len(cloud.functions)} functions, "
             f"drop zone s3://{cloud.dropzone_bucket}, results s3://{cloud.results_bucket}"
         )
-        print("  endpoints: churn-model (answers), fraud-model (fails)\n")
+        print("  endpoints: churn-model (answers), fraud-model (fails)")
+        print(
+            f"  Bedrock: at most {PARAMETERS['BedrockMaxJobsPerModel']} jobs per model at once, "
+            f"{PARAMETERS['BedrockMaxRecordsPerFile']} records per file\n"
+        )
         cloud.on_status(lambda event: _progress(event, started))
 
         versions: list[tuple[str, str]] = []
@@ -119,54 +168,73 @@ def _progress(event: dict[str, Any], started: float) -> None:
     detail = event["detail"]
     previous = detail.get("previous_status") or "new"
     print(
-        f"  {time.monotonic() - started:6.2f}s  {detail['job_id'][:14]}  "
-        f"{previous:>9} → {detail['status']:<9}  {detail.get('target', '')}"
+        f"  {time.monotonic() - started:6.2f}s  {_short_id(detail['job_id'])}  "
+        f"{previous:>9} → {detail['status']:<19}  {_short(detail.get('target', ''))}"
     )
 
 
 def _summary(cloud: LocalCloud, jobs: list[Job]) -> bool:
-    by_key = {job.source.key: job for job in jobs}
+    top = {job.source.key: job for job in jobs if job.parent_id is None}
+    children: dict[str, list[Job]] = {}
+    for part in jobs:
+        if part.parent_id:
+            children.setdefault(part.parent_id, []).append(part)
     rows: list[tuple[str, ...]] = []
     ok = True
     for drop in SCENARIO:
-        job = by_key.get(drop.key)
-        status = job.status if job else "MISSING"
-        good = status == drop.expected
+        job = top.get(drop.key)
+        good = job is not None and job.status == drop.expected
         ok &= good
-        outcome = ""
-        if job is not None:
-            succeeded = job.status is JobStatus.SUCCEEDED
-            outcome = (job.output_location if succeeded else job.message) or ""
-        rows.append(
-            (
-                job.job_id[:14] if job else "-",
-                job.kind if job else "-",
-                drop.key.removeprefix(PREFIX),
-                str(status),
-                "ok" if good else f"expected {drop.expected}",
-                outcome,
-            )
-        )
+        rows.append(_row(job, drop.key, "ok" if good else f"expected {drop.expected}"))
+        for child in children.get(job.job_id if job else "", []):
+            ok &= child.status.is_terminal
+            rows.append(_row(child, f"  part {child.options.get('part')}", ""))
     _table(("job", "kind", "object", "status", "check", "output / reason"), rows)
 
     calls = Counter(call["InputLocation"] for call in cloud.sagemaker.calls)
     duplicated = f"s3://{cloud.dropzone_bucket}/{SCENARIO[DUPLICATED].key}"
-    once = calls[duplicated] == 1 and len(jobs) == len(SCENARIO)
+    once = calls[duplicated] == 1 and len(top) == len(SCENARIO)
     published = len(cloud.status_events)
     transitions = sum(len(job.history) for job in jobs)
+    within_quota = cloud.bedrock_peak_in_flight <= int(PARAMETERS["BedrockMaxJobsPerModel"])
     print(
-        f"\n  jobs: {len(jobs)} for {len(SCENARIO)} objects; InvokeEndpointAsync calls for the "
-        f"duplicated object: {calls[duplicated]} {'ok' if once else 'WRONG'}"
+        f"\n  jobs: {len(top)} for {len(SCENARIO)} objects, plus {len(jobs) - len(top)} parts; "
+        f"InvokeEndpointAsync calls for the duplicated object: {calls[duplicated]} "
+        f"{'ok' if once else 'WRONG'}"
+    )
+    print(
+        f"  Bedrock jobs in flight at most: {cloud.bedrock_peak_in_flight} "
+        f"{'ok' if within_quota else 'WRONG'}"
     )
     print(
         f"  status events published: {published} for {transitions} transitions "
         f"{'ok' if published == transitions else 'WRONG'}"
     )
-    return ok and once and published == transitions
+    return ok and once and within_quota and published == transitions
+
+
+def _row(job: Job | None, name: str, check: str) -> tuple[str, ...]:
+    if job is None:
+        return ("-", "-", _short(name), "MISSING", check, "")
+    succeeded = job.status is JobStatus.SUCCEEDED
+    outcome = (job.output_location if succeeded else job.message) or ""
+    if job.status is JobStatus.PARTIALLY_SUCCEEDED and job.failure_location:
+        outcome = f"{job.message}; retry file {job.failure_location}"
+    return (_short_id(job.job_id), job.kind, _short(name), str(job.status), check, outcome)
+
+
+def _short(key: str) -> str:
+    shorter = key.removeprefix(PREFIX).removeprefix("bedrock-batch/")
+    return shorter.replace(MODEL, "anthropic.claude-3-haiku…")
+
+
+def _short_id(job_id: str) -> str:
+    parent, _, part = job_id.rpartition("-p")
+    return f"{parent[:10]}…-p{part}" if parent and part.isdigit() else job_id[:15]
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    limit = 70
+    limit = 80
     cells = [
         header,
         *[

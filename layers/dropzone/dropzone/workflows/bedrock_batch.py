@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,7 +28,7 @@ from dropzone.batch import SqsMessage
 from dropzone.bedrock.jsonl import BatchLimits, BatchPlan, Part, plan_batch, write_parts
 from dropzone.bedrock.model_inputs import INVOCATION_TYPES
 from dropzone.clock import iso, utcnow
-from dropzone.errors import InvalidInput, Problem, TransientError
+from dropzone.errors import ConfigurationError, InvalidInput, Problem
 from dropzone.ids import job_id_for
 from dropzone.ledger import Ledger
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
@@ -157,6 +158,12 @@ class BedrockSubmitter:
     @classmethod
     def from_env(cls) -> BedrockSubmitter:
         settings = BedrockSettings.from_env().require("admission_function")
+        try:
+            limits_of(settings)
+        except ValueError as error:
+            raise ConfigurationError(
+                f"the Bedrock batch limits are inconsistent: {error}"
+            ) from error
         ledger = Ledger(settings.jobs_table, retention_days=settings.job_retention_days)
         return cls(settings, ledger, S3(), LambdaInvoker())
 
@@ -399,8 +406,10 @@ class BedrockAdmission:
                 s3=self.s3,
                 results_bucket=self.settings.results_bucket,
             )
+            if job.parent_id:
+                settle_parent(self.ledger, job.parent_id)
             return "rejected"
-        except TransientError:
+        except Exception:
             self._give_back(job)
             raise
         bedrock_id = job_arn.rsplit("/", 1)[-1]
@@ -611,38 +620,42 @@ class BedrockTracker:
         """Idempotent: free the slot, settle the parent, let the next job in."""
         self.slots.release(job.target, job.job_id)
         if job.parent_id:
-            self._settle_parent(job.parent_id)
+            settle_parent(self.ledger, job.parent_id)
         self.invoker.invoke_async(self.settings.admission_function, {"model_id": job.target})
 
-    def _settle_parent(self, parent_id: str) -> None:
-        parent = self.ledger.get(parent_id)
-        if parent is None or parent.status.is_terminal:
-            return
-        children = [self.ledger.get(child_id) for child_id in parent.children]
-        if any(child is None or not child.status.is_terminal for child in children):
-            return
-        statuses = [child.status for child in children if child is not None]
-        succeeded = sum(status is JobStatus.SUCCEEDED for status in statuses)
-        if succeeded == len(statuses):
-            final = JobStatus.SUCCEEDED
-        elif all(status in _FAILED_CHILD for status in statuses):
-            final = JobStatus.FAILED
-        else:
-            final = JobStatus.PARTIALLY_SUCCEEDED
-        totals: dict[str, int] = dict(parent.counts)
-        for child in children:
-            if child is None:
-                continue
-            for name, value in child.counts.items():
-                if not name.startswith("input_"):
-                    totals[name] = totals.get(name, 0) + value
-        self.ledger.transition(
-            parent_id,
-            KIND,
-            final,
-            message=f"{succeeded} of {len(statuses)} parts succeeded",
-            updates={"counts": totals},
-        )
+
+def settle_parent(ledger: Ledger, parent_id: str) -> None:
+    """Give a split parent its final status once every part has ended (idempotent)."""
+    parent = ledger.get(parent_id)
+    if parent is None or parent.status.is_terminal:
+        return
+    children = [ledger.get(child_id) for child_id in parent.children]
+    if any(child is None or not child.status.is_terminal for child in children):
+        return
+    statuses = [child.status for child in children if child is not None]
+    succeeded = sum(status is JobStatus.SUCCEEDED for status in statuses)
+    if succeeded == len(statuses):
+        final = JobStatus.SUCCEEDED
+    elif all(status in _FAILED_CHILD for status in statuses):
+        final = JobStatus.FAILED
+    else:
+        final = JobStatus.PARTIALLY_SUCCEEDED
+    totals: dict[str, int] = dict(parent.counts)
+    for child in children:
+        if child is None:
+            continue
+        for name, value in child.counts.items():
+            if not name.startswith("input_"):
+                totals[name] = totals.get(name, 0) + value
+    tally = Counter(str(status) for status in statuses)
+    breakdown = ", ".join(f"{count} {status}" for status, count in sorted(tally.items()))
+    ledger.transition(
+        parent_id,
+        KIND,
+        final,
+        message=f"{len(statuses)} parts: {breakdown}",
+        updates={"counts": totals},
+    )
 
 
 def _service_details(info: dict[str, Any]) -> dict[str, Any]:
@@ -686,8 +699,9 @@ class BedrockReconciler:
         refreshed = 0
         for status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
             for job in ledger.by_state(KIND, status, updated_before=quiet_since):
-                if job.children:
-                    continue  # a split parent settles when its children do
+                if job.children:  # a split parent settles when its children have
+                    settle_parent(ledger, job.job_id)
+                    continue
                 self.tracker.refresh(job)
                 refreshed += 1
         freed = 0

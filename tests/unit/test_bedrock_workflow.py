@@ -47,7 +47,9 @@ def test_a_duplicate_upload_event_queues_nothing_new(w: BedrockWorld) -> None:
     first = w.submitter().submit(source)
     second = w.submitter().submit(source)
     assert first.job_id == second.job_id
-    assert len(w.lambda_client.invocations) == 1
+    assert w.stack.dynamodb.scan(TableName=w.stack.table_name)["Count"] == 1
+    # a queued job's duplicate wakes admission again, in case the first wake was lost
+    assert [call["Payload"] for call in w.lambda_client.invocations] == [{"model_id": MODEL}] * 2
 
 
 def test_a_file_over_the_limits_is_split_into_child_jobs(stack: Stack) -> None:
@@ -300,3 +302,165 @@ def test_inconsistent_limits_fail_at_cold_start(
         monkeypatch.setenv(name, value)
     with pytest.raises(ConfigurationError, match="limits are inconsistent"):
         BedrockSubmitter.from_env()
+
+
+def _corpus() -> list[Any]:
+    from tests.unit.test_bedrock_jsonl import BAD_INPUTS
+
+    return BAD_INPUTS
+
+
+@pytest.mark.parametrize(("body", "options", "expected"), _corpus())
+def test_every_bad_input_of_the_corpus_ends_rejected_with_its_own_reason(
+    stack: Stack, body: bytes, options: dict[str, Any], expected: Any
+) -> None:
+    # Given the corpus case's limits, model and invocation type as a user would set them
+    from tests.unit.test_bedrock_jsonl import ANY, TITAN
+
+    limits = options.get("limits", ANY)
+    w = world(
+        stack,
+        min_records_per_job=limits.min_records_per_job,
+        max_records_per_file=limits.max_records_per_file,
+        max_records_per_job=limits.max_records_per_job,
+        max_bytes_per_file=limits.max_bytes_per_file,
+        max_bytes_per_job=limits.max_bytes_per_job,
+    )
+    model_id = options.get("model_id", TITAN)
+    metadata = {"invocation-type": options.get("invocation_type", "InvokeModel")}
+    # When the file is dropped
+    job = w.submitter().submit(
+        w.upload(f"bedrock-batch/{model_id}/corpus/in.jsonl", body, metadata)
+    )
+    # Then the job is REJECTED, naming the same place and reason, and nothing reached Bedrock
+    assert job.status is JobStatus.REJECTED
+    assert job.message is not None
+    if body:
+        assert expected.field in job.message
+        if "invocation-type" not in expected.field:
+            assert expected.reason in job.message
+    else:
+        assert "empty (0 bytes)" in job.message
+    assert w.fake.create_calls == []
+    assert w.lambda_client.invocations == []
+
+
+def test_a_parent_whose_split_has_not_been_recorded_is_never_settled(stack: Stack) -> None:
+    # Given a submit that crashed after creating the parts, before recording them
+    from dropzone.workflows.bedrock_batch import settle_parent
+
+    w = world(stack)
+    orphan_parent = w.upload(f"bedrock-batch/{MODEL}/crashed/in.jsonl", jsonl(120))
+    from dropzone.ids import job_id_for
+    from dropzone.models.jobs import Job
+
+    accepted = Job(
+        job_id=job_id_for(orphan_parent),
+        kind=w_kind(),
+        status=JobStatus.ACCEPTED,
+        source=orphan_parent,
+        target=MODEL,
+        created_at="",
+        updated_at="",
+    )
+    w.ledger.create(accepted)
+    # When a settlement is attempted (a part ended)
+    settle_parent(w.ledger, accepted.job_id)
+    # Then the parent is left for the redelivered submit to finish
+    still = w.ledger.get(accepted.job_id)
+    assert still is not None and still.status is JobStatus.ACCEPTED
+
+
+def test_one_failing_job_does_not_stall_admission_for_other_models(w: BedrockWorld) -> None:
+    from dropzone.errors import TransientError
+
+    (stuck,) = _queue(w, 1)
+    other_model = "amazon.titan-text-express-v1"
+    titan = b"".join(
+        json.dumps({"recordId": f"t{i}", "modelInput": {"inputText": "hi"}}).encode() + b"\n"
+        for i in range(100)
+    )
+    other = w.submitter().submit(w.upload(f"bedrock-batch/{other_model}/b/in.jsonl", titan))
+    # When the oldest job's create fails with a 5xx (it may or may not exist in Bedrock)
+    w.fake.inject_faults("InternalServerException")
+    with pytest.raises(TransientError, match="admission left jobs queued"):
+        w.admission().admit()
+    # Then the other model's job went through, and the ambiguous job keeps its slot
+    assert w.ledger.get(other.job_id).status is JobStatus.SUBMITTED  # type: ignore[union-attr]
+    assert w.ledger.get(stuck).status is JobStatus.QUEUED  # type: ignore[union-attr]
+    assert w.slots().holders(MODEL) == {stuck}
+    # And the next run submits it with the same token
+    w.admission().admit()
+    assert w.ledger.get(stuck).status is JobStatus.SUBMITTED  # type: ignore[union-attr]
+    tokens = [call["clientRequestToken"] for call in w.fake.create_calls]
+    assert tokens.count(stuck) == 2  # the retry reuses the idempotency token
+
+
+def test_a_definite_refusal_gives_the_slot_back(w: BedrockWorld) -> None:
+    (job_id,) = _queue(w, 1)
+    w.fake.inject_faults("AccessDeniedException")
+    w.admission().admit()
+    assert w.ledger.get(job_id).status is JobStatus.QUEUED  # type: ignore[union-attr]
+    assert w.slots().holders(MODEL) == set()
+
+
+def test_reconciliation_survives_a_failing_job_and_still_frees_slots(w: BedrockWorld) -> None:
+    from dropzone.errors import TransientError
+
+    ids = _queue(w, 2)
+    w.admission().admit()
+    w.ledger.transition(ids[0], w_kind(), JobStatus.STOPPED, message="stopped elsewhere")
+    w.fake.inject_get_faults("InternalServerException")
+    later = datetime.now(UTC) + timedelta(hours=2)
+    with pytest.raises(TransientError, match="1 errors"):
+        w.reconciler(clock=lambda: later).run()
+    assert w.slots().holders(MODEL) == {ids[1]}
+
+
+def test_a_job_bedrock_has_no_record_of_fails_at_reconciliation(w: BedrockWorld) -> None:
+    (job_id,) = _queue(w, 1)
+    w.admission().admit()
+    job = w.ledger.get(job_id)
+    assert job is not None
+    missing = "arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/zzzzzzzzzzzz"
+    w.ledger.annotate(job_id, w_kind(), JobStatus.SUBMITTED, updates={"job_arn": missing})
+    later = datetime.now(UTC) + timedelta(hours=2)
+    w.reconciler(clock=lambda: later).run()
+    final = w.ledger.get(job_id)
+    assert final is not None and final.status is JobStatus.FAILED
+    assert final.message == f"Bedrock has no record of {missing}"
+    assert w.slots().holders(MODEL) == set()
+
+
+def test_the_retry_file_also_holds_records_bedrock_never_answered(w: BedrockWorld) -> None:
+    # Given a stopped job that answered two of its four records, one with an error
+    (job_id,) = _queue(w, 1)
+    w.admission().admit()
+    job = w.ledger.get(job_id)
+    assert job is not None and job.output_location
+    staged_bucket, staged_key = job.options["input_uri"][5:].split("/", 1)
+    staged = b"".join(
+        json.dumps({"recordId": f"s{i}", "modelInput": {"n": i}}).encode() + b"\n" for i in range(4)
+    )
+    w.stack.s3_client.put_object(Bucket=staged_bucket, Key=staged_key, Body=staged)
+    out_bucket, out_prefix = job.output_location[5:].split("/", 1)
+    answered = [
+        {"recordId": "s0", "modelInput": {"n": 0}, "modelOutput": {"ok": True}},
+        {
+            "recordId": "s1",
+            "modelInput": {"n": 1},
+            "error": {"errorCode": 400, "errorMessage": "x"},
+        },
+    ]
+    w.stack.s3_client.put_object(
+        Bucket=out_bucket,
+        Key=f"{out_prefix}in.jsonl.out",
+        Body="\n".join(json.dumps(item) for item in answered).encode(),
+    )
+    # When the tracker learns the job was stopped
+    final = w.tracker().apply(job, {"status": "Stopped", "errorRecordCount": 1})
+    # Then the retry file holds the errored record and the two never answered
+    assert final is not None and final.status is JobStatus.STOPPED
+    retry = [json.loads(line) for line in _read(w, final.failure_location or "").splitlines()]
+    assert [item["recordId"] for item in retry] == ["s1", "s2", "s3"]
+    assert final.counts["retry_records"] == 3

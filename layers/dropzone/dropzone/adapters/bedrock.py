@@ -15,6 +15,12 @@ class Backpressure(TransientError):
     """The service is at its quota or throttling: wait, then try again."""
 
 
+class Refused(TransientError):
+    """A definite 4xx refusal (access denied, conflict, ...): nothing was created. Worth
+    retrying once the cause is fixed; a 5xx or a lost connection is not this: the call
+    may have succeeded."""
+
+
 class JobNotFound(Exception):
     pass
 
@@ -64,4 +70,6 @@ def _classify(error: ClientError, operation: str) -> Exception:
         return Backpressure(f"{operation}: {code}: {detail}")
     if code in ("ValidationException", "ResourceNotFoundException"):
         return InvalidInput.single("model", f"Bedrock refused the job: {detail}")
+    if 400 <= aws.http_status(error) < 500:
+        return Refused(f"{operation} refused with {code}: {detail}")
     return TransientError(f"{operation} failed with {code}: {detail}")

@@ -21,14 +21,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dropzone.adapters.bedrock import Backpressure, Bedrock, JobNotFound
+from dropzone.adapters.bedrock import Backpressure, Bedrock, JobNotFound, Refused
 from dropzone.adapters.lambda_invoke import LambdaInvoker
 from dropzone.adapters.s3 import S3, ObjectHead, ObjectMissing, parse_s3_uri
 from dropzone.batch import SqsMessage
 from dropzone.bedrock.jsonl import BatchLimits, BatchPlan, Part, plan_batch, write_parts
 from dropzone.bedrock.model_inputs import INVOCATION_TYPES
 from dropzone.clock import iso, utcnow
-from dropzone.errors import ConfigurationError, InvalidInput, Problem
+from dropzone.errors import ConfigurationError, InvalidInput, Problem, TransientError
 from dropzone.ids import job_id_for
 from dropzone.ledger import Ledger
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
@@ -187,6 +187,8 @@ class BedrockSubmitter:
             self.ledger, draft, owner=self.owner, lease_seconds=self.settings.lease_seconds
         )
         if not taken.claimed:
+            if taken.job.status is JobStatus.QUEUED:  # the first delivery may not have
+                self._wake_admission(taken.job)  # reached admission: harmless to repeat
             return taken.job
         job = taken.job
         try:
@@ -213,8 +215,11 @@ class BedrockSubmitter:
         except Exception:
             self.ledger.release_lease(job.job_id, owner=self.owner)
             raise
-        self.invoker.invoke_async(self.settings.admission_function, {"model_id": job.target})
+        self._wake_admission(job)
         return queued
+
+    def _wake_admission(self, job: Job) -> None:
+        self.invoker.invoke_async(self.settings.admission_function, {"model_id": job.target})
 
     def _head(self, source: SourceObject, keys: list[str]) -> ObjectHead:
         for key in keys:
@@ -357,12 +362,23 @@ class BedrockAdmission:
         blocked: set[str] = set()
         if model_id and len(self.slots.holders(model_id)) >= self.slots.limit:
             return AdmissionSummary(full_models=1)  # one read instead of a query
+        failure: Exception | None = None
         for job_id, target in self.ledger.refs_by_state(KIND, JobStatus.QUEUED):
             if model_id and model_id in blocked:
                 break  # the model asked about is full: the rest can only wait
             if (model_id and target != model_id) or target in blocked:
                 continue
-            outcome = self._admit_one(job_id, target)
+            try:
+                outcome = self._admit_one(job_id, target)
+            except Exception as error:  # one job's failure must not stall every model
+                logger.warning(
+                    "could not submit job; its model waits until the next run",
+                    extra={"job_id": job_id, "model_id": target, "error": repr(error)[:500]},
+                )
+                metrics.add_metric(name="BedrockSubmitErrors", unit="Count", value=1)
+                failure = failure or error
+                blocked.add(target)
+                continue
             if outcome == "submitted":
                 submitted += 1
             elif outcome == "rejected":
@@ -371,6 +387,8 @@ class BedrockAdmission:
                 blocked.add(target)
         summary = AdmissionSummary(submitted, rejected, full_models=len(blocked))
         logger.info("admission finished", extra={"model_id": model_id, **summary.__dict__})
+        if failure is not None:  # fail the run too, so it is retried and alarmed
+            raise TransientError(f"admission left jobs queued after errors: {failure}") from failure
         return summary
 
     def _admit_one(self, job_id: str, model_id: str) -> str:
@@ -389,7 +407,7 @@ class BedrockAdmission:
             return "full"
         try:
             job_arn = self.bedrock.create_job(**self.request(job))
-        except Backpressure as pressure:
+        except (Backpressure, Refused) as pressure:
             logger.info(
                 "Bedrock pushed back; job stays queued",
                 extra={"job_id": job_id, "reason": str(pressure)},
@@ -410,7 +428,9 @@ class BedrockAdmission:
                 settle_parent(self.ledger, job.parent_id)
             return "rejected"
         except Exception:
-            self._give_back(job)
+            # 5xx or a lost connection: the job may exist in Bedrock, so it keeps its
+            # slot; the retry reuses the slot and the same clientRequestToken.
+            self.ledger.release_lease(job_id, owner=self.owner)
             raise
         bedrock_id = job_arn.rsplit("/", 1)[-1]
         self.ledger.transition(
@@ -518,7 +538,10 @@ class BedrockTracker:
             return matches[0] if matches else None
         return None
 
-    def refresh(self, job: Job) -> Job | None:
+    def refresh(self, job: Job, *, missing_is_final: bool = False) -> Job | None:
+        """Apply Bedrock's view of the job. `missing_is_final`: a job Bedrock has no
+        record of has failed (the reconciler asks only about jobs quiet for a while; an
+        event-driven refresh might race the service's own consistency)."""
         arn = (job.model_extra or {}).get("job_arn")
         if not arn:
             return job  # not submitted yet: nothing to ask Bedrock
@@ -528,7 +551,13 @@ class BedrockTracker:
             logger.warning(
                 "Bedrock no longer knows the job", extra={"job_id": job.job_id, "job_arn": arn}
             )
-            return job
+            if not missing_is_final:
+                return job
+            result = self.ledger.transition(
+                job.job_id, KIND, JobStatus.FAILED, message=f"Bedrock has no record of {arn}"
+            )
+            self._finish(result.job or job)
+            return result.job
         return self.apply(job, info)
 
     def apply(self, job: Job, info: dict[str, Any]) -> Job | None:
@@ -589,32 +618,51 @@ class BedrockTracker:
         except ObjectMissing:
             logger.info("no manifest.json.out", extra={"job_id": job.job_id})
         retry_key = f"{RETRIES_PREFIX}{job.job_id}.jsonl"
-        failed = 0
         writer = self.s3.multipart_writer(self.settings.results_bucket, retry_key)
         try:
-            for key in self.s3.list_keys(bucket, prefix):
-                if not key.endswith(".jsonl.out"):
-                    continue
-                for line in self.s3.iter_lines(bucket, key):
-                    record = json.loads(line)
-                    if record.get("error") is None:
-                        continue
-                    retry = {"modelInput": record["modelInput"]}
-                    if "recordId" in record:
-                        retry = {"recordId": record["recordId"], **retry}
-                    writer.write(json.dumps(retry).encode() + b"\n")
-                    failed += 1
+            retried = self._write_retry_file(job, bucket, prefix, writer)
         except BaseException:
             writer.abort()
             raise
-        if failed:
+        if retried:
             writer.close()
             return {
-                "counts": counts,
+                "counts": {**counts, "retry_records": retried},
                 "failure_location": f"s3://{self.settings.results_bucket}/{retry_key}",
             }
         writer.abort()
         return {"counts": counts}
+
+    def _write_retry_file(self, job: Job, bucket: str, prefix: str, writer: Any) -> int:
+        """Records that came back with an error, then input records Bedrock never
+        answered (stopped, expired, cut off by the timeout). Memory holds the record ids
+        of one job, at most the per-job record limit."""
+        answered: set[str] = set()
+        retried = 0
+        for key in self.s3.list_keys(bucket, prefix):
+            if not key.endswith(".jsonl.out"):
+                continue
+            for line in self.s3.iter_lines(bucket, key):
+                record = json.loads(line)
+                if "recordId" in record:
+                    answered.add(str(record["recordId"]))
+                if record.get("error") is None:
+                    continue
+                retry = {"modelInput": record["modelInput"]}
+                if "recordId" in record:
+                    retry = {"recordId": record["recordId"], **retry}
+                writer.write(json.dumps(retry).encode() + b"\n")
+                retried += 1
+        staged = job.options.get("input_uri")
+        if not staged or not answered:
+            return retried
+        input_bucket, input_key = parse_s3_uri(str(staged))
+        for line in self.s3.iter_lines(input_bucket, input_key):
+            record_id = json.loads(line).get("recordId")
+            if record_id is not None and str(record_id) not in answered:
+                writer.write(line.rstrip(b"\r") + b"\n")
+                retried += 1
+        return retried
 
     def _finish(self, job: Job) -> None:
         """Idempotent: free the slot, settle the parent, let the next job in."""
@@ -627,8 +675,8 @@ class BedrockTracker:
 def settle_parent(ledger: Ledger, parent_id: str) -> None:
     """Give a split parent its final status once every part has ended (idempotent)."""
     parent = ledger.get(parent_id)
-    if parent is None or parent.status.is_terminal:
-        return
+    if parent is None or parent.status is not JobStatus.SUBMITTED or not parent.children:
+        return  # not split yet (its submit may still be running), or already settled
     children = [ledger.get(child_id) for child_id in parent.children]
     if any(child is None or not child.status.is_terminal for child in children):
         return
@@ -694,26 +742,42 @@ class BedrockReconciler:
         return cls(settings, BedrockTracker.from_env())
 
     def run(self) -> dict[str, int]:
-        quiet_since = self.clock() - timedelta(minutes=self.settings.reconcile_grace_minutes)
+        """Free leaked slots first, then refresh each quiet job on its own, so that one
+        unreadable job cannot stop the sweep; errors fail the run at the end (retried,
+        alarmed)."""
         ledger = self.tracker.ledger
-        refreshed = 0
+        freed = self._free_leaked_slots()
+        quiet_since = self.clock() - timedelta(minutes=self.settings.reconcile_grace_minutes)
+        refreshed = errors = 0
         for status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
             for job in ledger.by_state(KIND, status, updated_before=quiet_since):
-                if job.children:  # a split parent settles when its children have
-                    settle_parent(ledger, job.job_id)
-                    continue
-                self.tracker.refresh(job)
-                refreshed += 1
+                try:
+                    if job.children:  # a split parent settles when its children have
+                        settle_parent(ledger, job.job_id)
+                        continue
+                    self.tracker.refresh(job, missing_is_final=True)
+                    refreshed += 1
+                except Exception as error:  # isolate: the next job still gets its turn
+                    errors += 1
+                    logger.warning(
+                        "could not reconcile job",
+                        extra={"job_id": job.job_id, "error": repr(error)[:500]},
+                    )
+        summary = {"refreshed": refreshed, "slots_freed": freed, "errors": errors}
+        logger.info("bedrock reconciliation finished", extra=summary)
+        if freed:
+            metrics.add_metric(name="BedrockSlotsRecovered", unit="Count", value=freed)
+        if errors:
+            raise TransientError(f"reconciliation finished with {errors} errors: {summary}")
+        return summary
+
+    def _free_leaked_slots(self) -> int:
+        ledger, slots = self.tracker.ledger, self.tracker.slots
         freed = 0
-        slots = self.tracker.slots
         for model_id in slots.models():
             for holder in slots.holders(model_id):
                 holding = ledger.get(holder)
                 if holding is None or holding.status.is_terminal:
                     slots.release(model_id, holder)
                     freed += 1
-        summary = {"refreshed": refreshed, "slots_freed": freed}
-        logger.info("bedrock reconciliation finished", extra=summary)
-        if freed:
-            metrics.add_metric(name="BedrockSlotsRecovered", unit="Count", value=freed)
-        return summary
+        return freed

@@ -36,7 +36,7 @@ from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys
 from dropzone.observability import logger, metrics
 from dropzone.settings import BedrockSettings
 from dropzone.slots import ModelSlots
-from dropzone.workflows.intake import claim
+from dropzone.workflows.intake import claim, head_of
 from dropzone.workflows.rejection import reject
 
 KIND = JobKind.BEDROCK_BATCH
@@ -192,7 +192,7 @@ class BedrockSubmitter:
             return taken.job
         job = taken.job
         try:
-            head = self._head(job.source, keys)
+            head = head_of(self.s3, job.source, keys)
             job = job.model_copy(
                 update={
                     "source": job.source.model_copy(
@@ -220,16 +220,6 @@ class BedrockSubmitter:
 
     def _wake_admission(self, job: Job) -> None:
         self.invoker.invoke_async(self.settings.admission_function, {"model_id": job.target})
-
-    def _head(self, source: SourceObject, keys: list[str]) -> ObjectHead:
-        for key in keys:
-            try:
-                return self.s3.head(source.bucket, key, source.version_id)
-            except ObjectMissing:
-                continue
-        raise InvalidInput.single(
-            "object", f"{source.uri} (version {source.version_id or 'latest'}) no longer exists"
-        )
 
     def _chunks(self, job: Job) -> Iterator[bytes]:
         return self.s3.iter_chunks(

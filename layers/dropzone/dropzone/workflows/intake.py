@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dropzone.errors import TransientError
+from dropzone.adapters.s3 import S3, ObjectHead, ObjectMissing
+from dropzone.errors import InvalidInput, TransientError
 from dropzone.ledger import Ledger
-from dropzone.models.jobs import Job, JobStatus
+from dropzone.models.jobs import Job, JobStatus, SourceObject
 from dropzone.observability import logger, metrics
 
 
@@ -43,3 +44,16 @@ def claim(ledger: Ledger, draft: Job, *, owner: str, lease_seconds: int) -> Clai
     if not ledger.acquire_lease(existing.job_id, owner=owner, lease_seconds=lease_seconds):
         raise TransientError(f"job {existing.job_id} is being handled by another delivery")
     return Claim(existing, claimed=True)
+
+
+def head_of(s3: S3, source: SourceObject, keys: list[str]) -> ObjectHead:
+    """The uploaded object's head, trying each candidate spelling of its key (see
+    `candidate_keys`); an object deleted since its upload is bad input."""
+    for key in keys:
+        try:
+            return s3.head(source.bucket, key, source.version_id)
+        except ObjectMissing:
+            continue
+    raise InvalidInput.single(
+        "object", f"{source.uri} (version {source.version_id or 'latest'}) no longer exists"
+    )

@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from dropzone.adapters.s3 import S3, ObjectHead, ObjectMissing
+from dropzone.adapters.s3 import S3, ObjectHead
 from dropzone.adapters.sagemaker_runtime import SageMakerRuntime
 from dropzone.batch import SqsMessage
 from dropzone.clock import iso, utcnow
@@ -34,7 +34,7 @@ from dropzone.settings import (
     SageMakerResultSettings,
     SageMakerSubmitSettings,
 )
-from dropzone.workflows.intake import claim
+from dropzone.workflows.intake import claim, head_of
 from dropzone.workflows.rejection import reject
 
 KIND = JobKind.SAGEMAKER_ASYNC
@@ -217,7 +217,7 @@ class SageMakerSubmitter:
 
     def _process(self, job: Job, keys: list[str]) -> Job:
         try:
-            head = self._head(job.source, keys)
+            head = head_of(self.s3, job.source, keys)
             request = self._request(job, head)
             invocation = self.runtime.invoke_endpoint_async(**request)
         except InvalidInput as invalid:
@@ -264,16 +264,6 @@ class SageMakerSubmitter:
                 extra={"job_id": job.job_id, "endpoint": request["EndpointName"]},
             )
         return result.job or job
-
-    def _head(self, source: SourceObject, keys: list[str]) -> ObjectHead:
-        for key in keys:
-            try:
-                return self.s3.head(source.bucket, key, source.version_id)
-            except ObjectMissing:
-                continue
-        raise InvalidInput.single(
-            "object", f"{source.uri} (version {source.version_id or 'latest'}) no longer exists"
-        )
 
     def _request(self, job: Job, head: ObjectHead) -> dict[str, Any]:
         parsed = parse_key(head.key, self.settings.sagemaker_async_prefix)

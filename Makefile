@@ -40,7 +40,7 @@ format: ## Apply ruff's fixes and formatting
 	$(UV) run ruff check --fix .
 	$(UV) run ruff format .
 
-bench: setup ## Cold-init and warm-overhead benchmarks (median of fresh interpreters)
+bench: setup ## Benchmarks: cold init, warm handler overhead, JSONL validation throughput and memory
 	$(UV) run python benchmarks/run.py
 
 build: ## sam build for python3.13 on arm64 (needs a Python 3.13; see README)

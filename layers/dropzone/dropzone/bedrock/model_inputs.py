@@ -11,7 +11,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
+from itertools import product
 from typing import Any, Literal
+
+from pydantic_core import CoreSchema, core_schema
 
 INVOCATION_TYPES = ("InvokeModel", "Converse")
 CONVERSE_ROLES = ("user", "assistant")
@@ -161,6 +164,69 @@ def check_model_input(
     if invocation_type == "InvokeModel":
         family = family_of(model_id)
         return family.problem(model_input) if family else None
+    raise ValueError(f"unknown invocation type {invocation_type!r}; expected {INVOCATION_TYPES}")
+
+
+# A pydantic-core schema per check, for the fast path of dropzone.bedrock.jsonl: it parses and
+# checks a line in one call without building the Python objects it does not need. Contract: a
+# schema accepts a modelInput only if check_model_input would return None. It refuses more (an
+# array of items that are not objects, say); the caller then asks check_model_input for the
+# verdict and its reason.
+
+_ANY_OBJECT = core_schema.typed_dict_schema({}, extra_behavior="ignore", strict=True)
+_KIND_SCHEMAS: dict[Kind, CoreSchema] = {
+    "string": core_schema.str_schema(strict=True),
+    "positive integer": core_schema.int_schema(strict=True, gt=0),
+    "non-empty array": core_schema.list_schema(_ANY_OBJECT, min_length=1, strict=True),
+    "array": core_schema.list_schema(_ANY_OBJECT, strict=True),
+    "object": _ANY_OBJECT,
+}
+
+
+def _object_schema(required: Mapping[str, Kind]) -> CoreSchema:
+    fields = {
+        name: core_schema.typed_dict_field(_KIND_SCHEMAS[kind]) for name, kind in required.items()
+    }
+    return core_schema.typed_dict_schema(fields, extra_behavior="ignore", strict=True)
+
+
+def _family_schema(family: ModelFamily | None) -> CoreSchema | None:
+    if family is None:
+        return _ANY_OBJECT
+    choices: list[CoreSchema] = []
+    for combination in product(*(need.options for need in family.needs)):
+        required = dict(combination)
+        if all(required[name] == kind for name, kind in combination):
+            choices.append(_object_schema(required))
+    if len(choices) > 1:
+        return core_schema.union_schema([*choices])
+    return choices[0] if choices else None
+
+
+def _converse_schema() -> CoreSchema:
+    message = core_schema.typed_dict_schema(
+        {
+            "role": core_schema.typed_dict_field(core_schema.literal_schema(list(CONVERSE_ROLES))),
+            "content": core_schema.typed_dict_field(_KIND_SCHEMAS["array"]),
+        },
+        extra_behavior="ignore",
+        strict=True,
+    )
+    messages = core_schema.list_schema(message, min_length=1, strict=True)
+    fields = {"messages": core_schema.typed_dict_field(messages)} | {
+        name: core_schema.typed_dict_field(_KIND_SCHEMAS[kind], required=False)
+        for name, kind in _CONVERSE_OPTIONAL
+    }
+    return core_schema.typed_dict_schema(fields, extra_behavior="ignore", strict=True)
+
+
+def model_input_schema(model_id: str, invocation_type: str) -> CoreSchema | None:
+    """A schema that accepts a JSON modelInput only when check_model_input would accept it
+    (it may refuse more, never less), or None when the checks cannot be put as one."""
+    if invocation_type == "Converse":
+        return _converse_schema()
+    if invocation_type == "InvokeModel":
+        return _family_schema(family_of(model_id))
     raise ValueError(f"unknown invocation type {invocation_type!r}; expected {INVOCATION_TYPES}")
 
 

@@ -23,6 +23,8 @@ from dropzone.models.jobs import Job, JobKind, JobStatus, Transition
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from dropzone.settings import Settings
+
 BY_SERVICE_REF_INDEX = "by-service-ref"
 BY_STATE_INDEX = "by-state"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -64,6 +66,11 @@ class Ledger:
         self._client = client or aws.client("dynamodb")
         self._retention = timedelta(days=retention_days)
         self._clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Ledger:
+        """The container's ledger, as a function's settings describe it."""
+        return cls(settings.jobs_table, retention_days=settings.job_retention_days)
 
     # -- reads ---------------------------------------------------------------------------
 

@@ -90,6 +90,10 @@ def limits_of(settings: BedrockSettings) -> BatchLimits:
     )
 
 
+def _slots(settings: BedrockSettings) -> ModelSlots:
+    return ModelSlots(settings.slots_table, settings.max_jobs_per_model)
+
+
 @dataclass(frozen=True)
 class ParsedKey:
     model_id: str
@@ -164,7 +168,7 @@ class BedrockSubmitter:
             raise ConfigurationError(
                 f"the Bedrock batch limits are inconsistent: {error}"
             ) from error
-        ledger = Ledger(settings.jobs_table, retention_days=settings.job_retention_days)
+        ledger = Ledger.from_settings(settings)
         return cls(settings, ledger, S3(), LambdaInvoker())
 
     def handle_record(self, message: SqsMessage) -> None:
@@ -340,8 +344,8 @@ class BedrockAdmission:
         settings = BedrockSettings.from_env().require("bedrock_role_arn")
         return cls(
             settings,
-            Ledger(settings.jobs_table, retention_days=settings.job_retention_days),
-            ModelSlots(settings.slots_table, settings.max_jobs_per_model),
+            Ledger.from_settings(settings),
+            _slots(settings),
             Bedrock(),
             S3(),
         )
@@ -497,11 +501,15 @@ class BedrockTracker:
 
     @classmethod
     def from_env(cls) -> BedrockTracker:
-        settings = BedrockSettings.from_env().require("admission_function")
+        return cls.from_settings(BedrockSettings.from_env())
+
+    @classmethod
+    def from_settings(cls, settings: BedrockSettings) -> BedrockTracker:
+        settings.require("admission_function")
         return cls(
             settings,
-            Ledger(settings.jobs_table, retention_days=settings.job_retention_days),
-            ModelSlots(settings.slots_table, settings.max_jobs_per_model),
+            Ledger.from_settings(settings),
+            _slots(settings),
             Bedrock(),
             S3(),
             LambdaInvoker(),
@@ -729,7 +737,7 @@ class BedrockReconciler:
     @classmethod
     def from_env(cls) -> BedrockReconciler:
         settings = BedrockSettings.from_env()
-        return cls(settings, BedrockTracker.from_env())
+        return cls(settings, BedrockTracker.from_settings(settings))
 
     def run(self) -> dict[str, int]:
         """Free leaked slots first, then refresh each quiet job on its own, so that one

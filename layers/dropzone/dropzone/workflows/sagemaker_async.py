@@ -191,7 +191,7 @@ class SageMakerSubmitter:
     @classmethod
     def from_env(cls) -> SageMakerSubmitter:
         settings = SageMakerSubmitSettings.from_env()
-        ledger = Ledger(settings.jobs_table, retention_days=settings.job_retention_days)
+        ledger = Ledger.from_settings(settings)
         return cls(settings=settings, ledger=ledger, s3=S3(), runtime=SageMakerRuntime())
 
     def handle_record(self, message: SqsMessage) -> None:
@@ -313,9 +313,7 @@ class SageMakerResults:
     @classmethod
     def from_env(cls) -> SageMakerResults:
         settings = SageMakerResultSettings.from_env()
-        return cls(
-            settings, Ledger(settings.jobs_table, retention_days=settings.job_retention_days)
-        )
+        return cls(settings, Ledger.from_settings(settings))
 
     def handle_record(self, message: SqsMessage) -> None:
         self.apply(parse_sns_delivery(message.body), receive_count=message.receive_count)
@@ -396,9 +394,7 @@ class SageMakerReconciler:
     @classmethod
     def from_env(cls) -> SageMakerReconciler:
         settings = SageMakerReconcileSettings.from_env()
-        return cls(
-            settings, Ledger(settings.jobs_table, retention_days=settings.job_retention_days), S3()
-        )
+        return cls(settings, Ledger.from_settings(settings), S3())
 
     def run(self) -> ReconcileSummary:
         now = self.clock()

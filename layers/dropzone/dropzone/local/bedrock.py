@@ -44,30 +44,30 @@ import copy
 import hashlib
 import json
 import random
-import re
 import string
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from functools import cache
-from typing import Any, cast
+from typing import Any
 
-from botocore.errorfactory import ClientExceptionsFactory
 from botocore.exceptions import ClientError
-from botocore.model import Shape
 from botocore.utils import parse_to_aware_datetime
 
 from dropzone import aws
 from dropzone.clock import utcnow
 from dropzone.local.service_model import (
+    check_constraints,
+    client_error,
+    client_exceptions,
+    known_errors,
     operation,
-    service_model,
     validate_request,
     validate_response,
+    with_metadata,
 )
 
 SERVICE = "bedrock"
@@ -187,18 +187,18 @@ class FakeBedrock:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.exceptions = ClientExceptionsFactory().create_client_exceptions(service_model(SERVICE))
+        self.exceptions = client_exceptions(SERVICE)
         self._rng = random.Random(self.seed)  # noqa: S311 - deterministic ids, not secrets
 
     # -- test controls -------------------------------------------------------------------
 
     def inject_faults(self, *error_codes: str) -> None:
         """The next create calls fail with these error codes, one each, in order."""
-        self._create_faults.extend(_known_errors(CREATE, error_codes))
+        self._create_faults.extend(known_errors(SERVICE, CREATE, error_codes))
 
     def inject_get_faults(self, *error_codes: str) -> None:
         """The next get calls fail with these error codes, one each, in order."""
-        self._get_faults.extend(_known_errors(GET, error_codes))
+        self._get_faults.extend(known_errors(SERVICE, GET, error_codes))
 
     @property
     def in_flight(self) -> int:
@@ -222,7 +222,7 @@ class FakeBedrock:
         validate_response(SERVICE, CREATE, response)
         if event:
             self._send([event])
-        return _with_metadata(response)
+        return with_metadata(response)
 
     def get_model_invocation_job(self, **params: Any) -> dict[str, Any]:
         validate_request(SERVICE, GET, params)
@@ -233,7 +233,7 @@ class FakeBedrock:
             self._check_constraints(GET, params)
             response = self._describe(self._find(GET, params["jobIdentifier"]))
         validate_response(SERVICE, GET, response)
-        return _with_metadata(response)
+        return with_metadata(response)
 
     def stop_model_invocation_job(self, **params: Any) -> dict[str, Any]:
         validate_request(SERVICE, STOP, params)
@@ -253,7 +253,7 @@ class FakeBedrock:
         validate_response(SERVICE, STOP, response)
         if event:
             self._send([event])
-        return _with_metadata(response)
+        return with_metadata(response)
 
     def list_model_invocation_jobs(self, **params: Any) -> dict[str, Any]:
         validate_request(SERVICE, LIST, params)
@@ -272,7 +272,7 @@ class FakeBedrock:
             if end < len(jobs):
                 response["nextToken"] = str(end)
         validate_response(SERVICE, LIST, response)
-        return _with_metadata(response)
+        return with_metadata(response)
 
     # -- time passing --------------------------------------------------------------------
 
@@ -482,28 +482,12 @@ class FakeBedrock:
                 return job_id
 
     def _check_constraints(self, operation_name: str, params: dict[str, Any]) -> None:
-        shape = operation(SERVICE, operation_name).input_shape
-        problems = list(_violations(shape, params, "")) if shape is not None else []
-        if problems:
-            count = len(problems)
-            raise self._error(
-                operation_name,
-                "ValidationException",
-                f"{count} validation error{'s' if count > 1 else ''} detected: "
-                + "; ".join(problems),
-            )
+        message = check_constraints(SERVICE, operation_name, params)
+        if message is not None:
+            raise self._error(operation_name, "ValidationException", message)
 
     def _error(self, operation_name: str, code: str, message: str) -> ClientError:
-        error_class = cast("type[ClientError]", self.exceptions.from_code(code))
-        response: dict[str, Any] = {
-            "Error": {"Code": code, "Message": message},
-            "ResponseMetadata": {"HTTPStatusCode": _error_status(operation_name, code)},
-            "message": message,
-        }
-        return error_class(
-            response,  # type: ignore[arg-type]
-            operation_name,
-        )
+        return client_error(SERVICE, operation_name, code, message, message=message)
 
     # -- the job's data ------------------------------------------------------------------
 
@@ -697,71 +681,6 @@ def creation_time(moment: datetime) -> str:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _with_metadata(response: dict[str, Any]) -> dict[str, Any]:
-    return {**response, "ResponseMetadata": {"HTTPStatusCode": 200}}
-
-
-def _known_errors(operation_name: str, codes: tuple[str, ...]) -> tuple[str, ...]:
-    known = {shape.name for shape in operation(SERVICE, operation_name).error_shapes}
-    unknown = set(codes) - known
-    if unknown:
-        raise ValueError(f"{operation_name} never raises {sorted(unknown)}; it raises {known}")
-    return codes
-
-
-def _error_status(operation_name: str, code: str) -> int:
-    for shape in operation(SERVICE, operation_name).error_shapes:
-        if shape.name == code:
-            return int(shape.metadata["error"]["httpStatusCode"])
-    return 400
-
-
-@cache
-def _pattern(expression: str) -> re.Pattern[str]:
-    return re.compile(expression)
-
-
-def _violations(shape: Shape, value: Any, path: str) -> Iterator[str]:
-    """What the service refuses beyond the client's checks: maximums, patterns, enums.
-    Messages follow the service's "Value ... at ... failed to satisfy constraint" form."""
-    meta = shape.metadata
-    if shape.type_name == "structure" and isinstance(value, dict):
-        members: dict[str, Shape] = getattr(shape, "members", {})
-        for name, member in members.items():
-            if name in value:
-                yield from _violations(member, value[name], f"{path}.{name}" if path else name)
-    elif shape.type_name == "list" and isinstance(value, list):
-        if "max" in meta and len(value) > meta["max"]:
-            yield _violation(
-                path, value, f"Member must have length less than or equal to {meta['max']}"
-            )
-        member_shape: Shape = getattr(shape, "member")  # noqa: B009 - ListShape only
-        for index, item in enumerate(value, start=1):
-            yield from _violations(member_shape, item, f"{path}.{index}.member")
-    elif shape.type_name == "string" and isinstance(value, str):
-        if "max" in meta and len(value) > meta["max"]:
-            yield _violation(
-                path, value, f"Member must have length less than or equal to {meta['max']}"
-            )
-        if "pattern" in meta and not _pattern(meta["pattern"]).fullmatch(value):
-            yield _violation(
-                path, value, f"Member must satisfy regular expression pattern: {meta['pattern']}"
-            )
-        if "enum" in meta and value not in meta["enum"]:
-            yield _violation(path, value, f"Member must satisfy enum value set: {meta['enum']}")
-    elif (
-        shape.type_name in ("integer", "long")
-        and isinstance(value, int)
-        and "max" in meta
-        and value > meta["max"]
-    ):
-        yield _violation(path, value, f"Member must have value less than or equal to {meta['max']}")
-
-
-def _violation(path: str, value: Any, constraint: str) -> str:
-    return f"Value '{value}' at '{path}' failed to satisfy constraint: {constraint}"
 
 
 def _listed(job: _Job, params: dict[str, Any]) -> bool:

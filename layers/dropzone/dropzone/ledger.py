@@ -7,7 +7,7 @@ event (and no event is ever sent for a transition that did not happen).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -327,6 +327,80 @@ class Ledger:
                 return None
             raise
         return _job_from_item(response["Attributes"])
+
+    def record_entry(
+        self,
+        job_id: str,
+        kind: JobKind,
+        statuses: Iterable[JobStatus],
+        *,
+        attribute: str,
+        key: str,
+        entry: dict[str, Any],
+        order_field: str = "order",
+    ) -> Job | None:
+        """Set one entry of a map attribute (e.g. one device's result), without a
+        transition, while the job is in one of `statuses`. Entries are time-ordered: an
+        entry replaces the one under the same key only if its `order_field` sorts later,
+        so duplicated or reordered reports never move it back. Writers of different keys
+        never overwrite each other. Returns the updated job, or None when nothing changed
+        (an older or duplicate entry, a job that moved on, or no such job)."""
+        allowed = list(statuses)
+        names = {
+            "#status": "status",
+            "#kind": "kind",
+            "#map": attribute,
+            "#key": key,
+            "#order": order_field,
+            "#updated": "updated_at",
+        }
+        values: dict[str, Any] = {
+            ":kind": {"S": kind},
+            ":entry": _serializer.serialize(_plain(entry)),
+            ":order": _serializer.serialize(_plain(entry[order_field])),
+            ":now": {"S": iso(self._clock())},
+        }
+        for index, status in enumerate(allowed):
+            values[f":s{index}"] = {"S": status}
+        condition = (
+            "#kind = :kind AND #status IN ({}) AND attribute_exists(#map) AND "
+            "(attribute_not_exists(#map.#key) OR #map.#key.#order < :order)"
+        ).format(", ".join(f":s{index}" for index in range(len(allowed))))
+        try:
+            response = self._client.update_item(
+                TableName=self.table_name,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="SET #map.#key = :entry, #updated = :now",
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if aws.error_code(error) == _CONDITION_FAILED:
+                return None
+            raise
+        return _job_from_item(response["Attributes"])
+
+    def get_many(self, job_ids: Iterable[str]) -> list[Job]:
+        """The jobs that exist among `job_ids` (consistent reads, 100 keys a request)."""
+        wanted = list(dict.fromkeys(job_ids))
+        found: list[Job] = []
+        for start in range(0, len(wanted), 100):
+            keys: list[dict[str, Any]] = [
+                {"job_id": {"S": job_id}} for job_id in wanted[start : start + 100]
+            ]
+            while keys:
+                response = self._client.batch_get_item(
+                    RequestItems={self.table_name: {"Keys": keys, "ConsistentRead": True}}
+                )
+                found.extend(
+                    _job_from_item(item)
+                    for item in response.get("Responses", {}).get(self.table_name, [])
+                )
+                unprocessed = response.get("UnprocessedKeys", {}).get(self.table_name)
+                keys = list(unprocessed["Keys"]) if unprocessed else []
+        return found
 
     def _record_ignored(self, job_id: str, entry: Transition) -> None:
         self._client.update_item(

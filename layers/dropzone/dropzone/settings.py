@@ -80,3 +80,50 @@ class BedrockSettings(Settings):
     default_invocation_type: Literal["InvokeModel", "Converse"] = "InvokeModel"
     lease_seconds: int = Field(default=900, ge=10)
     reconcile_grace_minutes: int = Field(default=30, ge=1)
+
+
+class EdgeSettings(Settings):
+    """Shared by the edge functions: deployment intake, heartbeats, Edge Manager sync."""
+
+    results_bucket: str = Field(min_length=3)
+    edge_devices_table: str = Field(min_length=3)
+    # Buckets a deployment's S3Url may point into (besides the results bucket).
+    dropzone_bucket: str = ""
+    edge_deployments_prefix: str = "edge-deployments/"
+    edge_manager_sync: Literal["Enabled", "Disabled"] = "Disabled"
+    edge_cache_ttl_seconds: int = Field(default=3600, ge=1, le=10**9)
+    lease_seconds: int = Field(default=300, ge=10)
+
+    @property
+    def sync_enabled(self) -> bool:
+        return self.edge_manager_sync == "Enabled"
+
+    @property
+    def artifact_buckets(self) -> frozenset[str]:
+        return frozenset(bucket for bucket in (self.dropzone_bucket, self.results_bucket) if bucket)
+
+
+class PackagingSettings(Settings):
+    """Shared by the model packaging functions: submit and poll."""
+
+    results_bucket: str = Field(min_length=3)
+    model_packaging_prefix: str = "model-packaging/"
+    lease_seconds: int = Field(default=120, ge=10)
+    # DescribeModelPackagingJob's limit; the poller keeps below it by tps_safety_factor.
+    describe_tps: float = Field(default=5.0, gt=0, le=100)
+    tps_safety_factor: float = Field(default=0.9, gt=0, le=1)
+    # Seconds of the invocation kept free after the last describe call of a run.
+    poll_reserve_seconds: float = Field(default=10.0, ge=0)
+    # How long a job Dropzone started may be unknown to the service before it fails.
+    not_found_grace_minutes: int = Field(default=15, ge=1)
+    # Needed only for the hand-off to edge deployment records (the poller).
+    edge_devices_table: str = ""
+
+
+class GreengrassSettings(Settings):
+    """The Greengrass deployment status function."""
+
+    results_bucket: str = Field(min_length=3)
+    # Deliveries of an event for an unknown deployment id before it is dropped (the event
+    # can arrive before the deployment is recorded).
+    unknown_deployment_max_receives: int = Field(default=3, ge=1)

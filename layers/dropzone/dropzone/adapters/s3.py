@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +34,17 @@ class ObjectHead:
 
 class ObjectMissing(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class ObjectSha1:
+    """An object's SHA-1 in lowercase hex; `streamed` tells whether Dropzone read the
+    object to compute it (False: S3's own full-object checksum was used)."""
+
+    hexdigest: str
+    streamed: bool
+    size: int
+    version_id: str | None
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -154,6 +167,48 @@ class S3:
             content_type=response.get("ContentType"),
             metadata={k.lower(): v for k, v in response.get("Metadata", {}).items()},
         )
+
+    def sha1(
+        self, bucket: str, key: str, *, version_id: str | None = None, chunk_size: int = 8 << 20
+    ) -> ObjectSha1:
+        """The object's SHA-1. S3's stored ChecksumSHA1 when it covers the whole object;
+        otherwise the object is streamed and hashed, one chunk in memory at a time.
+
+        A multipart upload's ChecksumSHA1 is a checksum of its parts' checksums
+        (ChecksumType COMPOSITE, a "-N" suffix, and an ETag ending "-N"): never used.
+        """
+        params: dict[str, Any] = {"Bucket": bucket, "Key": key, "ChecksumMode": "ENABLED"}
+        if version_id:
+            params["VersionId"] = version_id
+        try:
+            response: dict[str, Any] = dict(self._client.head_object(**params))
+        except ClientError as error:
+            if aws.error_code(error) in _MISSING or aws.http_status(error) == 404:
+                raise ObjectMissing(f"s3://{bucket}/{key}") from error
+            raise
+        etag = str(response.get("ETag", "")).strip('"')
+        seen_version = response.get("VersionId")
+        seen_version = None if seen_version in (None, "", "null") else str(seen_version)
+        size = int(response.get("ContentLength", 0))
+        stored = response.get("ChecksumSHA1")
+        whole_object = (
+            isinstance(stored, str)
+            and "-" not in stored
+            and "-" not in etag
+            and response.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT"
+        )
+        if whole_object:
+            return ObjectSha1(base64.b64decode(str(stored)).hex(), False, size, seen_version)
+        digest = hashlib.sha1(usedforsecurity=False)
+        for chunk in self.iter_chunks(
+            bucket,
+            key,
+            version_id=version_id or seen_version,
+            etag=None if (version_id or seen_version) else etag,
+            chunk_size=chunk_size,
+        ):
+            digest.update(chunk)
+        return ObjectSha1(digest.hexdigest(), True, size, version_id or seen_version)
 
     def exists(self, uri: str) -> bool:
         bucket, key = parse_s3_uri(uri)

@@ -37,7 +37,7 @@ from dropzone.observability import logger, metrics
 from dropzone.settings import BedrockSettings
 from dropzone.slots import ModelSlots
 from dropzone.workflows.intake import claim, head_of
-from dropzone.workflows.rejection import reject
+from dropzone.workflows.rejection import reject, rejected
 
 KIND = JobKind.BEDROCK_BATCH
 STAGING_PREFIX = "bedrock-batch/staging/"
@@ -206,15 +206,12 @@ class BedrockSubmitter:
             )
             queued = self._plan_and_queue(job, head)
         except InvalidInput as invalid:
-            return (
-                reject(
-                    job,
-                    invalid,
-                    ledger=self.ledger,
-                    s3=self.s3,
-                    results_bucket=self.settings.results_bucket,
-                ).job
-                or job
+            return rejected(
+                job,
+                invalid,
+                ledger=self.ledger,
+                s3=self.s3,
+                results_bucket=self.settings.results_bucket,
             )
         except Exception:
             self.ledger.release_lease(job.job_id, owner=self.owner)

@@ -26,14 +26,16 @@ def claim(ledger: Ledger, draft: Job, *, owner: str, lease_seconds: int) -> Clai
     Exactly one of racing deliveries creates the record. A delivery that finds the job
     still ACCEPTED takes over only when the holder's lease has run out (the holder
     crashed); while it runs, TransientError sends the delivery back to its queue.
+
+    The conditional create comes first and the record is read only when it already
+    exists (the failed condition returns it): one write for a first delivery, the common
+    case, rather than a read and a write.
     """
-    existing = ledger.get(draft.job_id)
-    if existing is None:
-        created = ledger.create(draft, lease_owner=owner, lease_seconds=lease_seconds)
-        if created.created:
-            metrics.add_metric(name="JobsAccepted", unit="Count", value=1)
-            return Claim(created.job, claimed=True)
-        existing = created.job
+    created = ledger.create(draft, lease_owner=owner, lease_seconds=lease_seconds)
+    if created.created:
+        metrics.add_metric(name="JobsAccepted", unit="Count", value=1)
+        return Claim(created.job, claimed=True)
+    existing = created.job
     if existing.status is not JobStatus.ACCEPTED:
         logger.info(
             "duplicate delivery ignored",

@@ -53,3 +53,11 @@ def reject(
     )
     metrics.add_metric(name="JobsRejected", unit="Count", value=1)
     return result
+
+
+def rejected(
+    job: Job, invalid: InvalidInput, *, ledger: Ledger, s3: S3, results_bucket: str
+) -> Job:
+    """`reject`, returning the job as it now stands (as it was, when another delivery had
+    already moved it on)."""
+    return reject(job, invalid, ledger=ledger, s3=s3, results_bucket=results_bucket).job or job

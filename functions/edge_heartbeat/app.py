@@ -1,0 +1,27 @@
+"""`Edge Agent Heartbeat` events → device records and edge deployment status."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dropzone.batch import process_sqs_batch
+from dropzone.observability import logger, metrics, tracer
+from dropzone.workflows.edge_deployment import HeartbeatProcessor
+
+
+@cache
+def default_processor() -> HeartbeatProcessor:
+    return HeartbeatProcessor.from_env()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any], context: LambdaContext, processor: HeartbeatProcessor | None = None
+) -> dict[str, list[dict[str, str]]]:
+    processor = processor or default_processor()
+    return process_sqs_batch(event, processor.handle_record)

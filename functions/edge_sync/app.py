@@ -1,0 +1,26 @@
+"""Scheduled, optional: record what SageMaker Edge Manager says about each known device."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dropzone.observability import logger, metrics, tracer
+from dropzone.workflows.edge_sync import EdgeSync
+
+
+@cache
+def default_sync() -> EdgeSync:
+    return EdgeSync.from_env()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any], context: LambdaContext, sync: EdgeSync | None = None
+) -> dict[str, int]:
+    return asdict((sync or default_sync()).run())

@@ -1,0 +1,27 @@
+"""Greengrass V2 deployment status events (EventBridge → SQS) → edge deployment jobs."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dropzone.batch import process_sqs_batch
+from dropzone.observability import logger, metrics, tracer
+from dropzone.workflows.greengrass_deployment import GreengrassStateHandler
+
+
+@cache
+def default_handler() -> GreengrassStateHandler:
+    return GreengrassStateHandler.from_env()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any], context: LambdaContext, state: GreengrassStateHandler | None = None
+) -> dict[str, list[dict[str, str]]]:
+    state = state or default_handler()
+    return process_sqs_batch(event, state.handle_record)

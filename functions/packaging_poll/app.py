@@ -1,0 +1,28 @@
+"""Scheduled: describe unfinished packaging jobs within the service's rate limit."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dropzone.observability import logger, metrics, tracer
+from dropzone.workflows.model_packaging import PackagingPoller
+
+
+@cache
+def default_poller() -> PackagingPoller:
+    return PackagingPoller.from_env()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any], context: LambdaContext, poller: PackagingPoller | None = None
+) -> dict[str, Any]:
+    def seconds_left() -> float:
+        return context.get_remaining_time_in_millis() / 1000.0
+
+    return (poller or default_poller()).run(seconds_left)

@@ -1,0 +1,27 @@
+"""Packaging requests under model-packaging/<ProjectName>/ → Lookout for Vision packaging jobs."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dropzone.batch import process_sqs_batch
+from dropzone.observability import logger, metrics, tracer
+from dropzone.workflows.model_packaging import PackagingSubmitter
+
+
+@cache
+def default_submitter() -> PackagingSubmitter:
+    return PackagingSubmitter.from_env()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any], context: LambdaContext, submitter: PackagingSubmitter | None = None
+) -> dict[str, list[dict[str, str]]]:
+    submitter = submitter or default_submitter()
+    return process_sqs_batch(event, submitter.handle_record)

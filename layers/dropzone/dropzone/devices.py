@@ -1,0 +1,308 @@
+"""Edge device records: one DynamoDB item per device of a fleet (EdgeDevicesTable).
+
+A record keeps the device's registration, its last heartbeat (agent version, agent
+metrics, models with their latest metrics), its deployment results, the ids of the
+Edge Manager-shaped deployment records that name it, and, with the optional sync,
+what Edge Manager itself says about it.
+
+Every write is conditional: heartbeats are ordered by `heartbeat_order` and deployment
+results by their own start/end times, so a duplicated or reordered delivery never moves
+a record back.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field
+
+from dropzone import aws
+from dropzone.clock import iso, utcnow
+
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_NO_TIME = "0000-00-00T00:00:00.000Z"
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class Registration(StrEnum):
+    """Dropzone's own vocabulary; GetDeviceRegistration's answer is free text."""
+
+    REGISTERED = "REGISTERED"
+    NOT_REGISTERED = "NOT_REGISTERED"
+
+
+def device_key(fleet: str, device: str) -> str:
+    return f"{fleet}#{device}"
+
+
+def heartbeat_order(event_time: datetime, device_times: list[datetime], event_id: str) -> str:
+    """Sorts heartbeats in time. The EventBridge event's `time` comes first, but it has
+    one-second precision, so within a second the latest time the device itself reported
+    decides, then the event id (which makes a redelivered event an exact duplicate)."""
+    latest = max(device_times, default=None)
+    return f"{iso(event_time)}|{iso(latest) if latest else _NO_TIME}|{event_id}"
+
+
+class DeviceRecord(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    device_key: str
+    fleet: str
+    device_name: str
+    registration: str = Registration.NOT_REGISTERED
+    registered_at: str | None = None
+    registered_by: str | None = None
+    last_heartbeat: str | None = None
+    heartbeat_order: str | None = None
+    agent_version: str | None = None
+    agent_metrics: list[dict[str, Any]] = Field(default_factory=list)
+    models: list[dict[str, Any]] = Field(default_factory=list)
+    deployment_results: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    deployment_ids: list[str] = Field(default_factory=list)
+    service: dict[str, Any] = Field(default_factory=dict)
+    updated_at: str | None = None
+
+
+@dataclass(frozen=True)
+class HeartbeatUpdate:
+    """What a heartbeat changes on its device's record."""
+
+    fleet: str
+    device: str
+    at: datetime
+    order: str  # see `heartbeat_order`
+    agent_version: str
+    agent_metrics: list[dict[str, Any]] = field(default_factory=list)
+    models: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Devices:
+    def __init__(
+        self,
+        table_name: str,
+        client: Any | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.table_name = table_name
+        self._client = client or aws.client("dynamodb")
+        self._clock = clock
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, fleet: str, device: str) -> DeviceRecord | None:
+        response = self._client.get_item(
+            TableName=self.table_name,
+            Key={"device_key": {"S": device_key(fleet, device)}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return _record_from_item(item) if item else None
+
+    def known_devices(self, *, page_size: int = 100) -> Iterator[tuple[str, str]]:
+        """(fleet, device) of every recorded device, a page at a time. A scan: its only
+        caller (the Edge Manager sync) visits every device anyway."""
+        paginator = self._client.get_paginator("scan")
+        pages = paginator.paginate(
+            TableName=self.table_name,
+            ProjectionExpression="fleet, device_name",
+            PaginationConfig={"PageSize": page_size},
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                yield item["fleet"]["S"], item["device_name"]["S"]
+
+    # -- writes --------------------------------------------------------------------------
+
+    def register(self, fleet: str, devices: Iterable[str], deployment_id: str) -> None:
+        """Mark devices named by a deployment record as registered, and remember that the
+        record targets them (what GetDeployments answers from). Idempotent."""
+        now = iso(self._clock())
+        for device in devices:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={"device_key": {"S": device_key(fleet, device)}},
+                UpdateExpression=(
+                    "SET fleet = :fleet, device_name = :device, registration = :registered, "
+                    "registered_at = if_not_exists(registered_at, :now), "
+                    "registered_by = if_not_exists(registered_by, :by), "
+                    "deployment_results = if_not_exists(deployment_results, :empty), "
+                    "updated_at = :now ADD deployment_ids :ids"
+                ),
+                ExpressionAttributeValues={
+                    ":fleet": {"S": fleet},
+                    ":device": {"S": device},
+                    ":registered": {"S": Registration.REGISTERED},
+                    ":now": {"S": now},
+                    ":by": {"S": deployment_id},
+                    ":empty": {"M": {}},
+                    ":ids": {"SS": [deployment_id]},
+                },
+            )
+
+    def forget_deployments(self, fleet: str, device: str, deployment_ids: Iterable[str]) -> None:
+        """Drop ids of deployment records that no longer exist (expired from the ledger)."""
+        ids = sorted(set(deployment_ids))
+        if not ids:
+            return
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={"device_key": {"S": device_key(fleet, device)}},
+                UpdateExpression="DELETE deployment_ids :ids",
+                ConditionExpression="attribute_exists(device_key)",
+                ExpressionAttributeValues={":ids": {"SS": ids}},
+            )
+        except ClientError as error:
+            if aws.error_code(error) != _CONDITION_FAILED:
+                raise
+
+    def apply_heartbeat(self, update: HeartbeatUpdate) -> bool:
+        """Record a heartbeat unless the record already holds a later (or the same) one.
+        Returns False for a duplicate or out-of-order heartbeat, which changes nothing."""
+        at = iso(update.at)
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={"device_key": {"S": device_key(update.fleet, update.device)}},
+                UpdateExpression=(
+                    "SET fleet = :fleet, device_name = :device, registration = :registered, "
+                    "registered_at = if_not_exists(registered_at, :now), "
+                    "registered_by = if_not_exists(registered_by, :by), "
+                    "deployment_results = if_not_exists(deployment_results, :empty), "
+                    "last_heartbeat = :at, heartbeat_order = :order, agent_version = :version, "
+                    "agent_metrics = :agent_metrics, models = :models, updated_at = :now"
+                ),
+                ConditionExpression=(
+                    "attribute_not_exists(heartbeat_order) OR heartbeat_order < :order"
+                ),
+                ExpressionAttributeValues={
+                    ":fleet": {"S": update.fleet},
+                    ":device": {"S": update.device},
+                    ":registered": {"S": Registration.REGISTERED},
+                    ":now": {"S": iso(self._clock())},
+                    ":by": {"S": "heartbeat"},
+                    ":empty": {"M": {}},
+                    ":at": {"S": at},
+                    ":order": {"S": update.order},
+                    ":version": {"S": update.agent_version},
+                    ":agent_metrics": _serializer.serialize(_plain(update.agent_metrics)),
+                    ":models": _serializer.serialize(_plain(update.models)),
+                },
+            )
+        except ClientError as error:
+            if aws.error_code(error) == _CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+    def record_deployment_result(
+        self, fleet: str, device: str, deployment_name: str, result: dict[str, Any]
+    ) -> bool:
+        """Keep the device's latest result for one deployment. `result["order"]` orders
+        results (see `result_order`); an older or duplicate result changes nothing."""
+        for attempt in range(2):
+            try:
+                self._client.update_item(
+                    TableName=self.table_name,
+                    Key={"device_key": {"S": device_key(fleet, device)}},
+                    UpdateExpression="SET #results.#name = :result, updated_at = :now",
+                    ConditionExpression=(
+                        "attribute_not_exists(#results.#name) OR #results.#name.#order < :order"
+                    ),
+                    ExpressionAttributeNames={
+                        "#results": "deployment_results",
+                        "#name": deployment_name,
+                        "#order": "order",
+                    },
+                    ExpressionAttributeValues={
+                        ":result": _serializer.serialize(_plain(result)),
+                        ":order": {"S": str(result["order"])},
+                        ":now": {"S": iso(self._clock())},
+                    },
+                )
+            except ClientError as error:
+                code = aws.error_code(error)
+                if code == _CONDITION_FAILED:
+                    return False
+                if code == "ValidationException" and attempt == 0:
+                    # No results map yet (a record written before heartbeats kept one).
+                    self._ensure_results_map(fleet, device)
+                    continue
+                raise
+            return True
+        return False
+
+    def _ensure_results_map(self, fleet: str, device: str) -> None:
+        self._client.update_item(
+            TableName=self.table_name,
+            Key={"device_key": {"S": device_key(fleet, device)}},
+            UpdateExpression=(
+                "SET fleet = :fleet, device_name = :device, "
+                "deployment_results = if_not_exists(deployment_results, :empty)"
+            ),
+            ExpressionAttributeValues={
+                ":fleet": {"S": fleet},
+                ":device": {"S": device},
+                ":empty": {"M": {}},
+            },
+        )
+
+    def record_service_view(self, fleet: str, device: str, view: dict[str, Any]) -> None:
+        """What Edge Manager says about the device (the optional sync), kept apart from
+        Dropzone's own view. Only for devices Dropzone already knows."""
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={"device_key": {"S": device_key(fleet, device)}},
+                UpdateExpression="SET service = :view, updated_at = :now",
+                ConditionExpression="attribute_exists(device_key)",
+                ExpressionAttributeValues={
+                    ":view": _serializer.serialize(_plain(view)),
+                    ":now": {"S": iso(self._clock())},
+                },
+            )
+        except ClientError as error:
+            if aws.error_code(error) != _CONDITION_FAILED:
+                raise
+
+
+def _plain(value: Any) -> Any:
+    """JSON-like data as DynamoDB takes it: floats as Decimal (non-finite ones as text)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        return Decimal(str(value)) if math.isfinite(value) else str(value)
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, set):
+        return sorted(_from_dynamo(v) for v in value)
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+def _record_from_item(item: dict[str, Any]) -> DeviceRecord:
+    record = {name: _from_dynamo(_deserializer.deserialize(value)) for name, value in item.items()}
+    return DeviceRecord.model_validate(record)

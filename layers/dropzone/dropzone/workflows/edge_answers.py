@@ -1,0 +1,94 @@
+"""What Edge Manager's dataplane would tell a device, answered from Dropzone's records.
+
+GetDeployments: the Edge Manager-shaped deployment records of the device's fleet that
+name the device. For each model handle the newest record wins, so a later UNDEPLOY (or a
+later version) replaces what an older record said; a record whose every handle has been
+superseded is left out. GetDeviceRegistration: the device record's registration.
+
+Reads are two point lookups, never a scan: the device's record (GetItem) lists the ids of
+the records that target it, and those are fetched with BatchGetItem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dropzone.devices import Devices, Registration
+from dropzone.ledger import Ledger
+from dropzone.models.edge import Definition, EdgeDeployment
+from dropzone.models.jobs import Job, JobKind, JobStatus
+from dropzone.settings import EdgeSettings
+from dropzone.workflows.edge_deployment import deployment_of, devices_of
+
+# Records devices are told about: submitted and later, whatever the outcome so far (a
+# device that missed a deployment still gets it). ACCEPTED/REJECTED records never had a
+# deployment that a device may act on; STOPPED and EXPIRED ones were withdrawn.
+ANSWERED = frozenset(
+    {
+        JobStatus.SUBMITTED,
+        JobStatus.RUNNING,
+        JobStatus.SUCCEEDED,
+        JobStatus.PARTIALLY_SUCCEEDED,
+        JobStatus.FAILED,
+    }
+)
+
+
+@dataclass
+class EdgeAnswers:
+    ledger: Ledger
+    devices: Devices
+    cache_ttl_seconds: int = 3600
+
+    @classmethod
+    def from_env(cls) -> EdgeAnswers:
+        settings = EdgeSettings.from_env()
+        return cls(
+            Ledger.from_settings(settings),
+            Devices(settings.edge_devices_table),
+            settings.edge_cache_ttl_seconds,
+        )
+
+    def get_device_registration(self, device_name: str, fleet_name: str) -> dict[str, Any]:
+        record = self.devices.get(fleet_name, device_name)
+        registration = record.registration if record else Registration.NOT_REGISTERED
+        return {"DeviceRegistration": str(registration), "CacheTTL": str(self.cache_ttl_seconds)}
+
+    def get_deployments(self, device_name: str, fleet_name: str) -> dict[str, Any]:
+        record = self.devices.get(fleet_name, device_name)
+        if record is None or not record.deployment_ids:
+            return {"Deployments": []}
+        jobs = self.ledger.get_many(record.deployment_ids)
+        found = {job.job_id for job in jobs}
+        gone = [job_id for job_id in record.deployment_ids if job_id not in found]
+        if gone:  # records past their retention: stop looking them up
+            self.devices.forget_deployments(fleet_name, device_name, gone)
+        relevant = [
+            (job, deployment)
+            for job in jobs
+            if job.kind is JobKind.EDGE_DEPLOYMENT
+            and job.status in ANSWERED
+            and job.target == fleet_name
+            and device_name in devices_of(job)
+            and (deployment := deployment_of(job)) is not None
+        ]
+        return {"Deployments": [d.as_api() for d in newest_per_handle(relevant)]}
+
+
+def newest_per_handle(records: list[tuple[Job, EdgeDeployment]]) -> list[EdgeDeployment]:
+    """Each model handle's definition from the newest record that has one; records keep
+    only their winning definitions, oldest record first."""
+    ordered = sorted(records, key=lambda pair: (pair[0].created_at, pair[0].job_id))
+    winner: dict[str, str] = {}
+    for job, deployment in ordered:
+        for definition in deployment.definitions:
+            winner[definition.model_handle] = job.job_id
+    answer = []
+    for job, deployment in ordered:
+        kept: list[Definition] = [
+            d for d in deployment.definitions if winner[d.model_handle] == job.job_id
+        ]
+        if kept:
+            answer.append(deployment.model_copy(update={"definitions": kept}))
+    return answer

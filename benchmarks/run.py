@@ -22,9 +22,16 @@ meaningful, never the absolute times.
    ratio = median(naive) / median(plan_batch) wall time; target >= 4x. Then plan_batch over
    a generated 1 GB stream in a fresh interpreter: peak RSS (ru_maxrss); target < 100 MB.
 
+4. Bulk run. benchmarks/bulk.py drives N SageMaker async uploads (10,000 by default) through
+   LocalCloud (moto, with the real handlers wired by template.yaml) and counts the AWS calls
+   Dropzone's functions make, by operation. Targets: no upload lost (every one ends in its
+   expected status) or duplicated (one job and one InvokeEndpointAsync per object version),
+   and at most 5 AWS calls per upload on the submit path, status events included.
+
     uv run python benchmarks/run.py [--runs 7] [--iterations 2000] [--tracing deployed|off]
-                                    [--only cold|warm|jsonl] [--jsonl-mb 100] [--jsonl-runs 5]
-                                    [--rss-mb 100 1000]
+                                    [--only cold|warm|jsonl|bulk] [--jsonl-mb 100]
+                                    [--jsonl-runs 5] [--rss-mb 100 1000]
+                                    [--bulk-uploads 10000] [--bulk-chunk 50]
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ COLD_TARGET = 1.10
 WARM_TARGET_MS = 0.5
 JSONL_TARGET = 4.0
 RSS_TARGET_MB = 100
+BULK_CALL_TARGET = 5.0  # bulk.SUBMIT_BUDGET; repeated so the parent imports no AWS code
 RETRY_CONFIG = {  # dropzone.aws.RETRY_CONFIG, literally
     "retries": {"mode": "adaptive", "max_attempts": 5},
     "connect_timeout": 5,
@@ -584,6 +592,108 @@ def print_jsonl(report: dict[str, Any]) -> None:
     )
 
 
+# -- 4. bulk run ----------------------------------------------------------------------------
+
+
+def bulk_run(uploads: int, chunk: int) -> Any:
+    import bulk
+
+    out = sys.stdout  # run_bulk silences sys.stdout while the functions run
+    every = max(chunk, (uploads // 20) // chunk * chunk)
+
+    def progress(done: int, total: int, seconds: float) -> None:
+        if done % every == 0 or done == total:
+            out.write(
+                f"    {done:>7,} / {total:,} uploads  {seconds:7.1f} s  "
+                f"{done / seconds:6.1f} uploads/s\n"
+            )
+            out.flush()
+
+    return bulk.run_bulk(uploads, chunk=chunk, progress=progress)
+
+
+def print_bulk(result: Any) -> None:
+    import bulk
+
+    expected = ", ".join(f"{n:,} {status}" for status, n in sorted(result.expected.items()))
+    outcomes = ", ".join(f"{n:,} {status}" for status, n in sorted(result.outcomes.items()))
+    print(
+        f"\n  wall time {result.wall_seconds:.1f} s for {result.uploads:,} uploads: "
+        f"{result.rate:.1f} uploads/s ({result.cpu_seconds:.1f} s CPU; setup "
+        f"{result.setup_seconds:.1f} s not included; {result.rounds:,} delivery rounds)"
+    )
+    print(f"  expected: {expected}; {result.redelivered:,} Object Created events delivered twice")
+    print(f"  outcome:  {outcomes}")
+    clean = not result.lost and not result.duplicated
+    print(
+        f"  lost {len(result.lost)}, duplicated {len(result.duplicated)} "
+        f"(target 0 and 0)  {verdict(clean)}"
+    )
+    for name, keys in (("lost", result.lost), ("duplicated", result.duplicated)):
+        if keys:
+            print(f"    {name}: {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}")
+    dead = ", ".join(f"{name.removesuffix('Url')} {n}" for name, n in result.dead_letters.items())
+    print(
+        f"  status events: {result.status_events:,} published for {3 * result.uploads:,} "
+        f"transitions, {result.status_event_duplicates} duplicated, "
+        f"{result.status_events_missing} missing; dead-letter queues: {dead}"
+    )
+
+    counter = result.counter
+    print("\n  Dropzone's AWS calls, by function and operation:")
+    rows = []
+    for caller in counter.callers():
+        if caller == bulk.HARNESS:
+            continue
+        for operation, calls in counter.by_caller(caller).items():
+            rows.append([caller, operation, f"{calls:,}", f"{result.per_upload(calls):.3f}"])
+    print(table(["function", "service.Operation", "calls", "per upload"], rows, right={2, 3}))
+
+    shares = counter.put_events_by_status
+    entries = counter.entries_by_status
+    print(
+        wrap(
+            "The status publisher's PutEvents calls, shared out by the status of the entries "
+            "they carried (a call of n entries counts 1/n per entry): "
+            + ", ".join(
+                f"{status} {shares[status]:,.1f} calls for {entries[status]:,} events"
+                for status in sorted(shares)
+            )
+            + "."
+        )
+    )
+
+    path = result.submit_path()
+    total = result.submit_calls_per_upload()
+    print(
+        "\n  Submit path, per upload: SageMakerSubmitFunction's calls (S3 event in, job "
+        "SUBMITTED)\n  plus the publisher's PutEvents share for ACCEPTED and SUBMITTED:"
+    )
+    rows = [[operation, f"{calls:.3f}"] for operation, calls in path.items()]
+    rows.append(["total", f"{total:.3f}"])
+    print(table(["service.Operation", "calls/upload"], rows, right={1}))
+    print(
+        f"  target <= {BULK_CALL_TARGET:g} calls per upload  {verdict(total <= BULK_CALL_TARGET)}"
+    )
+
+    harness = counter.by_caller(bulk.HARNESS)
+    shown = ", ".join(
+        f"{operation} {result.per_upload(calls):.2f}"
+        for operation, calls in sorted(harness.items(), key=lambda item: -item[1])
+        if calls >= result.uploads / 100
+    )
+    print(
+        wrap(
+            "Not counted above (the harness's own calls, per upload): "
+            f"{shown}. These are the user's uploads and the redeliveries, Lambda's event source "
+            "mappings (SQS receive and batch delete, stream reads), the SageMaker stand-in "
+            "reading inputs, writing outputs and publishing its SNS notifications, and "
+            "setting the stack up; moto's own S3 → EventBridge → SQS and SNS → SQS deliveries "
+            "make no client calls."
+        )
+    )
+
+
 # -- main ------------------------------------------------------------------------------------
 
 
@@ -604,7 +714,9 @@ def main() -> int:
         help="'deployed' (Tracing: Active, as in template.yaml) or 'off' to see the tracer's share",
     )
     parser.add_argument(
-        "--only", choices=("cold", "warm", "jsonl"), help="run only one of the three benchmarks"
+        "--only",
+        choices=("cold", "warm", "jsonl", "bulk"),
+        help="run only one of the four benchmarks",
     )
     parser.add_argument(
         "--jsonl-mb", type=int, default=100, help="JSONL throughput input size, MB (100)"
@@ -616,6 +728,18 @@ def main() -> int:
         nargs="+",
         default=[100, 1000],
         help="input sizes for the JSONL peak-memory runs, MB (100 1000)",
+    )
+    parser.add_argument(
+        "--bulk-uploads",
+        type=int,
+        default=10_000,
+        help="SageMaker async uploads in the bulk run (10000)",
+    )
+    parser.add_argument(
+        "--bulk-chunk",
+        type=int,
+        default=50,
+        help="bulk run: uploads put before each delivery until idle (50)",
     )
     parser.add_argument(
         "--functions",
@@ -661,6 +785,7 @@ def main() -> int:
     cold: list[dict[str, Any]] = []
     warm: list[dict[str, Any]] = []
     jsonl: dict[str, Any] | None = None
+    bulk: Any = None
     if args.only in (None, "cold"):
         print(f"\n1. COLD INIT -- {args.runs} fresh interpreters per side, per function")
         print(
@@ -740,6 +865,29 @@ def main() -> int:
         print()
         print_jsonl(jsonl)
 
+    if args.only in (None, "bulk"):
+        print(
+            f"\n4. BULK SAGEMAKER ASYNC RUN -- {args.bulk_uploads:,} uploads through LocalCloud, "
+            f"{args.bulk_chunk} at a time"
+        )
+        print(
+            wrap(
+                "benchmarks/bulk.py: small JSON objects put under sagemaker-async/<endpoint>/ "
+                "across 4 answering endpoints and 1 whose model fails (every 50th upload, "
+                "expected FAILED; the rest SUCCEEDED); every 100th Object Created event is "
+                "delivered twice. After each chunk LocalCloud delivers everything until idle. "
+                "A botocore hook counts every API call and attributes it to the function "
+                "running at the time (the SageMaker stand-in counts its own), apart from the "
+                "harness's calls. Lost = an upload whose job did not reach its expected "
+                "status; duplicated = more than one job or more than one InvokeEndpointAsync "
+                f"for an object version. Targets: 0 lost, 0 duplicated, <= {BULK_CALL_TARGET:g} "
+                "AWS calls per upload on the submit path. Wall time is almost all moto's "
+                "(request parsing, serialization, SQS and stream bookkeeping), not Dropzone's."
+            )
+        )
+        bulk = bulk_run(args.bulk_uploads, args.bulk_chunk)
+        print_bulk(bulk)
+
     print("\nSUMMARY")
     for r in cold:
         print(
@@ -764,6 +912,21 @@ def main() -> int:
                 f"  jsonl {where:<22} {peak:.0f} MB (target < {RSS_TARGET_MB} MB)  "
                 f"{verdict(peak < RSS_TARGET_MB)}"
             )
+    if bulk is not None:
+        calls = bulk.submit_calls_per_upload()
+        clean = not bulk.lost and not bulk.duplicated
+        print(
+            f"  bulk  {'submit path':<22} {calls:.2f} AWS calls per upload "
+            f"(target <= {BULK_CALL_TARGET:g})  {verdict(calls <= BULK_CALL_TARGET)}"
+        )
+        print(
+            f"  bulk  {'lost / duplicated':<22} {len(bulk.lost)} / {len(bulk.duplicated)} of "
+            f"{bulk.uploads:,} uploads (target 0 / 0)  {verdict(clean)}"
+        )
+        print(
+            f"  bulk  {'wall time':<22} {bulk.wall_seconds:.0f} s, {bulk.rate:.1f} uploads/s "
+            "(moto-bound; informational)"
+        )
     print(f"  total benchmark time {time.perf_counter() - started:.0f} s")
     return 0
 

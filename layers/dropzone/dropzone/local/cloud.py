@@ -19,23 +19,28 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from dropzone import aws
+from dropzone import aws, clock
 from dropzone.ledger import Ledger
-from dropzone.local.bedrock import FakeBedrock
+from dropzone.local.bedrock import Deliver, FakeBedrock, PutEventsDelivery, UnreliableDelivery
+from dropzone.local.edge_devices import FakeEdgeDevice
+from dropzone.local.greengrass import FakeGreengrass
 from dropzone.local.intrinsics import Resolver
 from dropzone.local.lambda_service import FakeLambda
+from dropzone.local.lookoutvision import FakeLookoutVision
 from dropzone.local.sagemaker import FakeEndpoint, FakeSageMakerRuntime
 from dropzone.local.template import TEMPLATE_PATH, load_template
 from dropzone.models.jobs import Job
@@ -46,7 +51,17 @@ _FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_SESSION_TOKEN": "local",
 }
+if TYPE_CHECKING:
+    from dropzone.workflows.edge_answers import EdgeAnswers
+
 StatusListener = Callable[[dict[str, Any]], None]
+_INVOKING: ContextVar[str | None] = ContextVar("dropzone_local_invoking", default=None)
+
+
+def invoking() -> str | None:
+    """The logical id of the function LocalCloud is running right now, None between
+    invocations: lets a test or benchmark tell the functions' AWS calls from its own."""
+    return _INVOKING.get()
 
 
 @dataclass
@@ -107,6 +122,12 @@ class LocalCloud:
         self.sagemaker = FakeSageMakerRuntime(region=region, account=ACCOUNT)
         self.bedrock = FakeBedrock(account=ACCOUNT, region=region)
         self.bedrock_peak_in_flight = 0  # the most batch jobs Bedrock held at once
+        self.greengrass = FakeGreengrass(account=ACCOUNT, region=region)
+        self.lookoutvision = FakeLookoutVision(
+            account=ACCOUNT, region=region, greengrass=self.greengrass
+        )
+        self.devices: list[FakeEdgeDevice] = []
+        self.unreliable: UnreliableDelivery | None = None
         self.lambda_service = FakeLambda(
             resolve=self.resolve_function, run=self.invoke, on_failure=self._async_failure
         )
@@ -122,6 +143,7 @@ class LocalCloud:
         self._exit = ExitStack()
         self._clients: dict[str, Any] = {}
         self._observer_queue = ""
+        self._schedule_due: dict[tuple[str, str], datetime] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -140,9 +162,12 @@ class LocalCloud:
                     "sagemaker-runtime": self.sagemaker,
                     "lambda": self.lambda_service,
                     "bedrock": self.bedrock,
+                    "lookoutvision": self.lookoutvision,
+                    "greengrassv2": self.greengrass,
                 }
             )
         )
+        self._exit.callback(clock.reset)
         self._resolver = self._make_resolver()
         self._provision()
         return self
@@ -254,49 +279,185 @@ class LocalCloud:
         body: bytes = self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
         return body
 
+    def objects(self, prefix: str = "", *, bucket: str | None = None) -> list[str]:
+        """Keys under `prefix` in a bucket (the results bucket unless named)."""
+        paginator = self.client("s3").get_paginator("list_objects_v2")
+        return [
+            item["Key"]
+            for page in paginator.paginate(Bucket=bucket or self.results_bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+        ]
+
     def queue_depth(self, output_name: str) -> int:
         attributes = self.client("sqs").get_queue_attributes(
             QueueUrl=self.output(output_name), AttributeNames=["ApproximateNumberOfMessages"]
         )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"])
 
+    # -- model packaging and the edge ----------------------------------------------------
+
+    def add_packaging_project(self, name: str, model_versions: tuple[int, ...] = (1,)) -> None:
+        """A Lookout for Vision project with trained model versions that can be packaged."""
+        self.lookoutvision.add_project(name, model_versions)
+
+    def add_core_devices(self, target_arn: str, things: list[str]) -> None:
+        """Greengrass core devices behind a thing or thing-group ARN."""
+        self.greengrass.add_core_devices(target_arn, things)
+
+    def add_device(self, fleet: str, name: str) -> FakeEdgeDevice:
+        """An edge device whose agent asks Dropzone for its deployments on every round of
+        `run_until_idle()`, installs them and reports back with heartbeats. `fail(handle,
+        reason)` on the returned device makes installing that model fail."""
+        device = FakeEdgeDevice(fleet, name)
+        self.devices.append(device)
+        return device
+
+    def edge_answers(self) -> EdgeAnswers:
+        """What the shared package answers devices: GetDeployments, GetDeviceRegistration."""
+        # Imported here: the workflows build Powertools' logger on import, and a function's
+        # environment (its log level) applies only once the local cloud runs it.
+        from dropzone.devices import Devices
+        from dropzone.workflows.edge_answers import EdgeAnswers
+
+        return EdgeAnswers(
+            self.ledger(), Devices(self.output("EdgeDevicesTableName"), self.client("dynamodb"))
+        )
+
+    # -- faults --------------------------------------------------------------------------
+
+    def inject_faults(self, service: str, *error_codes: str) -> None:
+        """The next calls Dropzone makes to a stood-in service fail with these error codes,
+        one call each, in order: e.g. `("bedrock", "ServiceQuotaExceededException")`,
+        `("sagemaker-runtime", "ThrottlingException", "ServiceUnavailable")`."""
+        fakes: dict[str, Any] = {
+            "sagemaker-runtime": self.sagemaker,
+            "bedrock": self.bedrock,
+            "lookoutvision": self.lookoutvision,
+            "greengrassv2": self.greengrass,
+        }
+        if service not in fakes:
+            raise ValueError(f"no stand-in for {service!r}; one of {sorted(fakes)}")
+        fakes[service].inject_faults(*error_codes)
+
+    def unreliable_events(
+        self, *, seed: int = 0, drop: float = 0.0, hold: float = 0.0, duplicate: float = 0.0
+    ) -> UnreliableDelivery:
+        """Make the services' events best effort, as EventBridge is: Bedrock job state
+        changes, Greengrass deployment status changes and device heartbeats are dropped,
+        held back (and delivered late and reordered once everything else is idle) or
+        delivered twice, with these probabilities, reproducibly from `seed`."""
+        self.unreliable = UnreliableDelivery(
+            PutEventsDelivery(self.client("events")),
+            seed=seed,
+            drop=drop,
+            hold=hold,
+            duplicate=duplicate,
+        )
+        self.bedrock.deliver = self.unreliable
+        self.greengrass.deliver = self.unreliable
+        return self.unreliable
+
     # -- driving -------------------------------------------------------------------------
 
     def run_until_idle(self, *, max_rounds: int = 200) -> int:
-        """Deliver everything in flight until nothing moves; return the rounds taken."""
+        """Deliver everything in flight until nothing moves; return the rounds taken.
+        Events held back by `unreliable_events()` are released, reordered, once the rest
+        is idle."""
         for round_number in range(1, max_rounds + 1):
             moved = self._pump_queues() + self._pump_streams() + self._pump_endpoints()
             moved += self.lambda_service.run_pending()
             self.bedrock_peak_in_flight = max(self.bedrock_peak_in_flight, self.bedrock.in_flight)
             moved += len(self.bedrock.advance()) if self.bedrock.in_flight else 0
+            moved += len(self.lookoutvision.advance()) if self.lookoutvision.in_flight else 0
+            moved += len(self.greengrass.advance()) if self.greengrass.in_flight else 0
+            moved += self._poll_devices()
             moved += self._drain_observer()
+            if not moved and self.unreliable is not None:
+                moved += self.unreliable.flush()
             if not moved:
                 return round_number
         raise RuntimeError(f"still busy after {max_rounds} rounds")
 
-    def run_schedules(self) -> None:
-        """Run every scheduled function once, as its schedule would."""
+    def advance(self, delta: timedelta = timedelta(minutes=1)) -> int:
+        """Move the clock forward: Dropzone's, and the stand-ins' (which share it), then run
+        each scheduled function as often as its `rate(...)` came due in that time, send
+        every device's periodic heartbeat and deliver what that set moving. Returns the
+        number of scheduled runs."""
+        clock.advance(delta)
+        now = clock.utcnow()
+        runs = 0
         for function in self._functions.values():
             for expression in function.schedules:
-                event = {
-                    "version": "0",
-                    "id": str(uuid.uuid4()),
-                    "detail-type": "Scheduled Event",
-                    "source": "aws.scheduler",
-                    "account": ACCOUNT,
-                    "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "region": self.region,
-                    "resources": [expression],
-                    "detail": {},
+                period = schedule_period(expression)
+                due = self._schedule_due.setdefault(
+                    (function.logical_id, expression), now - delta + period
+                )
+                while due <= now:
+                    self._run_schedule(function.logical_id, expression, due)
+                    runs += 1
+                    due += period
+                self._schedule_due[(function.logical_id, expression)] = due
+        for device in self.devices:
+            self._send_heartbeats(device, [device.heartbeat()])
+        self.run_until_idle()
+        return runs
+
+    def run_schedules(self) -> None:
+        """Run every scheduled function once, as its schedule would, without moving time."""
+        for function in self._functions.values():
+            for expression in function.schedules:
+                self._run_schedule(function.logical_id, expression, clock.utcnow())
+
+    def _run_schedule(self, logical_id: str, expression: str, at: datetime) -> None:
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.scheduler",
+            "account": ACCOUNT,
+            "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.region,
+            "resources": [expression],
+            "detail": {},
+        }
+        self.invoke(logical_id, event)
+
+    def _poll_devices(self) -> int:
+        """Each device agent asks for its deployments; those with news report back."""
+        if not self.devices:
+            return 0
+        answers, sent = self.edge_answers(), 0
+        for device in self.devices:
+            acted_on = len(device.applied)
+            details = device.poll(answers)
+            if len(device.applied) > acted_on:
+                sent += self._send_heartbeats(device, details)
+        return sent
+
+    def _send_heartbeats(self, device: FakeEdgeDevice, details: list[dict[str, Any]]) -> int:
+        deliver: Deliver = self.unreliable or PutEventsDelivery(self.client("events"))
+        for entry in device.entries(details):
+            deliver(
+                {
+                    "source": entry["Source"],
+                    "detail-type": entry["DetailType"],
+                    "detail": json.loads(entry["Detail"]),
+                    "resources": [],
+                    "time": entry["Time"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 }
-                self.invoke(function.logical_id, event)
+            )
+        return len(details)
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         """Run a function's real handler with its template environment."""
         function = self._functions[logical_id]
         self.invocations.append((logical_id, event))
-        with _environment(function.environment):
-            return function.handler()(event, _LambdaContext(function_name=logical_id))
+        token = _INVOKING.set(logical_id)
+        try:
+            with _environment(function.environment):
+                return function.handler()(event, _LambdaContext(function_name=logical_id))
+        finally:
+            _INVOKING.reset(token)
 
     @property
     def functions(self) -> dict[str, LocalFunction]:
@@ -581,8 +742,7 @@ class LocalCloud:
                             ReceiptHandle=message["ReceiptHandle"],
                             VisibilityTimeout=0,
                         )
-                    else:
-                        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                _delete_messages(sqs, url, [m for m in messages if m["MessageId"] not in failed])
         return moved
 
     def _pump_streams(self) -> int:
@@ -650,10 +810,35 @@ class LocalCloud:
                 self.status_events.append(event)
                 for listener in self._listeners:
                     listener(event)
-                sqs.delete_message(
-                    QueueUrl=self._observer_queue, ReceiptHandle=message["ReceiptHandle"]
-                )
                 moved += 1
+            _delete_messages(sqs, self._observer_queue, messages)
+
+
+def _delete_messages(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
+    """Delete received messages, ten to a call, as Lambda's event source mapping does."""
+    for start in range(0, len(messages), 10):
+        chunk = messages[start : start + 10]
+        response = sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+                for index, message in enumerate(chunk)
+            ],
+        )
+        if response.get("Failed"):
+            raise RuntimeError(f"could not delete messages from {url}: {response['Failed']}")
+
+
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+
+
+def schedule_period(expression: str) -> timedelta:
+    """The period of a `rate(...)` schedule expression."""
+    match = _RATE.match(expression)
+    if match is None:
+        raise ValueError(f"the local cloud runs rate(...) schedules only, not {expression!r}")
+    value, unit = int(match.group(1)), match.group(2).rstrip("s")
+    return timedelta(**{f"{unit}s": value})
 
 
 def _sqs_record(message: dict[str, Any], arn: str, region: str) -> dict[str, Any]:

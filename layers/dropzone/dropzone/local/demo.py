@@ -11,7 +11,8 @@ import sys
 import time
 import warnings
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from dropzone.local.cloud import LocalCloud
@@ -28,6 +29,8 @@ class Drop:
     why: str
     metadata: dict[str, str] | None = None
     content_type: str | None = None
+    # Jobs this one starts, by the service they run on (edge record, Greengrass roll-out).
+    children: dict[str, JobStatus] = field(default_factory=dict)
 
 
 PREFIX = "sagemaker-async/"
@@ -35,6 +38,46 @@ MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 BATCH_PREFIX = f"bedrock-batch/{MODEL}/"
 # Small per-file limit so the demo's batch file is split, as a 1 GB file would be.
 PARAMETERS = {"BedrockMaxRecordsPerFile": "500", "BedrockMaxJobsPerModel": "2"}
+PROJECT = "circuit-boards"
+FLEET = "line-3"
+CORE = "arn:aws:iot:us-east-1:123456789012:thing/line-3-core"
+ARTIFACT = "models/defect-detector/model.tar.gz"
+
+
+def _json(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, indent=2).encode()
+
+
+def _packaging_request(**extra: Any) -> bytes:
+    return _json(
+        {
+            "ModelVersion": "1",
+            "Description": "release 7 of the circuit board model",
+            "Configuration": {
+                "Greengrass": {
+                    "TargetDevice": "jetson_xavier",
+                    "ComponentName": "circuit-model",
+                    "ComponentDescription": "circuit board anomaly detection",
+                    **extra,
+                }
+            },
+            "Edge": {"DeviceFleetName": FLEET, "DeviceNames": ["cam-1", "cam-2"]},
+            "GreengrassDeployment": {
+                "TargetArn": CORE,
+                "DeploymentPolicies": {"FailureHandlingPolicy": "ROLLBACK"},
+            },
+        }
+    )
+
+
+def _edge_document(s3_url: str) -> bytes:
+    return _json(
+        {
+            "DeploymentName": "defect-detector-v2",
+            "DeviceNames": ["cam-1", "cam-2"],
+            "Definitions": [{"ModelHandle": "defect-detector", "S3Url": s3_url}],
+        }
+    )
 
 
 def _batch(count: int, *, failing: frozenset[int] = frozenset(), broken_line: int = 0) -> bytes:
@@ -120,16 +163,60 @@ SCENARIO = [
         JobStatus.REJECTED,
         "bad input: line 42 is not JSON",
     ),
+    Drop(
+        f"model-packaging/{PROJECT}/release-7.json",
+        _packaging_request(),
+        JobStatus.SUCCEEDED,
+        "a Lookout for Vision packaging request naming fleet line-3 and a Greengrass core",
+        children={"edge": JobStatus.PARTIALLY_SUCCEEDED, "greengrass": JobStatus.SUCCEEDED},
+    ),
+    Drop(
+        f"model-packaging/{PROJECT}/both-targets.json",
+        _packaging_request(TargetPlatform={"Os": "LINUX", "Arch": "ARM64"}),
+        JobStatus.REJECTED,
+        "bad input: TargetDevice and TargetPlatform together",
+    ),
+    Drop(
+        f"edge-deployments/{FLEET}/defect-detector-v2.json",
+        _edge_document("s3://{dropzone}/" + ARTIFACT),
+        JobStatus.SUCCEEDED,
+        "an edge deployment of a model artifact to cam-1 and cam-2",
+    ),
+    Drop(
+        f"edge-deployments/{FLEET}/elsewhere.json",
+        _edge_document("s3://someone-elses-bucket/model.tar.gz"),
+        JobStatus.REJECTED,
+        "bad input: the artifact is outside Dropzone's buckets",
+    ),
 ]
 DUPLICATED = 0  # index of the drop whose event is delivered a second time
 
 
+def _options(argv: list[str] | None) -> Any:
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(
+        prog="dropzone demo", description="Drop files into a local Dropzone, offline."
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="save the ledger, status events and buckets for `dropzone jobs --local`",
+    )
+    parser.add_argument(
+        "--state-dir", type=Path, help="where --keep saves (default: .dropzone/local/)"
+    )
+    return parser.parse_args(argv or [])  # None: no options, not the host process argv
+
+
 def main(argv: list[str] | None = None) -> int:
+    options = _options(argv)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     started = time.monotonic()
     print(
-        "Dropzone demo: SageMaker asynchronous inference and Bedrock batch inference "
-        "from an S3 drop zone, offline.\n"
+        "Dropzone demo: SageMaker asynchronous inference, Bedrock batch inference, model "
+        "packaging and edge deployments from an S3 drop zone, offline.\n"
     )
     with LocalCloud(function_environment=QUIET, parameters=PARAMETERS) as cloud:
         cloud.add_endpoint("churn-model")
@@ -140,7 +227,18 @@ def main(argv: list[str] | None = None) -> int:
             f"  stack from template.yaml: {len(cloud.functions)} functions, "
             f"drop zone s3://{cloud.dropzone_bucket}, results s3://{cloud.results_bucket}"
         )
+        cloud.add_packaging_project(PROJECT)
+        cloud.add_core_devices(CORE, ["line-3-core"])
+        cloud.add_device(FLEET, "cam-1")
+        cloud.add_device(FLEET, "cam-2").fail("circuit-model", "not enough GPU memory")
+        artifact = b"model weights\n" * 4096
+        cloud.put_object(ARTIFACT, artifact)
         print("  endpoints: churn-model (answers), fraud-model (fails)")
+        print(
+            f"  Lookout for Vision project {PROJECT}; Greengrass core line-3-core; "
+            f"edge fleet {FLEET}: cam-1, cam-2 (cannot load circuit-model)"
+        )
+        print(f"  model artifact s3://{cloud.dropzone_bucket}/{ARTIFACT} ({len(artifact)} bytes)")
         print(
             f"  Bedrock: at most {PARAMETERS['BedrockMaxJobsPerModel']} jobs per model at once, "
             f"{PARAMETERS['BedrockMaxRecordsPerFile']} records per file\n"
@@ -149,8 +247,9 @@ def main(argv: list[str] | None = None) -> int:
 
         versions: list[tuple[str, str]] = []
         for drop in SCENARIO:
+            body = drop.body.replace(b"{dropzone}", cloud.dropzone_bucket.encode())
             put = cloud.put_object(
-                drop.key, drop.body, metadata=drop.metadata, content_type=drop.content_type
+                drop.key, body, metadata=drop.metadata, content_type=drop.content_type
             )
             versions.append((drop.key, put["VersionId"]))
             print(f"  drop  {drop.key}  ({drop.why})")
@@ -158,8 +257,26 @@ def main(argv: list[str] | None = None) -> int:
         cloud.redeliver(*versions[DUPLICATED])
 
         cloud.run_until_idle()
+        # Lookout for Vision has no job events: its jobs are polled on a schedule.
+        for minute in range(1, 11):
+            if all(job.status.is_terminal for job in cloud.jobs()):
+                break
+            print(f"  ... {minute} min later: scheduled functions run")
+            cloud.advance(timedelta(minutes=1))
         jobs = cloud.jobs()
         ok = _summary(cloud, jobs)
+        answer = cloud.edge_answers().get_deployments("cam-1", FLEET)
+        print(f"\n  GetDeployments for cam-1 in {FLEET}, as Dropzone answers it:")
+        for deployment in answer["Deployments"]:
+            for definition in deployment["Definitions"]:
+                print(
+                    f"    {deployment['DeploymentName'][:24]:<24}  {definition['State']:<8}  "
+                    f"{definition['ModelHandle']:<16}  sha1 {definition['Checksum']['Sum']}"
+                )
+        if options.keep:
+            from dropzone.local import state
+
+            print(f"\n  local state kept in {state.save(cloud, options.state_dir)}")
     print(f"\n{'PASS' if ok else 'FAIL'} in {time.monotonic() - started:.1f}s")
     return 0 if ok else 1
 
@@ -187,8 +304,23 @@ def _summary(cloud: LocalCloud, jobs: list[Job]) -> bool:
         ok &= good
         rows.append(_row(job, drop.key, "ok" if good else f"expected {drop.expected}"))
         for child in children.get(job.job_id if job else "", []):
-            ok &= child.status.is_terminal
-            rows.append(_row(child, f"  part {child.options.get('part')}", ""))
+            service = (child.service_ref or "").split(":", 1)[0]
+            if service in drop.children:
+                expected = drop.children[service]
+                good = child.status == expected
+                ok &= good
+                name = f"  {service} roll-out to {child.target.rsplit(':', 1)[-1]}"
+                rows.append(_row(child, name, "ok" if good else f"expected {expected}"))
+            else:
+                ok &= child.status.is_terminal
+                rows.append(_row(child, f"  part {child.options.get('part')}", ""))
+        started = {
+            (child.service_ref or "").split(":", 1)[0]
+            for child in children.get(job.job_id if job else "", [])
+        }
+        if not set(drop.children) <= started:
+            ok = False
+            rows.append(("-", "-", "  child jobs", "MISSING", f"expected {drop.children}", ""))
     _table(("job", "kind", "object", "status", "check", "output / reason"), rows)
 
     calls = Counter(call["InputLocation"] for call in cloud.sagemaker.calls)
@@ -217,7 +349,7 @@ def _row(job: Job | None, name: str, check: str) -> tuple[str, ...]:
     if job is None:
         return ("-", "-", _short(name), "MISSING", check, "")
     succeeded = job.status is JobStatus.SUCCEEDED
-    outcome = (job.output_location if succeeded else job.message) or ""
+    outcome = (job.output_location if succeeded and job.output_location else job.message) or ""
     if job.status is JobStatus.PARTIALLY_SUCCEEDED and job.failure_location:
         outcome = f"{job.message}; retry file {job.failure_location}"
     return (_short_id(job.job_id), job.kind, _short(name), str(job.status), check, outcome)
@@ -225,12 +357,15 @@ def _row(job: Job | None, name: str, check: str) -> tuple[str, ...]:
 
 def _short(key: str) -> str:
     shorter = key.removeprefix(PREFIX).removeprefix("bedrock-batch/")
+    shorter = shorter.removeprefix("model-packaging/").removeprefix("edge-deployments/")
     return shorter.replace(MODEL, "anthropic.claude-3-haiku…")
 
 
 def _short_id(job_id: str) -> str:
-    parent, _, part = job_id.rpartition("-p")
-    return f"{parent[:10]}…-p{part}" if parent and part.isdigit() else job_id[:15]
+    parent, _, suffix = job_id.rpartition("-")
+    if parent.startswith("dz-") and len(parent) > 15:  # a part or a roll-out of a job
+        return f"{parent[:10]}…-{suffix}"
+    return job_id[:15]
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

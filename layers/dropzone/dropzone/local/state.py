@@ -1,0 +1,180 @@
+"""Keep a local cloud's outcome on disk, so the CLI can read it after the run.
+
+moto holds everything in memory, so a LocalCloud's ledger, status events and buckets
+vanish with the process. `save` writes them to one JSON file in a directory (by default
+`.dropzone/local/` under the project root); `load` reads them back, with no moto needed.
+
+Saved: every item of the jobs table as DynamoDB stores it, every status event
+published, and the listing of each bucket (key, size, ETag, last modified), with the
+bodies of objects up to SMALL_OBJECT_BYTES.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dropzone.ledger import job_from_stream_image
+from dropzone.models.jobs import Job
+
+if TYPE_CHECKING:
+    from dropzone.local.cloud import LocalCloud
+
+FORMAT_VERSION = 1
+STATE_FILE = "state.json"
+SMALL_OBJECT_BYTES = 64 * 1024
+_BUCKET_OUTPUTS = ("DropZoneBucketName", "ResultsBucketName")
+
+
+def default_state_dir(root: Path | None = None) -> Path:
+    """`.dropzone/local/` under `root`, or under the source checkout."""
+    return (root or Path(__file__).resolve().parents[4]) / ".dropzone" / "local"
+
+
+class StateError(Exception):
+    """No saved state, or a file this version cannot read."""
+
+
+@dataclass(frozen=True)
+class SavedObject:
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    last_modified: str
+    body: bytes | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass
+class LocalState:
+    """A saved local cloud: read-only."""
+
+    directory: Path
+    saved_at: str
+    stack_name: str
+    region: str
+    outputs: dict[str, str]
+    items: list[dict[str, Any]]
+    status_events: list[dict[str, Any]]
+    objects: list[SavedObject] = field(default_factory=list)
+
+    def jobs(self) -> list[Job]:
+        return [job_from_stream_image(item) for item in self.items]
+
+    def job(self, job_id: str) -> Job | None:
+        for item in self.items:
+            if item.get("job_id", {}).get("S") == job_id:
+                return job_from_stream_image(item)
+        return None
+
+    def object(self, uri: str) -> SavedObject | None:
+        for saved in self.objects:
+            if saved.uri == uri:
+                return saved
+        return None
+
+
+def save(cloud: LocalCloud, directory: Path | None = None) -> Path:
+    """Write the cloud's ledger, status events and buckets; return the file written."""
+    directory = directory or default_state_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    table = cloud.output("JobsTableName")
+    items: list[dict[str, Any]] = []
+    for page in cloud.client("dynamodb").get_paginator("scan").paginate(TableName=table):
+        items.extend(page.get("Items", []))
+    items.sort(key=lambda item: item["job_id"]["S"])
+    outputs = {name: cloud.output(name) for name in cloud.template.get("Outputs", {})}
+    document = {
+        "format": FORMAT_VERSION,
+        "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "stack_name": cloud.stack_name,
+        "region": cloud.region,
+        "outputs": outputs,
+        "jobs_table": {"name": table, "items": items},
+        "status_events": cloud.status_events,
+        "objects": [
+            _object_record(cloud, outputs[name], listed)
+            for name in _BUCKET_OUTPUTS
+            if name in outputs
+            for listed in _listing(cloud, outputs[name])
+        ],
+    }
+    path = directory / STATE_FILE
+    partial = directory / f".{STATE_FILE}.{os.getpid()}.tmp"
+    partial.write_text(json.dumps(document, indent=1, default=str), encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+def load(directory: Path | None = None) -> LocalState:
+    directory = directory or default_state_dir()
+    path = directory / STATE_FILE
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise StateError(
+            f"no saved local state in {directory} (run `dropzone demo --keep` first)"
+        ) from error
+    except (OSError, json.JSONDecodeError) as error:
+        raise StateError(f"{path}: unreadable local state: {error}") from error
+    if not isinstance(document, dict) or document.get("format") != FORMAT_VERSION:
+        raise StateError(f"{path}: not a local state file of format {FORMAT_VERSION}")
+    return LocalState(
+        directory=directory,
+        saved_at=str(document.get("saved_at", "")),
+        stack_name=str(document.get("stack_name", "")),
+        region=str(document.get("region", "")),
+        outputs=dict(document.get("outputs", {})),
+        items=list(document.get("jobs_table", {}).get("items", [])),
+        status_events=list(document.get("status_events", [])),
+        objects=[_saved_object(record) for record in document.get("objects", [])],
+    )
+
+
+def _listing(cloud: LocalCloud, bucket: str) -> list[dict[str, Any]]:
+    listed: list[dict[str, Any]] = []
+    for page in cloud.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        listed.extend(page.get("Contents", []))
+    return listed
+
+
+def _object_record(cloud: LocalCloud, bucket: str, listed: dict[str, Any]) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "bucket": bucket,
+        "key": listed["Key"],
+        "size": int(listed.get("Size", 0)),
+        "etag": str(listed.get("ETag", "")).strip('"'),
+        "last_modified": str(listed.get("LastModified", "")),
+    }
+    if record["size"] <= SMALL_OBJECT_BYTES:
+        body = cloud.client("s3").get_object(Bucket=bucket, Key=listed["Key"])["Body"].read()
+        try:
+            record["body"] = body.decode("utf-8")
+        except UnicodeDecodeError:
+            record["body_base64"] = base64.b64encode(body).decode("ascii")
+    return record
+
+
+def _saved_object(record: dict[str, Any]) -> SavedObject:
+    body: bytes | None = None
+    if "body" in record:
+        body = str(record["body"]).encode("utf-8")
+    elif "body_base64" in record:
+        body = base64.b64decode(record["body_base64"])
+    return SavedObject(
+        bucket=str(record["bucket"]),
+        key=str(record["key"]),
+        size=int(record.get("size", 0)),
+        etag=str(record.get("etag", "")),
+        last_modified=str(record.get("last_modified", "")),
+        body=body,
+    )

@@ -1,0 +1,125 @@
+"""Model packaging to devices, offline: Lookout for Vision, Greengrass and edge devices
+stood in for, the real handlers wired by the template, time moved by the local cloud."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+
+import pytest
+
+from dropzone.local import LocalCloud
+from dropzone.local.service_model import validate_response
+from dropzone.models.jobs import Job, JobKind, JobStatus
+
+QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}
+THING = "arn:aws:iot:us-east-1:123456789012:thing/line-3-core"
+KEY = "model-packaging/circuit-boards/release-7.json"
+
+
+def request(**extra: object) -> bytes:
+    body = {
+        "ModelVersion": "1",
+        "Description": "release 7",
+        "Configuration": {
+            "Greengrass": {"TargetDevice": "jetson_xavier", "ComponentName": "circuit-model"}
+        },
+        "Edge": {"DeviceFleetName": "line-3", "DeviceNames": ["cam-1", "cam-2"]},
+        **extra,
+    }
+    return json.dumps(body).encode()
+
+
+def by_kind(cloud: LocalCloud, kind: JobKind) -> list[Job]:
+    return [job for job in cloud.jobs() if job.kind is kind]
+
+
+def test_a_packaging_request_reaches_the_devices_and_their_answers() -> None:
+    with LocalCloud(function_environment=QUIET) as cloud:
+        # Given a project, a Greengrass core and two cameras, one of which cannot load models
+        cloud.add_packaging_project("circuit-boards")
+        cloud.add_core_devices(THING, ["line-3-core"])
+        cloud.add_device("line-3", "cam-1")
+        cloud.add_device("line-3", "cam-2").fail("circuit-model", "out of memory")
+        # When the request is dropped (twice delivered) and a minute passes
+        put = cloud.put_object(KEY, request(GreengrassDeployment={"TargetArn": THING}))
+        cloud.redeliver(KEY, put["VersionId"])
+        cloud.run_until_idle()
+        assert cloud.lookoutvision.calls[0].operation == "StartModelPackagingJob"
+        runs = cloud.advance(timedelta(minutes=1))
+        # Then the poller ran once, and one packaging job led to one record of each kind
+        assert runs == 1
+        (packaging,) = by_kind(cloud, JobKind.MODEL_PACKAGING)
+        assert packaging.status is JobStatus.SUCCEEDED
+        starts = [c for c in cloud.lookoutvision.calls if c.operation == "StartModelPackagingJob"]
+        assert len(starts) == 1
+        deployments = {
+            (job.service_ref or "").split(":", 1)[0]: job
+            for job in by_kind(cloud, JobKind.EDGE_DEPLOYMENT)
+        }
+        assert deployments["greengrass"].status is JobStatus.SUCCEEDED
+        edge = deployments["edge"]
+        assert edge.status is JobStatus.PARTIALLY_SUCCEEDED
+        assert "cam-2/circuit-model: out of memory" in (edge.message or "")
+        # And a device's GetDeployments answer has the real shape and the artifact's SHA-1
+        answer = cloud.edge_answers().get_deployments("cam-1", "line-3")
+        validate_response("sagemaker-edge", "GetDeployments", answer)
+        (definition,) = answer["Deployments"][0]["Definitions"]
+        artifact = cloud.read_object(definition["S3Url"])
+        assert definition["Checksum"] == {
+            "Type": "SHA1",
+            "Sum": hashlib.sha1(artifact).hexdigest(),  # noqa: S324 - the format's checksum
+        }
+        assert definition["State"] == "DEPLOY"
+        registration = cloud.edge_answers().get_device_registration("cam-1", "line-3")
+        assert registration["DeviceRegistration"] == "REGISTERED"
+        # And every transition was published
+        transitions = sum(len(job.history) for job in cloud.jobs())
+        assert len(cloud.status_events) == transitions
+
+
+def test_schedules_follow_the_clock_and_their_template_rates() -> None:
+    with LocalCloud(function_environment=QUIET) as cloud:
+        rates = {
+            function.logical_id: function.schedules
+            for function in cloud.functions.values()
+            if function.schedules
+        }
+        assert rates["PackagingPollFunction"] == ["rate(1 minute)"]
+        before = len(cloud.invocations)
+        cloud.advance(timedelta(minutes=15))
+        ran = [logical_id for logical_id, _ in cloud.invocations[before:]]
+        # Fifteen minutes: the poller every minute, the 5- and 15-minute schedules in step
+        assert ran.count("PackagingPollFunction") == 15
+        assert ran.count("BedrockAdmissionFunction") == 3
+        assert ran.count("SageMakerReconcileFunction") == 1
+
+
+def test_failures_and_unreliable_events_still_end_every_job_truly() -> None:
+    with LocalCloud(function_environment=QUIET) as cloud:
+        cloud.add_packaging_project("circuit-boards")
+        cloud.add_core_devices(THING, ["line-3-core"])
+        cloud.add_device("line-3", "cam-1")
+        cloud.add_device("line-3", "cam-2")
+        cloud.unreliable_events(seed=3, hold=0.5, duplicate=0.5)
+        # The first start is throttled and retried through the queue
+        cloud.inject_faults("lookoutvision", "ThrottlingException")
+        cloud.put_object(KEY, request(GreengrassDeployment={"TargetArn": THING}))
+        cloud.run_until_idle()
+        cloud.advance(timedelta(minutes=1))
+        assert {(job.kind, job.status) for job in cloud.jobs()} == {
+            (JobKind.MODEL_PACKAGING, JobStatus.SUCCEEDED),
+            (JobKind.EDGE_DEPLOYMENT, JobStatus.SUCCEEDED),
+        }
+        assert len(cloud.jobs()) == 3
+        assert cloud.unreliable is not None and cloud.unreliable.delivered
+        assert cloud.queue_depth("PackagingSubmitDLQUrl") == 0
+
+
+def test_an_unknown_service_for_faults_is_refused() -> None:
+    with (
+        LocalCloud(function_environment=QUIET) as cloud,
+        pytest.raises(ValueError, match="no stand-in"),
+    ):
+        cloud.inject_faults("rekognition", "ThrottlingException")

@@ -1,0 +1,5 @@
+import sys
+
+from dropzone.cli import main
+
+sys.exit(main())

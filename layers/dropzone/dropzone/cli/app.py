@@ -1,0 +1,502 @@
+"""The argument parser and the dispatch of `dropzone` commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dropzone.cli.common import (
+    ClientFactory,
+    CliError,
+    SamConfig,
+    Target,
+    aws_error_message,
+    boto3_clients,
+    project_root,
+)
+
+DESCRIPTION = """\
+Operate a Dropzone deployment: read the job ledger, run or invoke functions, check the
+stack's health, redrive dead-letter queues and stop Bedrock batch jobs.
+
+Remote commands act on a deployed stack: --stack, else stack_name in samconfig.toml
+(environment --config-env); region from --region, else samconfig.toml, else the AWS
+environment. `jobs` reads a saved local run instead with --local (see `dropzone demo
+--keep`); it never falls back to local state on its own, so an answer always says which
+ledger it came from. `invoke` runs locally unless given --remote or --stack.
+"""
+
+EPILOG = """\
+examples:
+  dropzone demo --keep && dropzone jobs list --local --status REJECTED
+  dropzone jobs list --kind bedrock_batch --status RUNNING --stack dropzone-prod
+  dropzone jobs show dz-b6eb16e9202c
+  dropzone invoke SageMakerSubmitFunction -e events/sagemaker_submit.json
+  dropzone invoke BedrockAdmissionFunction --remote --type Event -e events/bedrock_admission.json
+  dropzone doctor
+  dropzone redrive SageMakerSubmitDLQ
+  dropzone stop dz-3d383a696a3e…-p002
+"""
+
+KINDS = ("sagemaker_async", "bedrock_batch", "model_packaging", "edge_deployment")
+STATUSES = (
+    "ACCEPTED",
+    "QUEUED",
+    "SUBMITTED",
+    "RUNNING",
+    "SUCCEEDED",
+    "PARTIALLY_SUCCEEDED",
+    "FAILED",
+    "STOPPED",
+    "EXPIRED",
+    "REJECTED",
+)
+
+
+def _remote_options() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("deployed stack")
+    group.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="CloudFormation stack name (default: stack_name in samconfig.toml)",
+    )
+    group.add_argument(
+        "--region",
+        help="AWS region (default: samconfig.toml, else AWS_REGION / the profile's region)",
+    )
+    group.add_argument(
+        "--config-env",
+        default="default",
+        metavar="ENV",
+        help="samconfig.toml environment to read stack_name and region from (default: default)",
+    )
+    group.add_argument(
+        "--config-file",
+        type=Path,
+        metavar="PATH",
+        help="samconfig.toml to read (default: the one at the project root)",
+    )
+    return parent
+
+
+def _local_options() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("local state")
+    group.add_argument(
+        "--local",
+        action="store_true",
+        help="read the local run saved by `dropzone demo --keep` instead of a stack",
+    )
+    group.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the local run was saved (implies --local; default: .dropzone/local/)",
+    )
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    remote, local = _remote_options(), _local_options()
+    parser = argparse.ArgumentParser(
+        prog="dropzone",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    jobs = commands.add_parser(
+        "jobs", help="list jobs or show one, with its history", description="Read the job ledger."
+    )
+    jobs_commands = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
+    listing = jobs_commands.add_parser(
+        "list",
+        parents=[remote, local],
+        help="list jobs, most recently updated first",
+        description=(
+            "List jobs, most recently updated first. With --kind and/or --status a deployed "
+            "ledger is read through its by-state index (one query per kind and status); "
+            "without either, the table is scanned."
+        ),
+    )
+    listing.add_argument("--kind", choices=KINDS, help="only jobs of this kind")
+    listing.add_argument(
+        "--status", type=str.upper, choices=STATUSES, help="only jobs in this status"
+    )
+    listing.add_argument(
+        "--limit",
+        type=_non_negative,
+        default=100,
+        help="show at most this many jobs (default: 100; 0 for all)",
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    show = jobs_commands.add_parser(
+        "show",
+        parents=[remote, local],
+        help="show one job and its history",
+        description="Show one job, its parts and its status history.",
+    )
+    show.add_argument("job_id", metavar="JOB_ID", help="a job id, or a unique leading part of one")
+    show.add_argument("--json", action="store_true", help="print the job record as JSON")
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the offline demo on the local cloud",
+        description=(
+            "Drop the demo's files into a local Dropzone (moto and model-checked stand-ins) "
+            "and follow every job to its end. Exit 0 only if every job ends as expected."
+        ),
+    )
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="save the ledger, status events and buckets for `dropzone jobs --local`",
+    )
+    demo.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="where --keep saves (default: .dropzone/local/)",
+    )
+
+    invoke = commands.add_parser(
+        "invoke",
+        parents=[remote],
+        help="run a function locally (no Docker), or Invoke it in a deployed stack",
+        description=(
+            "Locally (the default): like `sam local invoke` without Docker. The function's "
+            "Handler, CodeUri, Layers and Environment come from template.yaml (its own "
+            "properties over Globals); it runs once in a fresh Python process with CodeUri "
+            "and its layers on sys.path, inside an offline local cloud (moto and stand-ins), "
+            "so every AWS call it makes stays on this machine. The result is printed on "
+            "standard output; the function's logs and Lambda's START/END/REPORT lines on "
+            "standard error. Exit 1 when the function fails or times out.\n\n"
+            "With --remote (or --stack): Lambda Invoke on the deployed function. FUNCTION is "
+            "a name, name:qualifier, partial ARN (123456789012:function:name), full ARN, or "
+            "the template's logical id (looked up in the stack)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    invoke.add_argument(
+        "function",
+        metavar="FUNCTION",
+        help="logical id (SageMakerSubmitFunction) or functions/ directory (sagemaker_submit)"
+        "; remotely also a name or ARN",
+    )
+    invoke.add_argument(
+        "-e", "--event", metavar="FILE", help="JSON event file, - for standard input (default: {})"
+    )
+    invoke.add_argument(
+        "--remote", action="store_true", help="invoke the deployed function instead"
+    )
+    local_group = invoke.add_argument_group("local invocation")
+    local_group.add_argument(
+        "--env-vars",
+        metavar="FILE",
+        help='sam-style overrides: {"Parameters": {...}} for every function, '
+        '{"<LogicalId>": {...}} for one; only variables the template declares',
+    )
+    local_group.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        metavar="NAME=VALUE",
+        help="template parameter values for the local cloud",
+    )
+    local_group.add_argument(
+        "--template",
+        type=Path,
+        metavar="PATH",
+        help="template to read (default: template.yaml at the project root)",
+    )
+    remote_group = invoke.add_argument_group("remote invocation")
+    remote_group.add_argument(
+        "--type",
+        dest="invocation_type",
+        choices=("RequestResponse", "Event", "DryRun"),
+        default=None,
+        help="InvocationType (default: RequestResponse)",
+    )
+    remote_group.add_argument(
+        "--tail",
+        action="store_true",
+        help="print the last 4 KB of the function's log (RequestResponse only)",
+    )
+    remote_group.add_argument(
+        "--client-context",
+        metavar="JSON",
+        help="JSON object passed as the context's client_context (RequestResponse only; "
+        "at most 3,583 bytes once base64-encoded)",
+    )
+    remote_group.add_argument(
+        "--qualifier", help="version or alias (or give FUNCTION as name:qualifier)"
+    )
+
+    commands.add_parser(
+        "doctor",
+        parents=[remote],
+        help="check a deployed stack: status, outputs, DLQs, alarms, every function",
+        description=(
+            "Check a deployed stack: its status is a completed deployment, the expected "
+            "outputs exist, every dead-letter queue is empty, none of its alarms is in "
+            "ALARM, and every function accepts a DryRun invoke. Exit 1 on any failure."
+        ),
+    )
+
+    redrive = commands.add_parser(
+        "redrive",
+        parents=[remote],
+        help="send a dead-letter queue's messages back; list DLQs without QUEUE",
+        description=(
+            "Without QUEUE: list the stack's dead-letter queues and their depth. With QUEUE: "
+            "an SQS queue's DLQ is redriven by an SQS message move task back to its source "
+            "queue; EventDeliveryDLQ messages are sent to the target named in their "
+            "TARGET_ARN attribute, and asynchronous invocation records are invoked again; "
+            "each is deleted only after its send succeeded."
+        ),
+    )
+    redrive.add_argument(
+        "queue", nargs="?", metavar="QUEUE", help="the DLQ's logical id, name or URL"
+    )
+    redrive.add_argument(
+        "--rate",
+        type=_positive,
+        metavar="N",
+        help="messages per second for an SQS message move task (default: SQS's own pace)",
+    )
+
+    stop = commands.add_parser(
+        "stop",
+        parents=[remote],
+        help="stop a running Bedrock batch job",
+        description=(
+            "Stop a bedrock_batch job that is SUBMITTED or RUNNING (StopModelInvocationJob on "
+            "the job ARN the ledger keeps). Dropzone records STOPPED once Bedrock reports it."
+        ),
+    )
+    stop.add_argument("job_id", metavar="JOB_ID", help="a job id, or a unique leading part of one")
+
+    edge = commands.add_parser(
+        "edge", help="edge deployment answers", description="Edge deployment records."
+    )
+    edge_commands = edge.add_subparsers(dest="edge_command", metavar="ACTION", required=True)
+    deployments = edge_commands.add_parser(
+        "deployments",
+        parents=[remote],
+        help="what GetDeployments answers a device",
+        description=(
+            "Print the GetDeployments-shaped answer Dropzone gives DEVICE of FLEET. Reads "
+            "the tables named by the environment (JOBS_TABLE, ...); names the environment "
+            "lacks are taken from the stack's outputs."
+        ),
+    )
+    deployments.add_argument("--fleet", required=True, help="device fleet name")
+    deployments.add_argument("--device", required=True, help="device name")
+    return parser
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def run(argv: list[str] | None, *, clients: ClientFactory | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, or a usage error argparse has printed
+        return exit_.code if isinstance(exit_.code, int) else 2
+    try:
+        return _dispatch(args, clients)
+    except CliError as error:
+        print(f"dropzone: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("dropzone: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        message = _aws_problem(error)
+        if message is None:
+            raise
+        print(f"dropzone: error: {message}", file=sys.stderr)
+        return 1
+
+
+def _aws_problem(error: Exception) -> str | None:
+    """A one-line account of an AWS SDK failure, or None for anything else."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        NoCredentialsError,
+        NoRegionError,
+    )
+
+    if isinstance(error, NoCredentialsError):
+        return (
+            "no AWS credentials found: configure a profile or the AWS_* environment "
+            "(for a local run saved by `dropzone demo --keep`, use --local)"
+        )
+    if isinstance(error, NoRegionError):
+        return "no AWS region: pass --region, or set region in samconfig.toml or AWS_REGION"
+    if isinstance(error, ClientError):
+        return aws_error_message(error)
+    if isinstance(error, BotoCoreError):
+        return str(error)
+    return None
+
+
+def _target(args: argparse.Namespace, clients: ClientFactory | None) -> Target:
+    config_file = args.config_file or project_root() / "samconfig.toml"
+    config = SamConfig.load(config_file, args.config_env)
+    stack_name = args.stack or config.stack_name
+    if not stack_name:
+        raise CliError(f"no stack: pass --stack, or set stack_name in {config_file}")
+    region = args.region or config.region
+    return Target(stack_name, region, clients or boto3_clients(region))
+
+
+def _stack(args: argparse.Namespace, clients: ClientFactory | None) -> Any:
+    from dropzone.cli.stack import DeployedStack
+
+    return DeployedStack(_target(args, clients))
+
+
+def _jobs_source(args: argparse.Namespace, clients: ClientFactory | None) -> Any:
+    from dropzone.cli.jobs import LocalJobs, RemoteJobs
+
+    if args.local or args.state_dir:
+        if args.stack:
+            raise CliError("--stack and --local exclude each other")
+        from dropzone.local.state import StateError, default_state_dir, load
+
+        try:
+            return LocalJobs(load(args.state_dir or default_state_dir(project_root())))
+        except StateError as error:
+            raise CliError(str(error), exit_code=1) from error
+    stack = _stack(args, clients)
+    return RemoteJobs(stack.jobs_table(), stack.target.client("dynamodb"))
+
+
+def _dispatch(args: argparse.Namespace, clients: ClientFactory | None) -> int:
+    handlers: dict[str, Callable[[argparse.Namespace, ClientFactory | None], int]] = {
+        "jobs": _jobs,
+        "demo": _demo,
+        "invoke": _invoke,
+        "doctor": _doctor,
+        "redrive": _redrive,
+        "stop": _stop,
+        "edge": _edge,
+    }
+    return handlers[args.command](args, clients)
+
+
+def _jobs(args: argparse.Namespace, clients: ClientFactory | None) -> int:
+    from dropzone.cli.jobs import list_jobs, show_job
+
+    source = _jobs_source(args, clients)
+    if args.jobs_command == "list":
+        return list_jobs(
+            source, kind=args.kind, status=args.status, limit=args.limit, as_json=args.json
+        )
+    return show_job(source, args.job_id, as_json=args.json)
+
+
+def _demo(args: argparse.Namespace, clients: ClientFactory | None) -> int:
+    try:
+        from dropzone.local import demo
+    except ImportError as error:
+        raise CliError(
+            f"the demo needs the project's development tools ({error.name} is missing): "
+            "run `uv sync` in the checkout"
+        ) from error
+    argv = []
+    if args.keep:
+        argv.append("--keep")
+        from dropzone.local.state import default_state_dir
+
+        argv += ["--state-dir", str(args.state_dir or default_state_dir(project_root()))]
+    elif args.state_dir:
+        raise CliError("--state-dir goes with --keep")
+    return demo.main(argv)
+
+
+def _invoke(args: argparse.Namespace, clients: ClientFactory | None) -> int:
+    from dropzone.cli import invoke
+
+    if args.remote or args.stack:
+        if args.env_vars or args.parameter_overrides or args.template:
+            raise CliError(
+                "--env-vars, --parameter-overrides and --template apply to local invocations"
+            )
+        return invoke.invoke_remote(
+            _stack(args, clients),
+            args.function,
+            event_path=args.event,
+            invocation_type=args.invocation_type or "RequestResponse",
+            tail=args.tail,
+            client_context=args.client_context,
+            qualifier=args.qualifier,
+        )
+    remote_only = [
+        flag
+        for flag, given in (
+            ("--type", args.invocation_type),
+            ("--tail", args.tail),
+            ("--client-context", args.client_context),
+            ("--qualifier", args.qualifier),
+        )
+        if given
+    ]
+    if remote_only:
+        raise CliError(f"{', '.join(remote_only)} apply to --remote invocations")
+    region = args.region or "us-east-1"
+    return invoke.invoke_local(
+        args.function,
+        event_path=args.event,
+        template_path=args.template or project_root() / "template.yaml",
+        env_vars_path=args.env_vars,
+        parameter_overrides=args.parameter_overrides,
+        region=region,
+    )
+
+
+def _doctor(args: argparse.Namespace, clients: ClientFactory | None) -> int:
+    from dropzone.cli.doctor import doctor
+
+    return doctor(_stack(args, clients))
+
+
+def _redrive(args: argparse.Namespace, clients: ClientFactory | None) -> int:
+    from dropzone.cli.redrive import list_dlqs, redrive
+
+    stack = _stack(args, clients)
+    if args.queue is None:
+        if args.rate:
+            raise CliError("--rate goes with a QUEUE to redrive")
+        return list_dlqs(stack)
+    return redrive(stack, args.queue, rate=args.rate)
+
+
+def _stop(args: argparse.Namespace, clients: ClientFactory | None) -> int:
+    from dropzone.cli.stop import stop
+
+    return stop(_stack(args, clients), args.job_id)
+
+
+def _edge(args: argparse.Namespace, clients: ClientFactory | None) -> int:
+    from dropzone.cli.edge import deployments
+
+    return deployments(args, lambda: _stack(args, clients))

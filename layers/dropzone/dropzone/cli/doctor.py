@@ -1,0 +1,140 @@
+"""`dropzone doctor`: is the deployed stack healthy? PASS/FAIL per check, exit 1 on any FAIL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+from dropzone.cli.common import aws_error_message
+from dropzone.cli.stack import ALARM_TYPE, FUNCTION_TYPE, QUEUE_TYPE, DeployedStack
+
+# Outputs operators and this CLI rely on (README: endpoint configuration, drop zone).
+REQUIRED_OUTPUTS = (
+    "DropZoneBucketName",
+    "ResultsBucketName",
+    "JobsTableName",
+    "AsyncSuccessTopicArn",
+    "AsyncErrorTopicArn",
+    "AlarmTopicArn",
+    "BedrockServiceRoleArn",
+)
+HEALTHY_STATUSES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"})
+_ALARM_NAMES_PER_CALL = 100
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    subject: str
+    detail: str
+
+
+def run_checks(stack: DeployedStack) -> list[Check]:
+    checks = [_stack_status(stack), _outputs(stack)]
+    checks.extend(_dead_letter_queues(stack))
+    checks.extend(_alarms(stack))
+    checks.extend(_functions(stack))
+    return checks
+
+
+def doctor(stack: DeployedStack) -> int:
+    checks = run_checks(stack)
+    width = max(len(check.subject) for check in checks)
+    for check in checks:
+        print(f"{'PASS' if check.ok else 'FAIL'}  {check.subject.ljust(width)}  {check.detail}")
+    failures = sum(not check.ok for check in checks)
+    region = stack.target.region or "the default region"
+    if failures:
+        print(f"\n{failures} of {len(checks)} checks failed for stack {stack.name} in {region}")
+        return 1
+    print(f"\nall {len(checks)} checks passed for stack {stack.name} in {region}")
+    return 0
+
+
+def _stack_status(stack: DeployedStack) -> Check:
+    status = stack.status
+    if status in HEALTHY_STATUSES:
+        return Check(True, "stack", status)
+    if status == "UPDATE_ROLLBACK_COMPLETE":
+        return Check(False, "stack", f"{status}: the last update failed and was rolled back")
+    return Check(False, "stack", f"{status}: not a completed deployment")
+
+
+def _outputs(stack: DeployedStack) -> Check:
+    missing = [name for name in REQUIRED_OUTPUTS if not stack.outputs.get(name)]
+    if missing:
+        return Check(False, "outputs", "missing: " + ", ".join(missing))
+    return Check(True, "outputs", f"{len(REQUIRED_OUTPUTS)} expected outputs present")
+
+
+def _dead_letter_queues(stack: DeployedStack) -> list[Check]:
+    sqs = stack.target.client("sqs")
+    checks = []
+    for queue in stack.of_type(QUEUE_TYPE):
+        if not queue.logical_id.endswith("DLQ"):
+            continue
+        subject = f"queue {queue.logical_id}"
+        try:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=queue.physical_id, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
+        except ClientError as error:
+            checks.append(Check(False, subject, aws_error_message(error)))
+            continue
+        depth = int(attributes.get("ApproximateNumberOfMessages", "0"))
+        if depth:
+            checks.append(
+                Check(False, subject, f"{depth} messages waiting (see `dropzone redrive`)")
+            )
+        else:
+            checks.append(Check(True, subject, "empty"))
+    return checks
+
+
+def _alarms(stack: DeployedStack) -> list[Check]:
+    names = [alarm.physical_id for alarm in stack.of_type(ALARM_TYPE) if alarm.physical_id]
+    if not names:
+        return [Check(True, "alarms", "the stack has no alarms")]
+    cloudwatch = stack.target.client("cloudwatch")
+    firing: list[str] = []
+    seen = 0
+    try:
+        for start in range(0, len(names), _ALARM_NAMES_PER_CALL):
+            chunk = names[start : start + _ALARM_NAMES_PER_CALL]
+            paginator = cloudwatch.get_paginator("describe_alarms")
+            for page in paginator.paginate(AlarmNames=chunk, AlarmTypes=["MetricAlarm"]):
+                for alarm in page.get("MetricAlarms", []):
+                    seen += 1
+                    if alarm.get("StateValue") == "ALARM":
+                        firing.append(alarm["AlarmName"])
+    except ClientError as error:
+        return [Check(False, "alarms", aws_error_message(error))]
+    checks = [Check(False, f"alarm {name}", "in ALARM") for name in sorted(firing)]
+    if seen < len(names):
+        checks.append(
+            Check(False, "alarms", f"{len(names) - seen} of the stack's alarms not found")
+        )
+    elif not firing:
+        checks.append(Check(True, "alarms", f"none of {seen} alarms in ALARM"))
+    return checks
+
+
+def _functions(stack: DeployedStack) -> list[Check]:
+    client = stack.target.client("lambda")
+    checks = []
+    for function in stack.of_type(FUNCTION_TYPE):
+        subject = f"function {function.logical_id}"
+        try:
+            response = client.invoke(FunctionName=function.physical_id, InvocationType="DryRun")
+        except ClientError as error:
+            checks.append(Check(False, subject, aws_error_message(error)))
+            continue
+        status = response.get("StatusCode")
+        if status == 204:
+            checks.append(Check(True, subject, "DryRun invoke accepted (204)"))
+        else:
+            checks.append(Check(False, subject, f"DryRun invoke answered {status}, not 204"))
+    if not checks:
+        checks.append(Check(False, "functions", "the stack has no Lambda functions"))
+    return checks

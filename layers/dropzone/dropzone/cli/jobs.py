@@ -1,0 +1,225 @@
+"""`dropzone jobs list|show`: read the job ledger of a deployed stack or a saved local run."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+from dropzone.cli.common import CliError, print_json, print_table
+from dropzone.ledger import BY_STATE_INDEX, Ledger, job_from_stream_image, state_key
+from dropzone.local.state import LocalState
+from dropzone.models.jobs import Job, JobKind, JobStatus
+
+FULL_ID_LENGTH = len("dz-") + 40
+
+
+class JobSource(Protocol):
+    description: str
+
+    def matching(
+        self, kinds: list[JobKind], statuses: list[JobStatus], limit: int
+    ) -> tuple[list[Job], bool]:
+        """Jobs matching the filters (empty = any), most recently updated first; and
+        whether more matched than `limit` (0 = no limit)."""
+        ...
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def ids_starting(self, prefix: str) -> list[str]: ...
+
+
+def _newest_first(job: Job) -> str:
+    return job.updated_at
+
+
+def _take(jobs: Iterable[Job], limit: int) -> tuple[list[Job], bool]:
+    if limit <= 0:
+        return list(jobs), False
+    taken = list(itertools.islice(jobs, limit + 1))
+    return taken[:limit], len(taken) > limit
+
+
+class RemoteJobs:
+    """The jobs table of a deployed stack: the by-state index whenever a kind or status
+    is given (one query per kind#status pair), otherwise a paginated scan."""
+
+    def __init__(self, table_name: str, dynamodb: Any) -> None:
+        self.table_name = table_name
+        self.description = f"table {table_name}"
+        self._client = dynamodb
+        self._ledger = Ledger(table_name, dynamodb)
+
+    def matching(
+        self, kinds: list[JobKind], statuses: list[JobStatus], limit: int
+    ) -> tuple[list[Job], bool]:
+        if kinds or statuses:
+            pairs = itertools.product(kinds or list(JobKind), statuses or list(JobStatus))
+            streams = [self._query(kind, status) for kind, status in pairs]
+            merged = heapq.merge(*streams, key=_newest_first, reverse=True)
+            return _take(merged, limit)
+        jobs, more = _take(self._scan(), limit)
+        return sorted(jobs, key=_newest_first, reverse=True), more
+
+    def get(self, job_id: str) -> Job | None:
+        return self._ledger.get(job_id)
+
+    def ids_starting(self, prefix: str) -> list[str]:
+        paginator = self._client.get_paginator("scan")
+        found: list[str] = []
+        for page in paginator.paginate(
+            TableName=self.table_name,
+            ProjectionExpression="job_id",
+            FilterExpression="begins_with(job_id, :prefix)",
+            ExpressionAttributeValues={":prefix": {"S": prefix}},
+        ):
+            found.extend(item["job_id"]["S"] for item in page.get("Items", []))
+        return sorted(found)
+
+    def _query(self, kind: JobKind, status: JobStatus) -> Iterator[Job]:
+        paginator = self._client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.table_name,
+            IndexName=BY_STATE_INDEX,
+            KeyConditionExpression="state_key = :sk",
+            ExpressionAttributeValues={":sk": {"S": state_key(kind, status)}},
+            ScanIndexForward=False,
+        ):
+            for item in page.get("Items", []):
+                yield job_from_stream_image(item)
+
+    def _scan(self) -> Iterator[Job]:
+        paginator = self._client.get_paginator("scan")
+        for page in paginator.paginate(TableName=self.table_name):
+            for item in page.get("Items", []):
+                yield job_from_stream_image(item)
+
+
+class LocalJobs:
+    """The ledger of a local run saved by `dropzone demo --keep`."""
+
+    def __init__(self, state: LocalState) -> None:
+        self.state = state
+        self.description = f"local state saved {state.saved_at} in {state.directory}"
+
+    def matching(
+        self, kinds: list[JobKind], statuses: list[JobStatus], limit: int
+    ) -> tuple[list[Job], bool]:
+        jobs = [
+            job
+            for job in self.state.jobs()
+            if (not kinds or job.kind in kinds) and (not statuses or job.status in statuses)
+        ]
+        return _take(sorted(jobs, key=_newest_first, reverse=True), limit)
+
+    def get(self, job_id: str) -> Job | None:
+        return self.state.job(job_id)
+
+    def ids_starting(self, prefix: str) -> list[str]:
+        return sorted(job.job_id for job in self.state.jobs() if job.job_id.startswith(prefix))
+
+
+def resolve_job(source: JobSource, job_id: str) -> Job:
+    """A job by its id, or by a unique leading part of it (as the demo prints ids)."""
+    job = source.get(job_id)
+    if job is not None:
+        return job
+    if len(job_id) < FULL_ID_LENGTH:
+        matches = source.ids_starting(job_id)
+        if len(matches) == 1:
+            found = source.get(matches[0])
+            if found is not None:
+                return found
+        if len(matches) > 1:
+            shown = ", ".join(matches[:5]) + (" …" if len(matches) > 5 else "")
+            raise CliError(f"job id {job_id} is ambiguous: {len(matches)} jobs match ({shown})")
+    raise CliError(f"no job {job_id} in {source.description}", exit_code=1)
+
+
+def list_jobs(
+    source: JobSource,
+    *,
+    kind: str | None,
+    status: str | None,
+    limit: int,
+    as_json: bool,
+) -> int:
+    kinds = [JobKind(kind)] if kind else []
+    statuses = [JobStatus(status)] if status else []
+    jobs, more = source.matching(kinds, statuses, limit)
+    if as_json:
+        print_json([job.model_dump(mode="json", exclude_none=True) for job in jobs])
+        return 0
+    if not jobs:
+        print(f"no jobs in {source.description}")
+        return 0
+    rows = [
+        (job.job_id, job.kind, job.status, _short(job.target), job.updated_at, _object(job))
+        for job in jobs
+    ]
+    print_table(("JOB ID", "KIND", "STATUS", "TARGET", "UPDATED", "OBJECT"), rows)
+    shown = f"{len(jobs)} job{'s' if len(jobs) != 1 else ''}"
+    if more:
+        shown += " (more match: raise --limit, or --limit 0 for all)"
+    print(f"\n{shown}, most recently updated first, from {source.description}")
+    return 0
+
+
+def show_job(source: JobSource, job_id: str, *, as_json: bool) -> int:
+    job = resolve_job(source, job_id)
+    if as_json:
+        print_json(job.model_dump(mode="json", exclude_none=True))
+        return 0
+    record = job.model_dump(mode="json", exclude_none=True)
+    history = record.pop("history", [])
+    children = record.pop("children", [])
+    width = max(len(name) for name in record)
+    for name, value in record.items():
+        if value in ({}, [], None) or (name == "ignored_events" and not value):
+            continue
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        print(f"{name.ljust(width)}  {value}")
+    if children:
+        print(f"\nparts ({len(children)}):")
+        for child in children:
+            print(f"  {child}")
+    print(f"\nhistory ({len(history)} transitions):")
+    print_table(
+        ("AT", "STATUS", "SERVICE STATUS", "MESSAGE"),
+        (
+            (
+                entry["at"],
+                entry["status"],
+                entry.get("service_status", ""),
+                entry.get("message", ""),
+            )
+            for entry in history
+        ),
+    )
+    if isinstance(source, LocalJobs):
+        _print_saved_bodies(source.state, job)
+    return 0
+
+
+def _print_saved_bodies(state: LocalState, job: Job) -> None:
+    for label, uri in (("report", job.report_location), ("output", job.output_location)):
+        saved = state.object(uri) if uri else None
+        if saved is None or saved.body is None:
+            continue
+        try:
+            text = saved.body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = f"({saved.size} bytes, not text)"
+        print(f"\n{label} {uri} ({saved.size} bytes):\n{text.rstrip()}")
+
+
+def _short(text: str, limit: int = 48) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _object(job: Job) -> str:
+    if job.parent_id:
+        return f"part {job.options.get('part', '?')} of {job.parent_id}"
+    return _short(job.source.key, 60)

@@ -1,0 +1,139 @@
+"""`dropzone doctor`: every check on Stubbed real clients, passing and failing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dropzone.cli import main
+from dropzone.cli.doctor import REQUIRED_OUTPUTS
+from dropzone.local.template import load_template
+from tests.support.cli import (
+    REGION,
+    STACK,
+    StubbedClients,
+    queue_url,
+    resource_summaries,
+    stack_description,
+)
+
+OUTPUTS = {name: f"value-of-{name}" for name in REQUIRED_OUTPUTS}
+RESOURCES = [
+    ("JobsTable", "dropzone-test-JobsTable-1", "AWS::DynamoDB::Table"),
+    ("SageMakerSubmitQueue", queue_url("dz-SageMakerSubmitQueue"), "AWS::SQS::Queue"),
+    ("SageMakerSubmitDLQ", queue_url("dz-SageMakerSubmitDLQ"), "AWS::SQS::Queue"),
+    ("EventDeliveryDLQ", queue_url("dz-EventDeliveryDLQ"), "AWS::SQS::Queue"),
+    ("SageMakerSubmitDLQAlarm", "dz-SageMakerSubmitDLQAlarm", "AWS::CloudWatch::Alarm"),
+    ("EventDeliveryDLQAlarm", "dz-EventDeliveryDLQAlarm", "AWS::CloudWatch::Alarm"),
+    ("SageMakerSubmitFunction", "dz-SageMakerSubmitFunction-1", "AWS::Lambda::Function"),
+    ("BedrockAdmissionFunction", "dz-BedrockAdmissionFunction-1", "AWS::Lambda::Function"),
+]
+ALARMS = ["dz-SageMakerSubmitDLQAlarm", "dz-EventDeliveryDLQAlarm"]
+
+
+def _alarm(name: str, state: str) -> dict[str, Any]:
+    return {"AlarmName": name, "StateValue": state}
+
+
+def _stub_stack(
+    aws: StubbedClients,
+    *,
+    status: str = "UPDATE_COMPLETE",
+    outputs: dict[str, str] = OUTPUTS,
+    depths: tuple[str, str] = ("0", "0"),
+    alarm_states: tuple[str, str] = ("OK", "INSUFFICIENT_DATA"),
+    dry_run_error: str | None = None,
+) -> None:
+    aws["cloudformation"].add_response(
+        "describe_stacks",
+        stack_description(outputs, status=status),
+        expected_params={"StackName": STACK},
+    )
+    aws["cloudformation"].add_response(
+        "list_stack_resources", resource_summaries(RESOURCES), expected_params={"StackName": STACK}
+    )
+    for name, depth in zip(("dz-SageMakerSubmitDLQ", "dz-EventDeliveryDLQ"), depths, strict=True):
+        aws["sqs"].add_response(
+            "get_queue_attributes",
+            {"Attributes": {"ApproximateNumberOfMessages": depth}},
+            expected_params={
+                "QueueUrl": queue_url(name),
+                "AttributeNames": ["ApproximateNumberOfMessages"],
+            },
+        )
+    aws["cloudwatch"].add_response(
+        "describe_alarms",
+        {
+            "MetricAlarms": [
+                _alarm(name, state) for name, state in zip(ALARMS, alarm_states, strict=True)
+            ]
+        },
+        expected_params={"AlarmNames": ALARMS, "AlarmTypes": ["MetricAlarm"]},
+    )
+    for index, function in enumerate(
+        ("dz-SageMakerSubmitFunction-1", "dz-BedrockAdmissionFunction-1")
+    ):
+        expected = {"FunctionName": function, "InvocationType": "DryRun"}
+        if dry_run_error and index == 1:
+            aws["lambda"].add_client_error(
+                "invoke",
+                service_error_code=dry_run_error,
+                service_message="not allowed",
+                http_status_code=403,
+                expected_params=expected,
+            )
+        else:
+            aws["lambda"].add_response("invoke", {"StatusCode": 204}, expected_params=expected)
+
+
+@pytest.fixture
+def aws() -> StubbedClients:
+    return StubbedClients("cloudformation", "sqs", "cloudwatch", "lambda")
+
+
+def test_a_healthy_stack_passes(aws: StubbedClients, capsys: pytest.CaptureFixture[str]) -> None:
+    _stub_stack(aws)
+    with aws.active():
+        code = main(["doctor", "--stack", STACK, "--region", REGION], clients=aws)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "FAIL" not in out
+    assert "PASS  stack" in out and "UPDATE_COMPLETE" in out
+    assert "PASS  queue SageMakerSubmitDLQ" in out
+    assert "PASS  queue EventDeliveryDLQ" in out
+    assert "SageMakerSubmitQueue " not in out  # not a DLQ
+    assert "none of 2 alarms in ALARM" in out
+    assert "PASS  function BedrockAdmissionFunction" in out
+    assert "all 7 checks passed" in out
+
+
+def test_every_failure_is_reported_and_fails_the_command(
+    aws: StubbedClients, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = {k: v for k, v in OUTPUTS.items() if k != "BedrockServiceRoleArn"}
+    _stub_stack(
+        aws,
+        status="UPDATE_ROLLBACK_COMPLETE",
+        outputs=outputs,
+        depths=("0", "3"),
+        alarm_states=("OK", "ALARM"),
+        dry_run_error="AccessDeniedException",
+    )
+    with aws.active():
+        code = main(["doctor", "--stack", STACK, "--region", REGION], clients=aws)
+    lines = capsys.readouterr().out.splitlines()
+    failures = [line for line in lines if line.startswith("FAIL")]
+    assert code == 1
+    assert len(failures) == 5
+    text = "\n".join(failures)
+    assert "stack" in text and "rolled back" in text
+    assert "missing: BedrockServiceRoleArn" in text
+    assert "queue EventDeliveryDLQ" in text and "3 messages waiting" in text
+    assert "alarm dz-EventDeliveryDLQAlarm" in text
+    assert "function BedrockAdmissionFunction" in text and "AccessDeniedException" in text
+    assert "5 of 7 checks failed" in lines[-1]
+
+
+def test_required_outputs_exist_in_the_template() -> None:
+    assert set(REQUIRED_OUTPUTS) <= set(load_template()["Outputs"])

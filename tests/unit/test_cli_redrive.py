@@ -1,0 +1,306 @@
+"""`dropzone redrive`: SQS message move tasks, and resend-then-delete for EventBridge and
+asynchronous-invocation DLQs, on Stubbed real clients."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from dropzone.cli import main
+from tests.support.cli import (
+    REGION,
+    STACK,
+    StubbedClients,
+    function_arn,
+    queue_arn,
+    queue_url,
+    resource_summaries,
+)
+
+SUBMIT_QUEUE = "dz-SageMakerSubmitQueue"
+SUBMIT_DLQ = "dz-SageMakerSubmitDLQ"
+EVENT_DLQ = "dz-EventDeliveryDLQ"
+ADMISSION_DLQ = "dz-BedrockAdmissionDLQ"
+ADMISSION = "dz-BedrockAdmissionFunction-1"
+RECONCILE = "dz-SageMakerReconcileFunction-1"
+RESOURCES = [
+    ("SageMakerSubmitQueue", queue_url(SUBMIT_QUEUE), "AWS::SQS::Queue"),
+    ("SageMakerSubmitDLQ", queue_url(SUBMIT_DLQ), "AWS::SQS::Queue"),
+    ("EventDeliveryDLQ", queue_url(EVENT_DLQ), "AWS::SQS::Queue"),
+    ("BedrockAdmissionDLQ", queue_url(ADMISSION_DLQ), "AWS::SQS::Queue"),
+    ("BedrockAdmissionFunction", ADMISSION, "AWS::Lambda::Function"),
+    ("SageMakerReconcileFunction", RECONCILE, "AWS::Lambda::Function"),
+]
+REMOTE = ["--stack", STACK, "--region", REGION]
+RECEIVE = {
+    "MaxNumberOfMessages": 10,
+    "VisibilityTimeout": 120,
+    "MessageAttributeNames": ["All"],
+    "AttributeNames": ["All"],
+    "WaitTimeSeconds": 2,
+}
+
+
+@pytest.fixture
+def aws() -> StubbedClients:
+    clients = StubbedClients("cloudformation", "sqs", "lambda")
+    clients["cloudformation"].add_response(
+        "list_stack_resources", resource_summaries(RESOURCES), expected_params={"StackName": STACK}
+    )
+    return clients
+
+
+def _message(number: int, body: str, attributes: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "MessageId": f"m-{number}",
+        "ReceiptHandle": f"r-{number}",
+        "Body": body,
+        "MessageAttributes": {
+            name: {"DataType": "String", "StringValue": value}
+            for name, value in (attributes or {}).items()
+        },
+    }
+
+
+def _no_sources(aws: StubbedClients, name: str) -> None:
+    aws["sqs"].add_response(
+        "list_dead_letter_source_queues",
+        {"queueUrls": []},
+        expected_params={"QueueUrl": queue_url(name)},
+    )
+
+
+def test_without_a_queue_the_dlqs_are_listed_with_their_depth(
+    aws: StubbedClients, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, depth in ((SUBMIT_DLQ, "4"), (EVENT_DLQ, "0"), (ADMISSION_DLQ, "1")):
+        aws["sqs"].add_response(
+            "get_queue_attributes",
+            {"Attributes": {"ApproximateNumberOfMessages": depth}},
+            expected_params={
+                "QueueUrl": queue_url(name),
+                "AttributeNames": ["ApproximateNumberOfMessages"],
+            },
+        )
+    with aws.active():
+        code = main(["redrive", *REMOTE], clients=aws)
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:5]}
+    assert rows == {"SageMakerSubmitDLQ": "4", "EventDeliveryDLQ": "0", "BedrockAdmissionDLQ": "1"}
+
+
+def test_a_queue_dlq_is_redriven_by_a_message_move_task(
+    aws: StubbedClients, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws["sqs"].add_response(
+        "list_dead_letter_source_queues",
+        {"queueUrls": [queue_url(SUBMIT_QUEUE)]},
+        expected_params={"QueueUrl": queue_url(SUBMIT_DLQ)},
+    )
+    aws["sqs"].add_response(
+        "get_queue_attributes",
+        {"Attributes": {"QueueArn": queue_arn(SUBMIT_DLQ)}},
+        expected_params={"QueueUrl": queue_url(SUBMIT_DLQ), "AttributeNames": ["QueueArn"]},
+    )
+    aws["sqs"].add_response(
+        "start_message_move_task",
+        {"TaskHandle": "task-1"},
+        expected_params={"SourceArn": queue_arn(SUBMIT_DLQ), "MaxNumberOfMessagesPerSecond": 50},
+    )
+    with aws.active():
+        code = main(["redrive", "SageMakerSubmitDLQ", "--rate", "50", *REMOTE], clients=aws)
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"moving its messages back to {SUBMIT_QUEUE}" in out
+    assert "task handle: task-1" in out
+
+
+def test_event_delivery_messages_go_to_their_target_then_are_deleted(
+    aws: StubbedClients, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an undelivered S3 event for the submit queue and a missed schedule run
+    s3_event = json.dumps({"source": "aws.s3", "detail-type": "Object Created"})
+    schedule = json.dumps({"source": "aws.scheduler"})
+    _no_sources(aws, EVENT_DLQ)
+    aws["sqs"].add_response(
+        "receive_message",
+        {
+            "Messages": [
+                _message(
+                    1, s3_event, {"RULE_ARN": "arn:rule", "TARGET_ARN": queue_arn(SUBMIT_QUEUE)}
+                ),
+                _message(2, schedule, {"TARGET_ARN": function_arn(RECONCILE)}),
+            ]
+        },
+        expected_params={"QueueUrl": queue_url(EVENT_DLQ), **RECEIVE},
+    )
+    # Then each is sent first, and deleted only after
+    aws["sqs"].add_response(
+        "send_message",
+        {"MessageId": "new-1"},
+        expected_params={"QueueUrl": queue_url(SUBMIT_QUEUE), "MessageBody": s3_event},
+    )
+    aws["sqs"].add_response(
+        "delete_message",
+        {},
+        expected_params={"QueueUrl": queue_url(EVENT_DLQ), "ReceiptHandle": "r-1"},
+    )
+    aws["lambda"].add_response(
+        "invoke",
+        {"StatusCode": 202},
+        expected_params={
+            "FunctionName": function_arn(RECONCILE),
+            "InvocationType": "Event",
+            "Payload": schedule.encode(),
+        },
+    )
+    aws["sqs"].add_response(
+        "delete_message",
+        {},
+        expected_params={"QueueUrl": queue_url(EVENT_DLQ), "ReceiptHandle": "r-2"},
+    )
+    aws["sqs"].add_response(
+        "receive_message", {}, expected_params={"QueueUrl": queue_url(EVENT_DLQ), **RECEIVE}
+    )
+    # When
+    with aws.active():
+        code = main(["redrive", "EventDeliveryDLQ", *REMOTE], clients=aws)
+    assert code == 0
+    assert "2 messages sent back and deleted" in capsys.readouterr().out
+
+
+def test_nothing_is_deleted_when_the_send_fails(
+    aws: StubbedClients, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = json.dumps({"source": "aws.s3"})
+    _no_sources(aws, EVENT_DLQ)
+    aws["sqs"].add_response(
+        "receive_message",
+        {
+            "Messages": [
+                _message(1, body, {"TARGET_ARN": queue_arn(SUBMIT_QUEUE)}),
+                _message(2, body, {"TARGET_ARN": queue_arn(SUBMIT_QUEUE)}),
+            ]
+        },
+        expected_params={"QueueUrl": queue_url(EVENT_DLQ), **RECEIVE},
+    )
+    aws["sqs"].add_client_error(
+        "send_message",
+        service_error_code="AccessDenied",
+        service_message="not allowed",
+        http_status_code=403,
+        expected_params={"QueueUrl": queue_url(SUBMIT_QUEUE), "MessageBody": body},
+    )
+    # No delete: the run stops, and both messages are made visible again.
+    for handle in ("r-1", "r-2"):
+        aws["sqs"].add_response(
+            "change_message_visibility",
+            {},
+            expected_params={
+                "QueueUrl": queue_url(EVENT_DLQ),
+                "ReceiptHandle": handle,
+                "VisibilityTimeout": 0,
+            },
+        )
+    with aws.active():
+        code = main(["redrive", "EventDeliveryDLQ", *REMOTE], clients=aws)
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "0 messages sent back and deleted" in out
+    assert "stopped: message m-1: send failed: SendMessage: AccessDenied" in out
+
+
+def test_targets_outside_the_stack_and_stream_records_stay_put(
+    aws: StubbedClients, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stream_failure = json.dumps(
+        {"requestContext": {"condition": "RetryAttemptsExhausted"}, "DDBStreamBatchInfo": {}}
+    )
+    _no_sources(aws, EVENT_DLQ)
+    aws["sqs"].add_response(
+        "receive_message",
+        {
+            "Messages": [
+                _message(1, "{}", {"TARGET_ARN": queue_arn("someone-elses-queue")}),
+                _message(2, stream_failure),
+            ]
+        },
+        expected_params={"QueueUrl": queue_url(EVENT_DLQ), **RECEIVE},
+    )
+    aws["sqs"].add_response(
+        "receive_message", {}, expected_params={"QueueUrl": queue_url(EVENT_DLQ), **RECEIVE}
+    )
+    for handle in ("r-1", "r-2"):
+        aws["sqs"].add_response(
+            "change_message_visibility",
+            {},
+            expected_params={
+                "QueueUrl": queue_url(EVENT_DLQ),
+                "ReceiptHandle": handle,
+                "VisibilityTimeout": 0,
+            },
+        )
+    with aws.active():
+        code = main(["redrive", "EventDeliveryDLQ", *REMOTE], clients=aws)
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "is not a queue of stack" in out
+    assert "points at stream positions" in out
+
+
+def test_failed_async_invocations_are_invoked_again(
+    aws: StubbedClients, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = {
+        "version": "1.0",
+        "requestContext": {
+            "requestId": "x",
+            "functionArn": f"{function_arn(ADMISSION)}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3,
+        },
+        "requestPayload": {"model_id": "anthropic.claude-3-haiku-20240307-v1:0"},
+        "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": "boom"},
+    }
+    _no_sources(aws, ADMISSION_DLQ)
+    aws["sqs"].add_response(
+        "receive_message",
+        {"Messages": [_message(1, json.dumps(record))]},
+        expected_params={"QueueUrl": queue_url(ADMISSION_DLQ), **RECEIVE},
+    )
+    aws["lambda"].add_response(
+        "invoke",
+        {"StatusCode": 202},
+        expected_params={
+            "FunctionName": function_arn(ADMISSION),
+            "InvocationType": "Event",
+            "Payload": json.dumps(record["requestPayload"]).encode(),
+        },
+    )
+    aws["sqs"].add_response(
+        "delete_message",
+        {},
+        expected_params={"QueueUrl": queue_url(ADMISSION_DLQ), "ReceiptHandle": "r-1"},
+    )
+    aws["sqs"].add_response(
+        "receive_message", {}, expected_params={"QueueUrl": queue_url(ADMISSION_DLQ), **RECEIVE}
+    )
+    with aws.active():
+        code = main(["redrive", "BedrockAdmissionDLQ", *REMOTE], clients=aws)
+    assert code == 0
+    assert "1 messages sent back and deleted" in capsys.readouterr().out
+
+
+def test_an_unknown_queue_names_the_dlqs(
+    aws: StubbedClients, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with aws.active():
+        code = main(["redrive", "SageMakerSubmitQueue", *REMOTE], clients=aws)
+    assert code == 2
+    assert "its DLQs: SageMakerSubmitDLQ, EventDeliveryDLQ, BedrockAdmissionDLQ" in (
+        capsys.readouterr().err
+    )

@@ -7,7 +7,7 @@ UV := scripts/uv.sh
 UV_SYNC_FLAGS := $(if $(CI),--locked,)
 SAM := SAM_CLI_TELEMETRY=0 $(UV) tool run --from aws-sam-cli==$(SAM_CLI_VERSION) sam
 
-.PHONY: help setup demo test unit lint typecheck cfn-lint sam-validate format bench build clean
+.PHONY: help setup demo test unit lint typecheck cfn-lint sam-validate format bench build layer-check clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -15,7 +15,7 @@ help: ## List the targets
 setup: ## Install the project and its dev tools into .venv (bootstraps uv when missing)
 	$(UV) sync $(UV_SYNC_FLAGS)
 
-demo: setup ## Run the SageMaker async scenario offline, end to end
+demo: setup ## Run every workflow offline, end to end (`dropzone demo --keep` keeps the state)
 	$(UV) run python -m dropzone.local.demo
 
 test: setup lint typecheck cfn-lint sam-validate unit ## Lint, type-check, validate the template, run every test
@@ -45,6 +45,14 @@ bench: setup ## Benchmarks: cold init, warm handler overhead, JSONL validation t
 
 build: ## sam build for python3.13 on arm64 (needs a Python 3.13; see README)
 	PATH="$$(scripts/python313-bin.sh):$$PATH" $(SAM) build
+
+LAYER_BUILD := $(CURDIR)/.aws-sam/build/DropzoneLayer/python
+layer-check: ## After make build: the built layer alone creates a lookoutvision client on Python 3.13
+	AWS_DATA_PATH=$(LAYER_BUILD)/dropzone/botocore_data "$$(scripts/python313-bin.sh)/python3.13" -I -c \
+	  'import sys; sys.path.insert(0, "$(LAYER_BUILD)"); import boto3, botocore; \
+	   client = boto3.client("lookoutvision", region_name="us-east-1"); \
+	   assert botocore.__file__.startswith("$(LAYER_BUILD)"); \
+	   print("layer OK: botocore", botocore.__version__, "creates", client.meta.service_model.service_name)'
 
 clean: ## Remove build output and caches
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .tools

@@ -20,8 +20,9 @@ demo: setup ## Run every workflow offline, end to end (`dropzone demo --keep` ke
 
 test: setup lint typecheck cfn-lint sam-validate unit ## Lint, type-check, validate the template, run every test
 
-unit: ## Run the pytest suite
-	$(UV) run pytest
+PYTEST_WORKERS ?= auto
+unit: ## Run the pytest suite, one test file per worker process (PYTEST_WORKERS=auto)
+	$(UV) run pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 lint: ## ruff check and format check
 	$(UV) run ruff check .

@@ -1,4 +1,5 @@
-"""Scheduled, optional: record what SageMaker Edge Manager says about each known device."""
+"""Scheduled, optional: record what SageMaker Edge Manager says about each known device,
+continuing where the previous run stopped and within this invocation's time."""
 
 from __future__ import annotations
 
@@ -22,5 +23,8 @@ def default_sync() -> EdgeSync:
 @tracer.capture_lambda_handler
 def handler(
     event: dict[str, Any], context: LambdaContext, sync: EdgeSync | None = None
-) -> dict[str, int]:
-    return asdict((sync or default_sync()).run())
+) -> dict[str, Any]:
+    def seconds_left() -> float:
+        return context.get_remaining_time_in_millis() / 1000.0
+
+    return asdict((sync or default_sync()).run(seconds_left))

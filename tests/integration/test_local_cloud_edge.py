@@ -117,6 +117,30 @@ def test_failures_and_unreliable_events_still_end_every_job_truly() -> None:
         assert cloud.queue_depth("PackagingSubmitDLQUrl") == 0
 
 
+def test_heartbeats_of_a_device_no_record_names_end_in_reports() -> None:
+    with LocalCloud(function_environment=QUIET) as cloud:
+        # Given a device agent that no deployment record names
+        cloud.add_device("line-3", "cam-9")
+        # When two minutes pass, each with its periodic heartbeat
+        cloud.advance(timedelta(minutes=1))
+        cloud.advance(timedelta(minutes=1))
+        # Then each heartbeat is in a report, and no device record exists
+        s3 = cloud.client("s3")
+        listed = s3.list_objects_v2(Bucket=cloud.results_bucket, Prefix="reports/edge_heartbeat/")
+        reports = [
+            json.loads(s3.get_object(Bucket=cloud.results_bucket, Key=item["Key"])["Body"].read())
+            for item in listed.get("Contents", [])
+        ]
+        assert len(reports) == 2
+        assert {report["rejected_as"] for report in reports} == {"unknown_device"}
+        assert {report["event"]["detail"]["DeviceName"] for report in reports} == {"cam-9"}
+        devices = cloud.client("dynamodb").scan(TableName=cloud.output("EdgeDevicesTableName"))
+        assert devices["Items"] == []
+        registration = cloud.edge_answers().get_device_registration("cam-9", "line-3")
+        assert registration["DeviceRegistration"] == "NOT_REGISTERED"
+        assert cloud.queue_depth("EdgeHeartbeatDLQUrl") == 0
+
+
 def test_an_unknown_service_for_faults_is_refused() -> None:
     with (
         LocalCloud(function_environment=QUIET) as cloud,

@@ -65,6 +65,11 @@ class EdgeWorld:
                     )
         return self
 
+    def register(self, *devices: str, fleet: str = FLEET) -> None:
+        """Devices as a deployment record naming them leaves them (heartbeats from any
+        other device are not stored)."""
+        self.devices.register(fleet, list(devices) or ["camera-01"], "dz-" + "0" * 40)
+
     def deployments(self) -> EdgeDeployments:
         return EdgeDeployments(self.settings, self.ledger, self.devices, self.stack.s3())
 

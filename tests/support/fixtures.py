@@ -12,7 +12,7 @@ from moto import mock_aws
 from dropzone import aws
 from dropzone.adapters.s3 import S3
 from dropzone.ledger import Ledger
-from dropzone.local.template import load_template
+from dropzone.local.template import load_template, resources_of_type
 
 
 @dataclass
@@ -111,3 +111,18 @@ def stack(moto_aws: None) -> Stack:
     return Stack(
         "dropzone-jobs", "dropzone-drop", "dropzone-results", dynamodb, s3, "dropzone-slots"
     )
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    """template.yaml as loaded by the local cloud."""
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every CloudWatch alarm of the template: logical id → properties."""
+    return {
+        name: resource["Properties"]
+        for name, resource in resources_of_type(template, "AWS::CloudWatch::Alarm").items()
+    }

@@ -218,7 +218,13 @@ class PackagingWorld:
     def handoff(self, edge: EdgeRecorder | None = None) -> PackagingHandoff:
         recorder = edge or self.edge
         deployer = self.deployer()
-        return PackagingHandoff(self.ledger, self.stack.s3(), lambda: recorder, lambda: deployer)
+        return PackagingHandoff(
+            self.ledger,
+            self.stack.s3(),
+            lambda: recorder,
+            lambda: deployer,
+            self.settings.results_bucket,
+        )
 
     def poller(self, client: Any = None, edge: EdgeRecorder | None = None) -> PackagingPoller:
         return PackagingPoller(

@@ -66,6 +66,8 @@ def test_heartbeat_handler_reports_failures_for_retry(w: EdgeWorld, lambda_conte
     with Stubber(client) as stubber:
         stubber.add_client_error("send_heartbeat", "ThrottlingException", http_status_code=400)
         event = load_event("edge_heartbeat.json")
+        detail = json.loads(event["Records"][0]["body"])["detail"]
+        w.register(detail["DeviceName"], fleet=detail["DeviceFleetName"])
         result = heartbeat_app.handler(
             event, lambda_context, processor=w.processor(SageMakerEdge(client))
         )
@@ -89,4 +91,10 @@ def test_sync_handler(w: EdgeWorld, lambda_context: Any) -> None:
             lambda_context,
             sync=EdgeSync(w.devices, SageMakerEdge(client)),
         )
-    assert result == {"synced": 1, "refused": 0, "failed": 0}
+    assert result == {
+        "synced": 1,
+        "refused": 0,
+        "failed": 0,
+        "out_of_time": False,
+        "pass_complete": True,
+    }

@@ -46,6 +46,7 @@ def _status(w: EdgeWorld, job: Job) -> JobStatus:
 
 
 def test_reordered_heartbeats_never_move_a_device_back(w: EdgeWorld) -> None:
+    w.register("camera-01")
     processor = w.processor()
     newer = heartbeat_event(
         heartbeat_detail(agent_version="2.0"), time="2026-11-25T12:02:00Z", event_id="e2"
@@ -73,6 +74,7 @@ def test_within_one_second_the_devices_own_times_order_heartbeats(w: EdgeWorld) 
             event_id=event_id,
         )
 
+    w.register("camera-01")
     processor = w.processor()
     processor.process(beat("2.0", "2026-11-25T12:00:59.900Z", "a-event"))
     processor.process(beat("1.0", "2026-11-25T12:00:59.100Z", "z-event"))
@@ -100,11 +102,71 @@ def test_models_and_metrics_are_kept(w: EdgeWorld) -> None:
         ]
     )
     detail["AgentMetrics"] = [{"Dimension": "agent", "MetricName": "Uptime", "Value": 360.0}]
+    w.register("camera-01")
     w.processor().process(heartbeat_event(detail))
     record = w.devices.get(FLEET, "camera-01")
     assert record is not None
     assert record.models[0]["ModelMetrics"][0]["Value"] == 12.5
     assert record.agent_metrics == [{"Dimension": "agent", "MetricName": "Uptime", "Value": 360}]
+
+
+def _reports(w: EdgeWorld) -> list[dict[str, Any]]:
+    listed = w.stack.s3_client.list_objects_v2(
+        Bucket=w.stack.results_bucket, Prefix="reports/edge_heartbeat/"
+    )
+    return [
+        json.loads(
+            w.stack.s3_client.get_object(Bucket=w.stack.results_bucket, Key=item["Key"])[
+                "Body"
+            ].read()
+        )
+        for item in listed.get("Contents", [])
+    ]
+
+
+def test_a_heartbeat_from_an_unknown_device_is_reported_not_stored(w: EdgeWorld) -> None:
+    # Given a device no deployment record names (another fleet's camera is known)
+    w.register("camera-01", fleet="other-fleet")
+    # When it sends heartbeats, one with a deployment result
+    processor = w.processor()
+    plain = processor.process(heartbeat_event(heartbeat_detail("camera-01"), event_id="u-1"))
+    with_result = heartbeat_event(
+        heartbeat_detail("camera-01", result=deployment_result()), event_id="u-2"
+    )
+    processor.handle_record(SqsMessage("message-2", with_result, 1))
+    # Then nothing is stored, and the device is not registered
+    assert plain.unknown_device and not plain.device_updated and not plain.rejected
+    assert w.devices.get(FLEET, "camera-01") is None
+    assert w.answers().get_device_registration("camera-01", FLEET)["DeviceRegistration"] == (
+        "NOT_REGISTERED"
+    )
+    scanned = w.stack.dynamodb.scan(TableName=w.devices.table_name)["Items"]
+    assert [item["device_key"]["S"] for item in scanned] == ["other-fleet#camera-01"]
+    # And each heartbeat is kept in a report naming the device
+    reports = sorted(_reports(w), key=lambda report: report["event"]["id"])
+    assert [report["event"]["id"] for report in reports] == ["u-1", "u-2"]
+    assert {report["rejected_as"] for report in reports} == {"unknown_device"}
+    assert reports[1]["message_id"] == "message-2"
+    assert reports[1]["event"]["detail"]["DeploymentResult"]["DeploymentName"] == (
+        "defect-detector-v2"
+    )
+    assert reports[0]["problems"][0]["field"] == "detail.DeviceName"
+    assert "no deployment record names device 'camera-01'" in reports[0]["reason"]
+
+
+def test_a_device_is_known_once_a_deployment_record_names_it(w: EdgeWorld) -> None:
+    # Given a heartbeat before any record names the device, and one after
+    processor = w.processor()
+    early = heartbeat_event(heartbeat_detail(agent_version="1.0"), time="2026-11-25T12:00:00Z")
+    late = heartbeat_event(heartbeat_detail(agent_version="2.0"), time="2026-11-25T12:05:00Z")
+    assert processor.process(early).unknown_device
+    _deploy(w, "camera-01")
+    # When the device's heartbeat comes after it was named, Then it is recorded
+    assert processor.process(late).device_updated
+    record = w.devices.get(FLEET, "camera-01")
+    assert record is not None
+    assert (record.registration, record.agent_version) == ("REGISTERED", "2.0")
+    assert len(_reports(w)) == 1
 
 
 # -- deployment status by counts ---------------------------------------------------------------
@@ -239,6 +301,7 @@ def test_a_result_recorded_before_a_crash_still_settles_the_job(w: EdgeWorld) ->
 
 
 def test_a_result_for_an_unknown_deployment_is_kept_on_the_device(w: EdgeWorld) -> None:
+    w.register("camera-01")
     outcome = w.processor().process(
         heartbeat_event(heartbeat_detail(result=deployment_result("someone-elses")))
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
+from pydantic import ValidationError
 
 from dropzone.batch import SqsMessage
 from dropzone.errors import TransientError
@@ -125,13 +126,15 @@ def test_the_targets_current_components_are_read_and_kept(w: PackagingWorld) -> 
             {"deploymentId": "d-0"},
         )
         stubber.add_response("create_deployment", {"deploymentId": "d-1"}, None)
-        job = w.deployer(client).deploy(parent, _section(TargetArn=GROUP), COMPONENT)
+        job = w.deployer(client).deploy(
+            parent, _section(TargetArn=GROUP, CoreDeviceCount=2), COMPONENT
+        )
         stubber.assert_no_pending_responses()
     assert job.options["request"]["components"] == {
         "aws.greengrass.Nucleus": {"componentVersion": "2.12.0"},
         "circuit-model": {"componentVersion": "1.0.0"},
     }
-    assert job.options.get("expected_core_devices") is None  # unknown: not stored
+    assert job.options["expected_core_devices"] == 2
 
 
 def test_deploying_again_is_idempotent(w: PackagingWorld) -> None:
@@ -254,14 +257,60 @@ def test_a_thing_group_waits_for_its_devices_and_settles_by_counts(w: PackagingW
     assert late.counts["core_devices_reported"] == 4
 
 
-def test_a_thing_group_of_unknown_size_follows_the_first_final_report(w: PackagingWorld) -> None:
-    job = _deploy(w, _section(TargetArn=GROUP, KeepExistingComponents=False))
+def test_a_thing_group_needs_its_core_device_count(w: PackagingWorld) -> None:
+    # Without it the first device to report would decide for the whole group.
+    with pytest.raises(ValidationError) as raised:
+        _section(TargetArn=GROUP)
+    assert "is required for a thing group target" in str(raised.value)
+    with pytest.raises(ValidationError, match="less than or equal to 100"):
+        _section(TargetArn=GROUP, CoreDeviceCount=101)  # one item holds every result
+    assert _section(TargetArn=GROUP, CoreDeviceCount=100).expected_core_devices() == 100
+
+
+def test_a_record_of_unknown_group_size_follows_the_first_final_report(
+    w: PackagingWorld,
+) -> None:
+    # A roll-out recorded before CoreDeviceCount was required has no expected count.
+    job = _deploy(w, _section(TargetArn=GROUP, CoreDeviceCount=2, KeepExistingComponents=False))
+    w.stack.dynamodb.update_item(
+        TableName=w.stack.table_name,
+        Key={"job_id": {"S": job.job_id}},
+        UpdateExpression="REMOVE #o.expected_core_devices",
+        ExpressionAttributeNames={"#o": "options"},
+    )
     deployment = (job.model_extra or {})["deployment_id"]
     final = _deliver(
         w, _event(deployment, "core-1", "CANCELED"), _event(deployment, "core-2", "SUCCEEDED")
     )
     assert final.status is JobStatus.STOPPED
     assert set((final.model_extra or {})["core_devices"]) == {"core-1", "core-2"}
+
+
+def test_a_target_greengrass_refuses_while_listing_is_rejected_and_settles(
+    w: PackagingWorld,
+) -> None:
+    # Given a target whose current deployments Greengrass refuses to list
+    parent = _packaging_job(w)
+    client = greengrass_client()
+    with Stubber(client) as stubber:
+        stubber.add_client_error(
+            "list_deployments",
+            service_error_code="ValidationException",
+            service_message="Invalid target ARN",
+            http_status_code=400,
+            expected_params={"targetArn": THING, "historyFilter": "LATEST_ONLY", "maxResults": 1},
+        )
+        # When the hand-off deploys to it
+        job = w.deployer(client).deploy(parent, _section(), COMPONENT)
+        stubber.assert_no_pending_responses()
+    # Then the roll-out exists, REJECTED with a report, instead of an error every minute
+    assert job.job_id == deployment_job_id(parent.job_id)
+    assert job.status is JobStatus.REJECTED
+    assert job.message is not None and "Invalid target ARN" in job.message
+    assert job.report_location is not None
+    # and deploying again finds it settled, without calling Greengrass
+    again = w.deployer(greengrass_client()).deploy(parent, _section(), COMPONENT)
+    assert again.status is JobStatus.REJECTED
 
 
 def test_unknown_deployments_are_retried_then_dropped(w: PackagingWorld) -> None:

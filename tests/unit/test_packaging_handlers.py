@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import boto3
 import pytest
 
 from dropzone.errors import ConfigurationError
@@ -87,3 +88,33 @@ def test_the_poll_handler_refuses_a_missing_setting(
     with pytest.raises(ConfigurationError, match="RESULTS_BUCKET"):
         poll_app.handler(load_event("packaging_poll.json"), lambda_context)
     poll_app.default_poller.cache_clear()
+
+
+def test_a_quota_refusal_is_retried_much_later_than_throttling(
+    w: PackagingWorld, lambda_context: Any
+) -> None:
+    # Given an upload whose message came from the submit queue (no visibility delay of its
+    # own), and Lookout for Vision refusing for its concurrent jobs quota
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    event = _submit_event(w)
+    record = event["Records"][0]
+    queue_name = record["eventSourceARN"].rsplit(":", 1)[1]
+    url = sqs.create_queue(QueueName=queue_name, Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=record["body"])
+    (received,) = sqs.receive_message(QueueUrl=url, AttributeNames=["All"])["Messages"]
+    record["receiptHandle"] = received["ReceiptHandle"]
+    record["attributes"]["ApproximateReceiveCount"] = "2"
+    w.lookoutvision.inject_faults(
+        "ServiceQuotaExceededException", operation="StartModelPackagingJob"
+    )
+    # When the submit function handles it
+    result = submit_app.handler(event, lambda_context, submitter=w.submitter())
+    # Then the message is reported as failed and hidden for 2 x 15 minutes, not redelivered
+    # at once (the queue's timeout, here 0) and on to the DLQ within five quick receives
+    assert result == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+    # and the job is still ACCEPTED and free for that later delivery
+    (job,) = list(w.ledger.by_state(JobKind.MODEL_PACKAGING, JobStatus.ACCEPTED))
+    assert (job.model_extra or {}).get("lease_owner") is None

@@ -3,6 +3,7 @@ per-run time budget, and the hand-off to edge records and Greengrass roll-outs."
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from botocore.stub import Stubber
 from dropzone.errors import TransientError
 from dropzone.models.jobs import Job, JobKind, JobStatus
 from dropzone.ratelimit import Pacer
+from dropzone.workflows.edge_deployment import job_id_for_packaging
 from dropzone.workflows.greengrass_deployment import deployment_job_id
 from dropzone.workflows.model_packaging import service_ref
 from tests.support.fixtures import Stack
@@ -393,3 +395,80 @@ def test_the_hand_off_reaches_a_devices_get_deployments_answer(stack: Stack) -> 
     assert definition["S3Url"].endswith(f"{job.job_id}/circuit-model/1.0.0/circuit-model.zip")
     assert definition["Checksum"]["Type"] == "SHA1" and len(definition["Checksum"]["Sum"]) == 40
     assert final.children and w.ledger.get(final.children[0]) is not None
+
+
+def test_a_hand_off_that_keeps_failing_settles_after_its_attempts(stack: Stack) -> None:
+    w = world(stack, max_handoff_attempts=3)
+    job = _succeed(
+        w,
+        request_body(
+            Edge={"DeviceFleetName": "line-3", "DeviceNames": ["cam-1"]},
+            GreengrassDeployment={"TargetArn": THING},
+        ),
+    )
+    # Given a hand-off that fails every time (the edge record cannot be made)
+    w.edge.failures.extend(TransientError("edge devices table unavailable") for _ in range(3))
+    # When two runs fail, the job stays unfinished and the error counts
+    for attempt in (1, 2):
+        with pytest.raises(TransientError):
+            w.poller().run()
+        current = w.ledger.get(job.job_id)
+        assert current is not None and not current.status.is_terminal
+        assert (current.model_extra or {})["handoff_attempts"] == attempt
+        w.tick(60)
+    # Then the third, last, attempt settles everything instead of failing the run again
+    summary = w.poller().run()
+    assert summary["errors"] == 0
+    final = w.ledger.get(job.job_id)
+    assert final is not None and final.status is JobStatus.SUCCEEDED
+    assert final.message is not None
+    assert "the hand-off failed after 3 attempts" in final.message
+    assert "edge devices table unavailable" in final.message
+    assert (final.model_extra or {})["handoff_failed"] is True
+    # and the records it should have made are FAILED, each with a report
+    assert final.children == [job_id_for_packaging(job.job_id), deployment_job_id(job.job_id)]
+    for child_id in final.children:
+        child = w.ledger.get(child_id)
+        assert child is not None and child.status is JobStatus.FAILED
+        assert child.parent_id == job.job_id
+        assert child.report_location is not None
+        key = child.report_location.split("/", 3)[3]
+        report = json.loads(
+            w.stack.s3_client.get_object(Bucket=w.stack.results_bucket, Key=key)["Body"].read()
+        )
+        assert report["status"] == "FAILED" and "failed 3 times" in report["reason"]
+    assert w.greengrass.create_calls == []  # no roll-out was started behind its back
+
+
+def test_an_attempt_cut_short_by_the_timeout_counts(stack: Stack) -> None:
+    w = world(stack, max_handoff_attempts=2)
+    job = _succeed(w, request_body(GreengrassDeployment={"TargetArn": THING}))
+    # Given two attempts that never finished (the invocation timed out mid-way)
+    w.ledger.annotate(
+        job.job_id, JobKind.MODEL_PACKAGING, JobStatus.SUBMITTED, updates={"handoff_attempts": 2}
+    )
+    w.tick(60)
+    # When the next run meets the job, it gives up without a third attempt
+    w.poller().run()
+    final = w.ledger.get(job.job_id)
+    assert final is not None and final.status is JobStatus.SUCCEEDED
+    assert final.message is not None and "did not finish in time" in final.message
+    rollout = w.ledger.get(deployment_job_id(job.job_id))
+    assert rollout is not None and rollout.status is JobStatus.FAILED
+    assert w.greengrass.create_calls == []
+
+
+def test_a_hand_off_starts_only_with_time_for_it(w: PackagingWorld) -> None:
+    job = _succeed(w, request_body(GreengrassDeployment={"TargetArn": THING}))
+    # When a run has less time left than a hand-off may need
+    summary = w.poller().run(w.time.budget(15.0))
+    # Then it leaves the job as it was, first in line for the next run
+    assert summary["out_of_time"] is True
+    current = w.ledger.get(job.job_id)
+    assert current is not None and current.status is JobStatus.SUBMITTED
+    assert "handoff_attempts" not in (current.model_extra or {})
+    assert w.greengrass.create_calls == []
+    w.tick(60)
+    w.poller().run(w.time.budget(120.0))
+    assert _status(w, job.job_id) is JobStatus.SUCCEEDED
+    assert len(w.greengrass.create_calls) == 1

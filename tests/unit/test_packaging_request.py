@@ -227,6 +227,20 @@ INVALID: list[tuple[str, bytes | dict[str, Any], str, str, str]] = [
         "one core device",
     ),
     (
+        "thing group without a device count",
+        request_body(GreengrassDeployment={"TargetArn": GROUP}),
+        KEY,
+        "GreengrassDeployment.CoreDeviceCount",
+        "is required for a thing group target",
+    ),
+    (
+        "more core devices than one record holds",
+        request_body(GreengrassDeployment={"TargetArn": GROUP, "CoreDeviceCount": 101}),
+        KEY,
+        "GreengrassDeployment.CoreDeviceCount",
+        "less than or equal to 100",
+    ),
+    (
         "edge fleet missing",
         request_body(Edge={"DeviceNames": ["cam-1"]}),
         KEY,

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dropzone.errors import RetryLater
 from dropzone.observability import logger
 
 
@@ -30,10 +31,12 @@ class SqsMessage:
 
 
 def process_sqs_batch(
-    event: dict[str, Any], handle: Callable[[SqsMessage], None]
+    event: dict[str, Any], handle: Callable[[SqsMessage], None], *, sqs: Any | None = None
 ) -> dict[str, list[dict[str, str]]]:
     """Handle each message; report the ones that raised, so only they are delivered again
-    (and, past the queue's maxReceiveCount, land in its dead-letter queue)."""
+    (and, past the queue's maxReceiveCount, land in its dead-letter queue). A message
+    that raised RetryLater is also hidden for the delay it asks for (ChangeMessageVisibility
+    on its own queue; `sqs` is the client, by default Dropzone's)."""
     failures: list[dict[str, str]] = []
     for record in event.get("Records", []):
         message = SqsMessage.from_record(record)
@@ -49,4 +52,47 @@ def process_sqs_batch(
                 },
             )
             failures.append({"itemIdentifier": message.message_id})
+            if isinstance(error, RetryLater):
+                postpone(record, error.delay_seconds, sqs=sqs)
     return {"batchItemFailures": failures}
+
+
+def queue_url(event_source_arn: str, endpoint_url: str) -> str | None:
+    """The URL of the queue an SQS record came from (arn:<partition>:sqs:<region>:<account>:
+    <name>), on the SQS client's own endpoint; None for anything else."""
+    parts = event_source_arn.split(":")
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs" or not all(parts[3:]):
+        return None
+    return f"{endpoint_url.rstrip('/')}/{parts[4]}/{parts[5]}"
+
+
+def postpone(record: dict[str, Any], seconds: int, *, sqs: Any | None = None) -> bool:
+    """Hide a received message for `seconds` more. Best effort: when this fails, the
+    queue's own visibility timeout applies and the message simply comes back sooner."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from dropzone import aws
+
+    receipt = record.get("receiptHandle")
+    source = str(record.get("eventSourceARN") or "")
+    client = sqs or aws.client("sqs")
+    endpoint = getattr(getattr(client, "meta", None), "endpoint_url", None)
+    url = queue_url(source, str(endpoint)) if endpoint else None
+    if not receipt or url is None:
+        logger.warning("cannot postpone a record without its queue", extra={"source": source})
+        return False
+    try:
+        client.change_message_visibility(
+            QueueUrl=url, ReceiptHandle=str(receipt), VisibilityTimeout=int(seconds)
+        )
+    except (BotoCoreError, ClientError) as error:
+        logger.warning(
+            "could not postpone the message",
+            extra={"message_id": record.get("messageId"), "error": repr(error)[:300]},
+        )
+        return False
+    logger.info(
+        "message postponed",
+        extra={"message_id": record.get("messageId"), "delay_seconds": seconds},
+    )
+    return True

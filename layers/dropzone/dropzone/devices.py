@@ -1,9 +1,10 @@
 """Edge device records: one DynamoDB item per device of a fleet (EdgeDevicesTable).
 
-A record keeps the device's registration, its last heartbeat (agent version, agent
-metrics, models with their latest metrics), its deployment results, the ids of the
-Edge Manager-shaped deployment records that name it, and, with the optional sync,
-what Edge Manager itself says about it.
+A device gets a record only when a deployment record names it (`register`); heartbeats
+update existing records and never create one. A record keeps the device's registration,
+its last heartbeat (agent version, agent metrics, models with their latest metrics), its
+deployment results, the ids of the Edge Manager-shaped deployment records that name it,
+and, with the optional sync, what Edge Manager itself says about it.
 
 Every write is conditional: heartbeats are ordered by `heartbeat_order` and deployment
 results by their own start/end times, so a duplicated or reordered delivery never moves
@@ -28,6 +29,9 @@ from dropzone import aws
 from dropzone.clock import iso, utcnow
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+# The Edge Manager sync's position in the table. Never a device's key: those start with
+# the fleet name, a letter or digit.
+SYNC_CURSOR_KEY = "#edge-sync-cursor"
 _NO_TIME = "0000-00-00T00:00:00.000Z"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -38,6 +42,14 @@ class Registration(StrEnum):
 
     REGISTERED = "REGISTERED"
     NOT_REGISTERED = "NOT_REGISTERED"
+
+
+class HeartbeatApplied(StrEnum):
+    """What became of a heartbeat on its device's record."""
+
+    APPLIED = "APPLIED"
+    STALE = "STALE"  # a duplicate, or older than the heartbeat the record holds
+    UNKNOWN_DEVICE = "UNKNOWN_DEVICE"  # no deployment record has named the device
 
 
 def device_key(fleet: str, device: str) -> str:
@@ -108,18 +120,57 @@ class Devices:
         item = response.get("Item")
         return _record_from_item(item) if item else None
 
-    def known_devices(self, *, page_size: int = 100) -> Iterator[tuple[str, str]]:
-        """(fleet, device) of every recorded device, a page at a time. A scan: its only
+    def known_devices(
+        self, *, after: str | None = None, page_size: int = 100
+    ) -> Iterator[tuple[str, str]]:
+        """(fleet, device) of every recorded device, a page at a time, in the table's scan
+        order; `after` (a `device_key`) resumes just past that device. A scan: its only
         caller (the Edge Manager sync) visits every device anyway."""
-        paginator = self._client.get_paginator("scan")
-        pages = paginator.paginate(
-            TableName=self.table_name,
-            ProjectionExpression="fleet, device_name",
-            PaginationConfig={"PageSize": page_size},
-        )
-        for page in pages:
+        params: dict[str, Any] = {
+            "TableName": self.table_name,
+            "ProjectionExpression": "fleet, device_name",
+            "Limit": page_size,
+        }
+        if after is not None:
+            params["ExclusiveStartKey"] = {"device_key": {"S": after}}
+        while True:
+            page = self._client.scan(**params)
             for item in page.get("Items", []):
-                yield item["fleet"]["S"], item["device_name"]["S"]
+                if "fleet" in item and "device_name" in item:  # not the sync cursor
+                    yield item["fleet"]["S"], item["device_name"]["S"]
+            if not page.get("LastEvaluatedKey"):
+                return
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def sync_cursor(self) -> str | None:
+        """The key of the last device the Edge Manager sync got to, or None to start over."""
+        response = self._client.get_item(
+            TableName=self.table_name,
+            Key={"device_key": {"S": SYNC_CURSOR_KEY}},
+            ProjectionExpression="after_key",
+            ConsistentRead=True,
+        )
+        value = response.get("Item", {}).get("after_key", {}).get("S")
+        return str(value) if value else None
+
+    def save_sync_cursor(self, after: str | None) -> None:
+        """Remember where the sync stopped (None: the pass is complete, start over)."""
+        key = {"device_key": {"S": SYNC_CURSOR_KEY}}
+        now = {":now": {"S": iso(self._clock())}}
+        if after is None:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=key,
+                UpdateExpression="SET updated_at = :now REMOVE after_key",
+                ExpressionAttributeValues=now,
+            )
+            return
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=key,
+            UpdateExpression="SET after_key = :after, updated_at = :now",
+            ExpressionAttributeValues={**now, ":after": {"S": after}},
+        )
 
     # -- writes --------------------------------------------------------------------------
 
@@ -166,50 +217,48 @@ class Devices:
             if aws.error_code(error) != _CONDITION_FAILED:
                 raise
 
-    def apply_heartbeat(self, update: HeartbeatUpdate) -> bool:
-        """Record a heartbeat unless the record already holds a later (or the same) one.
-        Returns False for a duplicate or out-of-order heartbeat, which changes nothing."""
-        at = iso(update.at)
+    def apply_heartbeat(self, update: HeartbeatUpdate) -> HeartbeatApplied:
+        """Record a heartbeat on the device's existing record unless it already holds a
+        later (or the same) one. Never creates a record: a device no deployment record
+        has named is UNKNOWN_DEVICE, and nothing is written."""
         try:
             self._client.update_item(
                 TableName=self.table_name,
                 Key={"device_key": {"S": device_key(update.fleet, update.device)}},
                 UpdateExpression=(
-                    "SET fleet = :fleet, device_name = :device, registration = :registered, "
-                    "registered_at = if_not_exists(registered_at, :now), "
-                    "registered_by = if_not_exists(registered_by, :by), "
-                    "deployment_results = if_not_exists(deployment_results, :empty), "
-                    "last_heartbeat = :at, heartbeat_order = :order, agent_version = :version, "
-                    "agent_metrics = :agent_metrics, models = :models, updated_at = :now"
+                    "SET last_heartbeat = :at, heartbeat_order = :order, "
+                    "agent_version = :version, agent_metrics = :agent_metrics, "
+                    "models = :models, updated_at = :now"
                 ),
                 ConditionExpression=(
-                    "attribute_not_exists(heartbeat_order) OR heartbeat_order < :order"
+                    "attribute_exists(device_key) AND "
+                    "(attribute_not_exists(heartbeat_order) OR heartbeat_order < :order)"
                 ),
                 ExpressionAttributeValues={
-                    ":fleet": {"S": update.fleet},
-                    ":device": {"S": update.device},
-                    ":registered": {"S": Registration.REGISTERED},
                     ":now": {"S": iso(self._clock())},
-                    ":by": {"S": "heartbeat"},
-                    ":empty": {"M": {}},
-                    ":at": {"S": at},
+                    ":at": {"S": iso(update.at)},
                     ":order": {"S": update.order},
                     ":version": {"S": update.agent_version},
                     ":agent_metrics": _serializer.serialize(_plain(update.agent_metrics)),
                     ":models": _serializer.serialize(_plain(update.models)),
                 },
+                # On a failed condition, the record (if any) tells the two reasons apart.
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if aws.error_code(error) == _CONDITION_FAILED:
-                return False
-            raise
-        return True
+            if aws.error_code(error) != _CONDITION_FAILED:
+                raise
+            if error.response.get("Item"):
+                return HeartbeatApplied.STALE
+            return HeartbeatApplied.UNKNOWN_DEVICE
+        return HeartbeatApplied.APPLIED
 
     def record_deployment_result(
         self, fleet: str, device: str, deployment_name: str, result: dict[str, Any]
     ) -> bool:
-        """Keep the device's latest result for one deployment. `result["order"]` orders
-        results (see `result_order`); an older or duplicate result changes nothing."""
+        """Keep the device's latest result for one deployment on its existing record.
+        `result["order"]` orders results (see `result_order`); an older or duplicate
+        result, or a device without a record, changes nothing."""
         for attempt in range(2):
             try:
                 self._client.update_item(
@@ -217,7 +266,8 @@ class Devices:
                     Key={"device_key": {"S": device_key(fleet, device)}},
                     UpdateExpression="SET #results.#name = :result, updated_at = :now",
                     ConditionExpression=(
-                        "attribute_not_exists(#results.#name) OR #results.#name.#order < :order"
+                        "attribute_exists(device_key) AND (attribute_not_exists(#results.#name)"
+                        " OR #results.#name.#order < :order)"
                     ),
                     ExpressionAttributeNames={
                         "#results": "deployment_results",
@@ -235,27 +285,29 @@ class Devices:
                 if code == _CONDITION_FAILED:
                     return False
                 if code == "ValidationException" and attempt == 0:
-                    # No results map yet (a record written before heartbeats kept one).
-                    self._ensure_results_map(fleet, device)
+                    # No results map yet (a record written before registration kept one).
+                    if not self._ensure_results_map(fleet, device):
+                        return False
                     continue
                 raise
             return True
         return False
 
-    def _ensure_results_map(self, fleet: str, device: str) -> None:
-        self._client.update_item(
-            TableName=self.table_name,
-            Key={"device_key": {"S": device_key(fleet, device)}},
-            UpdateExpression=(
-                "SET fleet = :fleet, device_name = :device, "
-                "deployment_results = if_not_exists(deployment_results, :empty)"
-            ),
-            ExpressionAttributeValues={
-                ":fleet": {"S": fleet},
-                ":device": {"S": device},
-                ":empty": {"M": {}},
-            },
-        )
+    def _ensure_results_map(self, fleet: str, device: str) -> bool:
+        """False when the device has no record."""
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={"device_key": {"S": device_key(fleet, device)}},
+                UpdateExpression="SET deployment_results = if_not_exists(deployment_results, :e)",
+                ConditionExpression="attribute_exists(device_key)",
+                ExpressionAttributeValues={":e": {"M": {}}},
+            )
+        except ClientError as error:
+            if aws.error_code(error) != _CONDITION_FAILED:
+                raise
+            return False
+        return True
 
     def record_service_view(self, fleet: str, device: str, view: dict[str, Any]) -> None:
         """What Edge Manager says about the device (the optional sync), kept apart from

@@ -43,5 +43,23 @@ class TransientError(Exception):
     """
 
 
+# SQS's longest visibility timeout.
+MAX_RETRY_DELAY_SECONDS = 43_200
+
+
+class RetryLater(TransientError):
+    """A transient failure that needs a longer wait than the queue's visibility timeout,
+    such as a quota of concurrent jobs that frees up only as jobs finish.
+
+    `process_sqs_batch` reports the record as failed like any TransientError, and also
+    sets the message's visibility timeout to `delay_seconds` (at most 12 hours), so its
+    next delivery, and with it the next receive count, comes that much later.
+    """
+
+    def __init__(self, message: str, *, delay_seconds: int) -> None:
+        super().__init__(message)
+        self.delay_seconds = max(0, min(int(delay_seconds), MAX_RETRY_DELAY_SECONDS))
+
+
 class ConfigurationError(Exception):
     """The function's environment is wrong. Raised at cold start, never per record."""

@@ -93,6 +93,10 @@ class EdgeSettings(Settings):
     edge_manager_sync: Literal["Enabled", "Disabled"] = "Disabled"
     edge_cache_ttl_seconds: int = Field(default=3600, ge=1, le=10**9)
     lease_seconds: int = Field(default=300, ge=10)
+    # The sync's own pace, in dataplane calls a second: devices share the account's limits.
+    edge_sync_tps: float = Field(default=10.0, gt=0, le=100)
+    # Seconds of the sync's invocation kept free when a run stops for lack of time.
+    edge_sync_reserve_seconds: float = Field(default=20.0, ge=0)
 
     @property
     def sync_enabled(self) -> bool:
@@ -118,6 +122,16 @@ class PackagingSettings(Settings):
     not_found_grace_minutes: int = Field(default=15, ge=1)
     # Needed only for the hand-off to edge deployment records (the poller).
     edge_devices_table: str = ""
+    # A hand-off may stream a large packaged model to checksum it: it starts only with
+    # this much of the invocation left, else the next run does it first.
+    handoff_reserve_seconds: float = Field(default=20.0, ge=0)
+    # Hand-off attempts before its records are failed with a report and the packaging
+    # job is settled anyway.
+    max_handoff_attempts: int = Field(default=5, ge=1)
+    # StartModelPackagingJob refused for the concurrent jobs quota: the message's next
+    # delivery waits this long times its receive count, up to quota_retry_max_seconds.
+    quota_retry_seconds: int = Field(default=900, ge=1, le=43_200)
+    quota_retry_max_seconds: int = Field(default=3600, ge=1, le=43_200)
 
 
 class GreengrassSettings(Settings):
@@ -127,3 +141,18 @@ class GreengrassSettings(Settings):
     # Deliveries of an event for an unknown deployment id before it is dropped (the event
     # can arrive before the deployment is recorded).
     unknown_deployment_max_receives: int = Field(default=3, ge=1)
+
+
+class EdgeReconcileSettings(Settings):
+    """The edge reconciler: quiet Greengrass roll-outs, and edge deployments that never end."""
+
+    # A roll-out with no news for this long is asked about (GetDeployment and the core
+    # devices' effective deployments).
+    reconcile_grace_minutes: int = Field(default=30, ge=1)
+    # A deployment still SUBMITTED or RUNNING this long after it was recorded is EXPIRED.
+    edge_deployment_timeout_hours: int = Field(default=72, ge=1)
+    # Jobs looked at a run, and seconds of the invocation kept free after the last one.
+    reconcile_batch_limit: int = Field(default=500, ge=1)
+    reconcile_reserve_seconds: float = Field(default=20.0, ge=0)
+    # Core devices of one roll-out asked about a run (ListEffectiveDeployments each).
+    max_device_checks: int = Field(default=10, ge=0, le=100)

@@ -19,6 +19,10 @@ class Refused(TransientError):
     was created. Worth retrying once the cause is fixed."""
 
 
+class DeploymentNotFound(Exception):
+    """Greengrass has no deployment with this id."""
+
+
 _RETRY_LATER = frozenset({"RequestAlreadyInProgressException", "InternalServerException"})
 # A deployment that no longer applies: its components are not worth carrying over.
 _ENDED = frozenset({"CANCELED", "INACTIVE"})
@@ -63,6 +67,40 @@ class Greengrass:
         return {
             str(name): dict(spec) for name, spec in (deployment.get("components") or {}).items()
         }
+
+    def get_deployment(self, deployment_id: str) -> dict[str, Any]:
+        """GetDeployment: the deployment as Greengrass describes it (deploymentStatus
+        ACTIVE | COMPLETED | CANCELED | FAILED | INACTIVE, isLatestForTarget, ...)."""
+        try:
+            response = self._client.get_deployment(deploymentId=deployment_id)
+        except ClientError as error:
+            if aws.error_code(error) == "ResourceNotFoundException":
+                raise DeploymentNotFound(deployment_id) from error
+            raise _classify(error, "GetDeployment") from error
+        return {name: value for name, value in response.items() if name != "ResponseMetadata"}
+
+    def effective_deployment(
+        self, core_device: str, deployment_id: str, *, max_pages: int = 2
+    ) -> dict[str, Any] | None:
+        """One deployment's execution on one core device, from ListEffectiveDeployments
+        (newest first, so a recent deployment is on the first page): its
+        coreDeviceExecutionStatus, reason, statusDetails and modifiedTimestamp. None when
+        the device is unknown or does not list the deployment in `max_pages` pages."""
+        request: dict[str, Any] = {"coreDeviceThingName": core_device, "maxResults": 100}
+        for _ in range(max_pages):
+            try:
+                page = self._client.list_effective_deployments(**request)
+            except ClientError as error:
+                if aws.error_code(error) == "ResourceNotFoundException":
+                    return None
+                raise _classify(error, "ListEffectiveDeployments") from error
+            for item in page.get("effectiveDeployments", []):
+                if item.get("deploymentId") == deployment_id:
+                    return dict(item)
+            if not page.get("nextToken"):
+                return None
+            request["nextToken"] = page["nextToken"]
+        return None
 
 
 def _classify(error: ClientError, operation: str) -> Exception:

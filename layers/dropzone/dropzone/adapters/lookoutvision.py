@@ -15,6 +15,11 @@ class Throttled(TransientError):
     """Throttling or a quota: wait, then try again."""
 
 
+class QuotaExceeded(Throttled):
+    """ServiceQuotaExceededException: e.g. too many packaging jobs running at once. It
+    clears only as jobs finish, so it is worth a longer wait than throttling."""
+
+
 class Refused(TransientError):
     """A definite refusal such as AccessDenied: nothing was started. Worth retrying once
     the cause (a policy, a setting) is fixed."""
@@ -29,7 +34,8 @@ class PackagingJobConflict(Exception):
     job already exists (an earlier attempt got through); the caller checks."""
 
 
-_THROTTLED = frozenset({"ThrottlingException", "ServiceQuotaExceededException"})
+_THROTTLED = frozenset({"ThrottlingException"})
+_QUOTA = "ServiceQuotaExceededException"
 
 
 class LookoutVision:
@@ -72,6 +78,8 @@ def _message(error: ClientError) -> str:
 def _classify(error: ClientError, operation: str) -> Exception:
     code = aws.error_code(error)
     detail = _message(error)
+    if code == _QUOTA:
+        return QuotaExceeded(f"{operation}: {code}: {detail}")
     if code in _THROTTLED:
         return Throttled(f"{operation}: {code}: {detail}")
     if code == "ValidationException":

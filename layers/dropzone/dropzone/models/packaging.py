@@ -38,9 +38,12 @@ from pydantic.alias_generators import to_pascal
 from pydantic_core import PydanticCustomError
 
 from dropzone.errors import InvalidInput, Problem
-from dropzone.models.edge import EdgeSection
+from dropzone.models.edge import MAX_DEVICES, EdgeSection
 
 MAX_REQUEST_BYTES = 64 * 1024
+# Every core device's result is kept on the roll-out's job, one DynamoDB item (400 KB):
+# the same cap as an edge record's devices.
+MAX_CORE_DEVICES = MAX_DEVICES
 OUTPUTS_PREFIX = "model-packaging/outputs/"
 NVIDIA_COMPILER_OPTIONS = ("gpu-code", "trt-ver", "cuda-ver")
 PROJECT_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_\-]*$")
@@ -240,7 +243,8 @@ class GreengrassDeploymentSection(BaseModel):
     """`GreengrassDeployment`: deploy the packaged component to a thing or thing group.
 
     CoreDeviceCount (Dropzone's own) says how many core devices a thing group holds, so
-    the deployment's status can wait for all of them; a thing target has one."""
+    the deployment's status waits for all of them: required for a thing group (else the
+    first device to report would decide for the whole group); a thing target has one."""
 
     model_config = _STRICT
 
@@ -249,7 +253,7 @@ class GreengrassDeploymentSection(BaseModel):
     deployment_policies: DeploymentPolicies | None = None
     component_configuration_update: ComponentConfigurationUpdate | None = None
     keep_existing_components: bool = True
-    core_device_count: int | None = Field(default=None, ge=1, le=100_000)
+    core_device_count: int | None = Field(default=None, ge=1, le=MAX_CORE_DEVICES)
 
     @property
     def targets_thing_group(self) -> bool:
@@ -269,6 +273,12 @@ class GreengrassDeploymentSection(BaseModel):
                 )
         if self.core_device_count not in (None, 1) and not self.targets_thing_group:
             raise _problem("CoreDeviceCount", "a thing target is one core device")
+        if self.core_device_count is None and self.targets_thing_group:
+            raise _problem(
+                "CoreDeviceCount",
+                f"is required for a thing group target: the number of core devices "
+                f"(1-{MAX_CORE_DEVICES}) the roll-out waits for",
+            )
         return self
 
     def expected_core_devices(self) -> int | None:

@@ -5,9 +5,11 @@ intake     S3 Object Created under edge-deployments/<DeviceFleetName>/….json �
 packaging  a succeeded packaging job whose request names a fleet → the same record
            (`EdgeDeployments.record_from_packaging`, idempotent)
 heartbeat  `Edge Agent Heartbeat` events (the SendHeartbeat request as `detail`) → the
-           device's record; a DeploymentResult → that device's result on the deployment
-           record → RUNNING while devices are pending, then SUCCEEDED / FAILED /
-           PARTIALLY_SUCCEEDED by counts over the targeted devices
+           device's record, which only a deployment record naming the device creates (a
+           heartbeat from any other device is reported, not stored); a DeploymentResult
+           → that device's result on the deployment record → RUNNING while devices are
+           pending, then SUCCEEDED / FAILED / PARTIALLY_SUCCEEDED by counts over the
+           targeted devices
 
 A record holds `deployment` (exactly GetDeployments' EdgeDeployment), `devices` (the
 targeted device names) and `device_results` (one time-ordered entry per device).
@@ -35,7 +37,7 @@ from dropzone.adapters.s3 import S3, ObjectMissing, parse_s3_uri
 from dropzone.adapters.sagemaker_edge import EdgeManagerRefused, SageMakerEdge
 from dropzone.batch import SqsMessage
 from dropzone.clock import iso, utcnow
-from dropzone.devices import Devices, HeartbeatUpdate, heartbeat_order
+from dropzone.devices import Devices, HeartbeatApplied, HeartbeatUpdate, heartbeat_order
 from dropzone.errors import InvalidInput, Problem, TransientError
 from dropzone.ids import job_id_for
 from dropzone.ledger import Ledger
@@ -608,6 +610,7 @@ class HeartbeatOutcome:
     deployment_job: str | None = None
     status: JobStatus | None = None
     rejected: bool = False
+    unknown_device: bool = False
 
 
 @dataclass
@@ -647,11 +650,13 @@ class HeartbeatProcessor:
             return self._reject(body, message_id, invalid_from(error, "event"))
         except InvalidInput as invalid:
             return self._reject(body, message_id, invalid)
-        return self.apply(event, heartbeat)
+        return self.apply(event, heartbeat, message_id=message_id)
 
-    def apply(self, event: HeartbeatEvent, heartbeat: Heartbeat) -> HeartbeatOutcome:
+    def apply(
+        self, event: HeartbeatEvent, heartbeat: Heartbeat, *, message_id: str = ""
+    ) -> HeartbeatOutcome:
         fleet, device = heartbeat.device_fleet_name, heartbeat.device_name
-        updated = self.devices.apply_heartbeat(
+        applied = self.devices.apply_heartbeat(
             HeartbeatUpdate(
                 fleet=fleet,
                 device=device,
@@ -664,6 +669,9 @@ class HeartbeatProcessor:
                 models=[m.model_dump(by_alias=True, exclude_unset=True) for m in heartbeat.models],
             )
         )
+        if applied is HeartbeatApplied.UNKNOWN_DEVICE:
+            return self._unknown_device(event, fleet, device, message_id)
+        updated = applied is HeartbeatApplied.APPLIED
         if not updated:
             logger.info(
                 "heartbeat older than the device's record: device fields left as they are",
@@ -756,13 +764,51 @@ class HeartbeatProcessor:
         except ValueError:
             raw = body
         event_id = raw.get("id") if isinstance(raw, dict) else None
+        location = self._report(raw, event_id, message_id, invalid, "invalid")
+        logger.warning(
+            "heartbeat rejected",
+            extra={"event_id": event_id, "reason": invalid.message[:500], "report": location},
+        )
+        metrics.add_metric(name="EdgeHeartbeatsRejected", unit="Count", value=1)
+        return HeartbeatOutcome(device_updated=False, rejected=True)
+
+    def _unknown_device(
+        self, event: HeartbeatEvent, fleet: str, device: str, message_id: str
+    ) -> HeartbeatOutcome:
+        """Only a deployment record registers a device. A heartbeat from any other device
+        is kept as a report (with a metric an alarm watches) and changes nothing."""
+        invalid = InvalidInput.single(
+            "detail.DeviceName",
+            f"no deployment record names device {device!r} of fleet {fleet!r}; "
+            "the heartbeat was not stored",
+        )
+        raw = {
+            "id": event.id,
+            "time": iso(event.time),
+            "source": event.source,
+            "detail-type": event.detail_type,
+            "detail": event.detail,
+        }
+        location = self._report(raw, event.id, message_id, invalid, "unknown_device")
+        logger.warning(
+            "heartbeat from a device no deployment record names",
+            extra={"fleet": fleet, "device": device, "event_id": event.id, "report": location},
+        )
+        metrics.add_metric(name="EdgeHeartbeatsFromUnknownDevices", unit="Count", value=1)
+        return HeartbeatOutcome(device_updated=False, unknown_device=True)
+
+    def _report(
+        self, raw: Any, event_id: Any, message_id: str, invalid: InvalidInput, kind: str
+    ) -> str:
+        """reports/edge_heartbeat/<date>/<event id>.json in the results bucket."""
         name = _safe_name(str(event_id or message_id or uuid.uuid4().hex))
         now = utcnow()
         key = f"{HEARTBEAT_REPORTS_PREFIX}{now:%Y/%m/%d}/{name}.json"
-        location = self.s3.put_json(
+        return self.s3.put_json(
             self.settings.results_bucket,
             key,
             {
+                "rejected_as": kind,
                 "reason": invalid.message,
                 "problems": [problem.as_dict() for problem in invalid.problems],
                 "message_id": message_id,
@@ -770,12 +816,6 @@ class HeartbeatProcessor:
                 "event": raw,
             },
         )
-        logger.warning(
-            "heartbeat rejected",
-            extra={"event_id": event_id, "reason": invalid.message[:500], "report": location},
-        )
-        metrics.add_metric(name="EdgeHeartbeatsRejected", unit="Count", value=1)
-        return HeartbeatOutcome(device_updated=False, rejected=True)
 
 
 def _safe_name(text: str) -> str:

@@ -17,10 +17,15 @@ duplicated and reordered events never move it back. The job's status follows its
     QUEUED, IN_PROGRESS                  still running
 
     once the expected number of devices has a final status (a thing target: 1; a thing
-    group: GreengrassDeployment.CoreDeviceCount), or else at the first final report:
+    group: GreengrassDeployment.CoreDeviceCount, which a thing group requires; a record
+    made before that rule, without a count, follows its first final report):
     all success → SUCCEEDED; all canceled → STOPPED; some success → PARTIALLY_SUCCEEDED;
     otherwise → FAILED. Reports after that are still recorded (with the counts), but the
     status is final.
+
+A target Greengrass refuses (while Dropzone reads its current components, or on
+CreateDeployment) ends the roll-out job REJECTED with a report. Events are best effort:
+dropzone.workflows.edge_reconcile asks Greengrass about roll-outs that went quiet.
 """
 
 from __future__ import annotations
@@ -121,7 +126,10 @@ class GreengrassDeployer:
             return existing  # started (or refused) already
         # The request is frozen in the first record: a retry sends exactly the same one,
         # which CreateDeployment recognises by its clientToken.
-        draft = existing or self._draft(packaging_job, section, component, job_id)
+        try:
+            draft = existing or self._draft(packaging_job, section, component, job_id)
+        except InvalidInput as invalid:  # e.g. a target ListDeployments refuses
+            return self._refuse(packaging_job, section, component, job_id, invalid)
         taken = claim(self.ledger, draft, owner=self.owner, lease_seconds=self.lease_seconds)
         if not taken.claimed:
             return taken.job
@@ -152,6 +160,35 @@ class GreengrassDeployer:
         )
         metrics.add_metric(name="GreengrassDeploymentsCreated", unit="Count", value=1)
         return result.job or job
+
+    def _refuse(
+        self,
+        packaging_job: Job,
+        section: GreengrassDeploymentSection,
+        component: PackagedComponent,
+        job_id: str,
+        invalid: InvalidInput,
+    ) -> Job:
+        """The roll-out's request could not even be built: record the job without one and
+        reject it with a report, so the hand-off completes and the packaging job settles."""
+        draft = Job(
+            job_id=job_id,
+            kind=KIND,
+            status=JobStatus.ACCEPTED,
+            source=packaging_job.source,
+            target=section.target_arn,
+            parent_id=packaging_job.job_id,
+            options={"channel": "greengrass", "component": component.as_dict()},
+            created_at="",
+            updated_at="",
+            **{DEVICES_ATTRIBUTE: {}},
+        )
+        taken = claim(self.ledger, draft, owner=self.owner, lease_seconds=self.lease_seconds)
+        if not taken.claimed:
+            return taken.job
+        return rejected(
+            taken.job, invalid, ledger=self.ledger, s3=self.s3, results_bucket=self.results_bucket
+        )
 
     def _draft(
         self,
@@ -283,14 +320,13 @@ class GreengrassStateHandler:
         device = event.core_device()
         status = detail.status.upper()
         details = detail.status_details or _StatusDetails()
-        entry: dict[str, Any] = {
-            "status": status,
-            "order": device_rank(status),
-            "reported_at": event.time or iso(utcnow()),
-            "reason": detail.reason,
-            "error_stack": details.error_stack,
-            "error_types": details.error_types,
-        }
+        entry = device_entry(
+            status,
+            event.time or iso(utcnow()),
+            reason=detail.reason,
+            error_stack=details.error_stack,
+            error_types=details.error_types,
+        )
         recorded = self.ledger.record_entry(
             job.job_id,
             KIND,
@@ -311,53 +347,77 @@ class GreengrassStateHandler:
 
     def settle(self, job: Job, service_status: str) -> Job:
         """Derive the job's status from its devices' results (idempotent)."""
-        devices: dict[str, dict[str, Any]] = dict(
-            (job.model_extra or {}).get(DEVICES_ATTRIBUTE) or {}
-        )
-        final = {name: str(entry["status"]) for name, entry in devices.items() if _is_final(entry)}
-        tally = Counter(_group(status) for status in final.values())
-        counts = {
-            **job.counts,
-            "core_devices_reported": len(devices),
-            "core_devices_succeeded": tally["success"],
-            "core_devices_failed": tally["failure"],
-            "core_devices_canceled": tally["canceled"],
-        }
-        expected = job.options.get("expected_core_devices")
-        decided = bool(final) and (expected is None or len(final) >= int(expected))
-        if job.status.is_terminal or not decided:
-            if job.status is JobStatus.SUBMITTED:
-                moved = self.ledger.transition(
-                    job.job_id,
-                    KIND,
-                    JobStatus.RUNNING,
-                    service_status=service_status,
-                    message=_waiting_message(len(final), expected),
-                    updates={"counts": counts},
-                )
-                return moved.job or job
-            updates: dict[str, Any] = {"counts": counts}
-            if job.status.is_terminal:  # the outcome stands; late reports add to the counts
-                service_status = job.service_status or service_status
-            else:
-                updates["message"] = _waiting_message(len(final), expected)
-            return (
-                self.ledger.annotate(
-                    job.job_id, KIND, job.status, service_status=service_status, updates=updates
-                )
-                or job
+        return settle(self.ledger, job, service_status)
+
+
+def device_entry(
+    status: str,
+    reported_at: str,
+    *,
+    reason: str | None = None,
+    error_stack: list[str] | None = None,
+    error_types: list[str] | None = None,
+    source: str = "event",
+) -> dict[str, Any]:
+    """A core device's result as kept under `core_devices.<thing name>`."""
+    return {
+        "status": status,
+        "order": device_rank(status),
+        "reported_at": reported_at,
+        "reason": reason,
+        "error_stack": list(error_stack or []),
+        "error_types": list(error_types or []),
+        "source": source,
+    }
+
+
+def settle(ledger: Ledger, job: Job, service_status: str) -> Job:
+    """Derive a roll-out job's status from its devices' results (idempotent)."""
+    devices: dict[str, dict[str, Any]] = dict((job.model_extra or {}).get(DEVICES_ATTRIBUTE) or {})
+    final = {name: str(entry["status"]) for name, entry in devices.items() if _is_final(entry)}
+    tally = Counter(_group(status) for status in final.values())
+    counts = {
+        **job.counts,
+        "core_devices_reported": len(devices),
+        "core_devices_succeeded": tally["success"],
+        "core_devices_failed": tally["failure"],
+        "core_devices_canceled": tally["canceled"],
+    }
+    expected = job.options.get("expected_core_devices")
+    decided = bool(final) and (expected is None or len(final) >= int(expected))
+    if job.status.is_terminal or not decided:
+        if job.status is JobStatus.SUBMITTED:
+            moved = ledger.transition(
+                job.job_id,
+                KIND,
+                JobStatus.RUNNING,
+                service_status=service_status,
+                message=_waiting_message(len(final), expected),
+                updates={"counts": counts},
             )
-        outcome = outcome_of(list(final.values()))
-        result = self.ledger.transition(
-            job.job_id,
-            KIND,
-            outcome,
-            service_status=service_status,
-            message=_outcome_message(final, devices),
-            updates={"counts": counts},
+            return moved.job or job
+        updates: dict[str, Any] = {"counts": counts}
+        if job.status.is_terminal:  # the outcome stands; late reports add to the counts
+            service_status = job.service_status or service_status
+        else:
+            updates["message"] = _waiting_message(len(final), expected)
+        return (
+            ledger.annotate(
+                job.job_id, KIND, job.status, service_status=service_status, updates=updates
+            )
+            or job
         )
-        metrics.add_metric(name="GreengrassDeploymentsSettled", unit="Count", value=1)
-        return result.job or job
+    outcome = outcome_of(list(final.values()))
+    result = ledger.transition(
+        job.job_id,
+        KIND,
+        outcome,
+        service_status=service_status,
+        message=_outcome_message(final, devices),
+        updates={"counts": counts},
+    )
+    metrics.add_metric(name="GreengrassDeploymentsSettled", unit="Count", value=1)
+    return result.job or job
 
 
 def _is_final(entry: dict[str, Any]) -> bool:

@@ -6,7 +6,9 @@ submit    S3 Object Created under model-packaging/<ProjectName>/….json → ACC
 poll      on a schedule: unfinished jobs, least recently updated first, are described
           within the service's rate limit and the invocation's time → the ledger
 hand-off  a job that succeeded records its edge deployment (`Edge`) and starts its
-          Greengrass roll-out (`GreengrassDeployment`) before it is marked SUCCEEDED
+          Greengrass roll-out (`GreengrassDeployment`) before it is marked SUCCEEDED;
+          after `max_handoff_attempts` failed attempts those records are FAILED with a
+          report and the job is SUCCEEDED anyway, its message saying the hand-off failed
 
 Lookout for Vision's statuses map onto the ledger as:
 
@@ -18,7 +20,15 @@ FAILED. Lookout for Vision sends no job events, hence the poll.
 A large backlog spreads over runs without any bookkeeping: each run reads the jobs last
 updated before it started, oldest first, and every job it describes is written back (its
 `updated_at` moves to now), so the jobs a run did not reach are the oldest for the next
-run. A job whose hand-off fails is not written back, so the next run retries it first.
+run. A hand-off starts only with `handoff_reserve_seconds` of the invocation left (it may
+stream a large model to checksum it); otherwise the job is left as it was, first in line
+for the next run. Each attempt is counted on the job before it starts (so an attempt cut
+short by the timeout counts too), which also moves the job to the end of the line.
+
+StartModelPackagingJob's ServiceQuotaExceededException (too many jobs at once) is not
+throttling: it clears as jobs finish. The upload's message is retried later, each time
+`quota_retry_seconds` times its receive count (at most `quota_retry_max_seconds`), by
+raising RetryLater, which changes the message's visibility timeout.
 """
 
 from __future__ import annotations
@@ -35,12 +45,13 @@ from dropzone.adapters.lookoutvision import (
     LookoutVision,
     PackagingJobConflict,
     PackagingJobNotFound,
+    QuotaExceeded,
     Throttled,
 )
 from dropzone.adapters.s3 import S3, ObjectHead
 from dropzone.batch import SqsMessage
 from dropzone.clock import iso, utcnow
-from dropzone.errors import InvalidInput, TransientError
+from dropzone.errors import InvalidInput, RetryLater, TransientError
 from dropzone.ids import job_id_for
 from dropzone.ledger import Ledger
 from dropzone.models.edge import EdgeSection
@@ -60,9 +71,13 @@ from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys
 from dropzone.observability import logger, metrics
 from dropzone.ratelimit import Pacer
 from dropzone.settings import PackagingSettings
-from dropzone.workflows.greengrass_deployment import GreengrassDeployer, PackagedComponent
+from dropzone.workflows.greengrass_deployment import (
+    GreengrassDeployer,
+    PackagedComponent,
+    deployment_job_id,
+)
 from dropzone.workflows.intake import claim, head_of
-from dropzone.workflows.rejection import rejected
+from dropzone.workflows.rejection import rejected, report_key
 
 KIND = JobKind.MODEL_PACKAGING
 SERVICE_STATUSES: dict[str, JobStatus] = {
@@ -153,7 +168,15 @@ class PackagingSubmitter:
 
     def handle_record(self, message: SqsMessage) -> None:
         event = ObjectCreatedEvent.model_validate_json(message.body)
-        self.submit(event.source_object())
+        try:
+            self.submit(event.source_object())
+        except QuotaExceeded as quota:
+            delay = min(
+                self.settings.quota_retry_seconds * max(message.receive_count, 1),
+                self.settings.quota_retry_max_seconds,
+            )
+            metrics.add_metric(name="PackagingQuotaRefusals", unit="Count", value=1)
+            raise RetryLater(f"{quota}; next try in {delay} s", delay_seconds=delay) from quota
 
     def submit(self, source: SourceObject) -> Job:
         keys = candidate_keys(source.key)
@@ -319,6 +342,12 @@ class PackagingHandoff:
     s3: S3
     edge: Callable[[], EdgeRecorder]
     greengrass: Callable[[], GreengrassDeployer]
+    results_bucket: str = ""
+
+    @staticmethod
+    def wanted(job: Job) -> bool:
+        """Whether the job's request asks for anything after packaging."""
+        return bool(job.options.get("edge") or job.options.get("greengrass_deployment"))
 
     def run(self, job: Job, component: PackagedComponent) -> list[str]:
         """The ids of the jobs the hand-off created (or found)."""
@@ -331,6 +360,66 @@ class PackagingHandoff:
             )
             children.append(self.greengrass().deploy(job, section, component).job_id)
         return children
+
+    def abandon(self, job: Job, reason: str, attempts: int) -> list[str]:
+        """Give up on the hand-off: each record it should have made and did not get going
+        (missing, or still ACCEPTED) is FAILED with a report; the ids of all of them."""
+        from dropzone.workflows.edge_deployment import job_id_for_packaging
+
+        message = f"the hand-off from packaging job {job.job_id} failed {attempts} times: {reason}"
+        children: list[str] = []
+        if job.options.get("edge"):
+            edge = EdgeSection.model_validate(job.options["edge"])
+            record_id = job_id_for_packaging(job.job_id)
+            children.append(self._fail_child(job, record_id, edge.device_fleet_name, message))
+        if job.options.get("greengrass_deployment"):
+            section = GreengrassDeploymentSection.model_validate(
+                job.options["greengrass_deployment"]
+            )
+            rollout_id = deployment_job_id(job.job_id)
+            children.append(self._fail_child(job, rollout_id, section.target_arn, message))
+        metrics.add_metric(name="PackagingHandoffsAbandoned", unit="Count", value=1)
+        logger.error(
+            "hand-off abandoned",
+            extra={"job_id": job.job_id, "attempts": attempts, "reason": reason},
+        )
+        return children
+
+    def _fail_child(self, job: Job, child_id: str, target: str, message: str) -> str:
+        child = self.ledger.create(
+            Job(
+                job_id=child_id,
+                kind=JobKind.EDGE_DEPLOYMENT,
+                status=JobStatus.ACCEPTED,
+                source=job.source,
+                target=target,
+                parent_id=job.job_id,
+                options={"handoff_failed": True},
+                created_at="",
+                updated_at="",
+            )
+        ).job
+        if child.status is not JobStatus.ACCEPTED:
+            return child_id  # under way or ended: it keeps its own course
+        updates: dict[str, Any] = {}
+        if self.results_bucket:
+            report = {
+                "job_id": child_id,
+                "kind": JobKind.EDGE_DEPLOYMENT,
+                "status": JobStatus.FAILED,
+                "parent_id": job.job_id,
+                "source": job.source.model_dump(exclude_none=True),
+                "target": target,
+                "reason": message,
+                "failed_at": iso(utcnow()),
+            }
+            updates["report_location"] = self.s3.put_json(
+                self.results_bucket, report_key(child), report
+            )
+        self.ledger.transition(
+            child_id, JobKind.EDGE_DEPLOYMENT, JobStatus.FAILED, message=message, updates=updates
+        )
+        return child_id
 
     def _edge(self, job: Job, component: PackagedComponent) -> Job:
         edge = EdgeSection.model_validate(job.options["edge"])
@@ -429,7 +518,7 @@ class PackagingPoller:
             settings,
             ledger,
             LookoutVision(),
-            PackagingHandoff(ledger, s3, edge_recorder, greengrass),
+            PackagingHandoff(ledger, s3, edge_recorder, greengrass, settings.results_bucket),
             Pacer.within(settings.describe_tps, safety_factor=settings.tps_safety_factor),
         )
 
@@ -448,6 +537,14 @@ class PackagingPoller:
             try:
                 info = self._describe(job)
                 summary.described += 1
+                if (
+                    seconds_left is not None
+                    and self._hands_off(job, info)
+                    and seconds_left() < self.settings.handoff_reserve_seconds
+                ):
+                    # Not written back: the job is first in line for the next run.
+                    summary.out_of_time = True
+                    break
                 if self.apply(job, info):
                     summary.changed += 1
             except Throttled as throttled:
@@ -475,6 +572,13 @@ class PackagingPoller:
             for status in (JobStatus.SUBMITTED, JobStatus.RUNNING)
         ]
         return heapq.merge(*streams, key=lambda job: (job.updated_at, job.job_id))
+
+    def _hands_off(self, job: Job, info: dict[str, Any] | None) -> bool:
+        return (
+            info is not None
+            and SERVICE_STATUSES.get(str(info.get("Status", ""))) is JobStatus.SUCCEEDED
+            and PackagingHandoff.wanted(job)
+        )
 
     def _describe(self, job: Job) -> dict[str, Any] | None:
         """The service's description, or None when it does not know the job."""
@@ -542,14 +646,18 @@ class PackagingPoller:
             component_version_arn=component.arn,
         )
         # The hand-off comes first: if it fails the job stays unfinished and the next run
-        # repeats it; a SUCCEEDED job always has its edge record and roll-out.
+        # repeats it; a SUCCEEDED job always has its edge record and roll-out (or, once the
+        # attempts are used up, those records FAILED with a report).
         packaged = job.model_copy(update=details)
-        children = self.handoff.run(packaged, component)
+        children, failure = self._hand_off(job, packaged, component)
         if children:
             details["children"] = children
         message = info.get("StatusMessage") or (
             f"component {component.name} {component.version} is ready"
         )
+        if failure is not None:
+            details["handoff_failed"] = True
+            message = f"{message}; {failure}"[:1000]
         result = self.ledger.transition(
             job.job_id,
             KIND,
@@ -560,6 +668,33 @@ class PackagingPoller:
         )
         metrics.add_metric(name="PackagingJobsSucceeded", unit="Count", value=1)
         return result.applied
+
+    def _hand_off(
+        self, job: Job, packaged: Job, component: PackagedComponent
+    ) -> tuple[list[str], str | None]:
+        """The children's ids, and why the hand-off was given up (None when it ran)."""
+        if not PackagingHandoff.wanted(job):
+            return [], None
+        extra = job.model_extra or {}
+        done = int(extra.get("handoff_attempts") or 0)
+        limit = self.settings.max_handoff_attempts
+        if done >= limit:
+            reason = str(extra.get("handoff_error") or "an attempt did not finish in time")
+            return self._abandon(packaged, reason, done)
+        attempt = done + 1
+        self.ledger.annotate(job.job_id, KIND, job.status, updates={"handoff_attempts": attempt})
+        try:
+            return self.handoff.run(packaged, component), None
+        except Exception as error:
+            reason = f"{type(error).__name__}: {error}"[:500]
+            if attempt >= limit:
+                return self._abandon(packaged, reason, attempt)
+            self.ledger.annotate(job.job_id, KIND, job.status, updates={"handoff_error": reason})
+            raise
+
+    def _abandon(self, packaged: Job, reason: str, attempts: int) -> tuple[list[str], str]:
+        children = self.handoff.abandon(packaged, reason, attempts)
+        return children, f"the hand-off failed after {attempts} attempts: {reason}"
 
     def _missing(self, job: Job, now: datetime) -> bool:
         started = (job.model_extra or {}).get("submitted_at") or job.created_at

@@ -1,0 +1,29 @@
+"""Scheduled backstop: ask Greengrass about quiet roll-outs; expire edge deployments that
+never end."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dropzone.observability import logger, metrics, tracer
+from dropzone.workflows.edge_reconcile import EdgeReconciler
+
+
+@cache
+def default_reconciler() -> EdgeReconciler:
+    return EdgeReconciler.from_env()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any], context: LambdaContext, reconciler: EdgeReconciler | None = None
+) -> dict[str, Any]:
+    def seconds_left() -> float:
+        return context.get_remaining_time_in_millis() / 1000.0
+
+    return (reconciler or default_reconciler()).run(seconds_left)

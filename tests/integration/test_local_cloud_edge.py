@@ -147,3 +147,56 @@ def test_an_unknown_service_for_faults_is_refused() -> None:
         pytest.raises(ValueError, match="no stand-in"),
     ):
         cloud.inject_faults("rekognition", "ThrottlingException")
+
+
+def test_a_slow_packaging_job_is_polled_until_it_ends() -> None:
+    with LocalCloud(function_environment=QUIET) as cloud:
+        # Given a packaging job that runs for five minutes
+        cloud.add_packaging_project("circuit-boards")
+        cloud.lookoutvision.run_time = timedelta(minutes=5)
+        cloud.put_object(KEY, request())
+        cloud.run_until_idle()
+        # When a minute passes, the poller finds it running, and keeps polling
+        cloud.advance(timedelta(minutes=1))
+        (packaging,) = by_kind(cloud, JobKind.MODEL_PACKAGING)
+        assert packaging.status is JobStatus.RUNNING
+        for _ in range(5):
+            cloud.advance(timedelta(minutes=1))
+        # Then it ends, and only then is the edge record made
+        (packaging,) = by_kind(cloud, JobKind.MODEL_PACKAGING)
+        assert packaging.status is JobStatus.SUCCEEDED
+        assert [h.status for h in packaging.history][-2:] == [
+            JobStatus.RUNNING,
+            JobStatus.SUCCEEDED,
+        ]
+        assert len(by_kind(cloud, JobKind.EDGE_DEPLOYMENT)) == 1
+
+
+def test_slow_bedrock_jobs_take_more_rounds() -> None:
+    model = "anthropic.claude-3-haiku-20240307-v1:0"
+    record = {
+        "modelInput": {
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 16,
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+    }
+    body = "\n".join(json.dumps({"recordId": f"r{i}", **record}) for i in range(100)) + "\n"
+    with LocalCloud(function_environment=QUIET) as cloud:
+        with pytest.raises(ValueError, match="no jobs to slow down"):
+            cloud.slow("sagemaker-runtime", 3)
+        # Given a Bedrock that keeps every job running three rounds longer
+        cloud.slow("bedrock", 3)
+        cloud.put_object(f"bedrock-batch/{model}/reviews/in.jsonl", body.encode())
+        # When everything else has settled, the job is still running
+        cloud.run_until_idle()
+        (job,) = cloud.jobs()
+        assert job.status is JobStatus.RUNNING
+        # Then it ends after more rounds
+        rounds = 1
+        while not job.status.is_terminal and rounds < 10:
+            cloud.run_until_idle()
+            rounds += 1
+            job = cloud.job(job.job_id) or job
+        assert job.status is JobStatus.SUCCEEDED
+        assert rounds > 1

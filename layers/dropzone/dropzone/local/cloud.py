@@ -339,6 +339,23 @@ class LocalCloud:
             raise ValueError(f"no stand-in for {service!r}; one of {sorted(fakes)}")
         fakes[service].inject_faults(*error_codes)
 
+    def slow(self, service: str, rounds: int, *, name: str = "*") -> None:
+        """Keep a stood-in service's jobs running for `rounds` more steps: Bedrock batch jobs
+        and Lookout for Vision packaging jobs by job name, Greengrass deployments by core
+        device thing name ("*": all). `run_until_idle()` returns once nothing else moves, with
+        such a job still running; each further call moves it on. For slowness in time, set
+        `cloud.lookoutvision.run_time` (a timedelta) and move the clock with `advance()`."""
+        if rounds < 0:
+            raise ValueError("rounds must be 0 or more")
+        slow: dict[str, dict[str, int]] = {
+            "bedrock": self.bedrock.slow_jobs,
+            "lookoutvision": self.lookoutvision.slow_jobs,
+            "greengrassv2": self.greengrass.slow_devices,
+        }
+        if service not in slow:
+            raise ValueError(f"no jobs to slow down in {service!r}; one of {sorted(slow)}")
+        slow[service][name] = rounds
+
     def unreliable_events(
         self, *, seed: int = 0, drop: float = 0.0, hold: float = 0.0, duplicate: float = 0.0
     ) -> UnreliableDelivery:

@@ -220,6 +220,8 @@ def _short(text: str, limit: int = 48) -> str:
 
 
 def _object(job: Job) -> str:
-    if job.parent_id:
-        return f"part {job.options.get('part', '?')} of {job.parent_id}"
+    if job.parent_id and "part" in job.options:
+        return f"part {job.options['part']} of {job.parent_id}"
+    if job.parent_id:  # an edge record or a Greengrass roll-out made by a packaging job
+        return f"from {job.parent_id}"
     return _short(job.source.key, 60)

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from dropzone import aws, clock
 from dropzone.local import LocalCloud
 from dropzone.local.service_model import validate_response
+from dropzone.local.template import TEMPLATE_PATH
 from dropzone.models.jobs import Job, JobKind, JobStatus
 
 QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}
@@ -200,3 +204,40 @@ def test_slow_bedrock_jobs_take_more_rounds() -> None:
             job = cloud.job(job.job_id) or job
         assert job.status is JobStatus.SUCCEEDED
         assert rounds > 1
+
+
+def test_a_quota_refusal_waits_out_its_backoff_on_the_local_clock() -> None:
+    with LocalCloud(function_environment=QUIET) as cloud:
+        # Given Lookout for Vision refusing the first start for its concurrent-jobs quota
+        cloud.add_packaging_project("circuit-boards")
+        cloud.inject_faults("lookoutvision", "ServiceQuotaExceededException")
+        cloud.put_object(KEY, request())
+        cloud.run_until_idle()
+        # Then the request waits, hidden in its queue, rather than being retried at once
+        (job,) = cloud.jobs()
+        assert job.status is JobStatus.ACCEPTED
+        starts = [c for c in cloud.lookoutvision.calls if c.operation == "StartModelPackagingJob"]
+        assert len(starts) == 1
+        cloud.advance(timedelta(minutes=5))
+        assert cloud.job(job.job_id).status is JobStatus.ACCEPTED  # type: ignore[union-attr]
+        # And once its backoff has passed, it is started
+        cloud.advance(timedelta(minutes=15))
+        assert cloud.job(job.job_id).status is JobStatus.SUCCEEDED  # type: ignore[union-attr]
+        assert cloud.queue_depth("PackagingSubmitDLQUrl") == 0
+
+
+def test_a_failed_provisioning_leaves_nothing_behind(tmp_path: Path) -> None:
+    # Given a template whose rule targets a queue that does not exist
+    text, target = TEMPLATE_PATH.read_text(), "Arn: !GetAtt SageMakerSubmitQueue.Arn"
+    assert target in text
+    broken = tmp_path / "template.yaml"
+    broken.write_text(text.replace(target, "Arn: !GetAtt Nope.Arn"))
+    (tmp_path / "functions").symlink_to(TEMPLATE_PATH.parent / "functions")
+    clock.advance(timedelta(hours=1))  # left over from an earlier run
+    # When provisioning fails
+    with pytest.raises(Exception, match="Nope"), LocalCloud(broken):
+        pass
+    # Then no moto, fake credentials or moved clock are left behind
+    assert abs(clock.utcnow() - datetime.now(UTC)) < timedelta(seconds=5)
+    assert os.environ.get("AWS_ACCESS_KEY_ID") != "local"
+    assert aws.client("sqs").__class__.__name__ != "_WatchedSqs"

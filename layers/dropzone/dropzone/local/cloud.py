@@ -144,12 +144,23 @@ class LocalCloud:
         self._clients: dict[str, Any] = {}
         self._observer_queue = ""
         self._schedule_due: dict[tuple[str, str], datetime] = {}
+        # Messages a function hid for longer (a postponed retry): receipt → (queue, due).
+        self._postponed: dict[str, tuple[str, datetime]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def __enter__(self) -> LocalCloud:
+        try:
+            return self._enter()
+        except BaseException:
+            self._exit.close()  # undo whatever was set up: moto, environment, clients, clock
+            raise
+
+    def _enter(self) -> LocalCloud:
         from moto import mock_aws
 
+        clock.reset()
+        self._exit.callback(clock.reset)
         self._exit.enter_context(
             _environment({**_FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.region})
         )
@@ -164,10 +175,10 @@ class LocalCloud:
                     "bedrock": self.bedrock,
                     "lookoutvision": self.lookoutvision,
                     "greengrassv2": self.greengrass,
+                    "sqs": _WatchedSqs(self.client("sqs"), self._postponed),
                 }
             )
         )
-        self._exit.callback(clock.reset)
         self._resolver = self._make_resolver()
         self._provision()
         return self
@@ -396,28 +407,49 @@ class LocalCloud:
         raise RuntimeError(f"still busy after {max_rounds} rounds")
 
     def advance(self, delta: timedelta = timedelta(minutes=1)) -> int:
-        """Move the clock forward: Dropzone's, and the stand-ins' (which share it), then run
-        each scheduled function as often as its `rate(...)` came due in that time, send
-        every device's periodic heartbeat and deliver what that set moving. Returns the
-        number of scheduled runs."""
-        clock.advance(delta)
-        now = clock.utcnow()
-        runs = 0
+        """Move the clock forward: Dropzone's, and the stand-ins' (which share it). On the
+        way, each scheduled function runs at every time its template `rate(...)` comes due,
+        in time order, and what it sets moving is delivered before the next one; messages a
+        function postponed come back once their time has passed. At the end every device
+        sends its periodic heartbeat. Returns the number of scheduled runs."""
+        if delta < timedelta(0):
+            raise ValueError("the clock only moves forward")
+        start = clock.utcnow()
+        end = start + delta
+        due: list[tuple[datetime, str, str]] = []
         for function in self._functions.values():
             for expression in function.schedules:
                 period = schedule_period(expression)
-                due = self._schedule_due.setdefault(
-                    (function.logical_id, expression), now - delta + period
-                )
-                while due <= now:
-                    self._run_schedule(function.logical_id, expression, due)
-                    runs += 1
-                    due += period
-                self._schedule_due[(function.logical_id, expression)] = due
+                key = (function.logical_id, expression)
+                at = self._schedule_due.setdefault(key, start + period)
+                while at <= end:
+                    due.append((at, function.logical_id, expression))
+                    at += period
+                self._schedule_due[key] = at
+        for at, logical_id, expression in sorted(due):
+            clock.advance(max(timedelta(0), at - clock.utcnow()))  # real time runs on too
+            self._release_postponed()
+            self._run_schedule(logical_id, expression, at)
+            self.run_until_idle()
+        clock.advance(max(timedelta(0), end - clock.utcnow()))
+        self._release_postponed()
         for device in self.devices:
             self._send_heartbeats(device, [device.heartbeat()])
         self.run_until_idle()
-        return runs
+        return len(due)
+
+    def _release_postponed(self) -> None:
+        now = clock.utcnow()
+        sqs = self.client("sqs")
+        for receipt, (url, at) in list(self._postponed.items()):
+            if at <= now:
+                del self._postponed[receipt]
+                try:
+                    sqs.change_message_visibility(
+                        QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0
+                    )
+                except sqs.exceptions.ReceiptHandleIsInvalid:
+                    continue  # the message was received again or deleted since
 
     def run_schedules(self) -> None:
         """Run every scheduled function once, as its schedule would, without moving time."""
@@ -501,9 +533,21 @@ class LocalCloud:
         queue = self._functions[logical_id].on_failure_queue
         if queue is None:
             raise RuntimeError(f"{logical_id} failed asynchronously with no destination: {error!r}")
-        record = {
-            "requestContext": {"functionArn": logical_id, "condition": "RetriesExhausted"},
+        record = {  # the shape of Lambda's on-failure destination record
+            "version": "1.0",
+            "timestamp": clock.iso(clock.utcnow()),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"{self._get_att(logical_id, 'Arn')}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": 3,
+            },
             "requestPayload": payload,
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
             "responsePayload": {"errorMessage": str(error), "errorType": type(error).__name__},
         }
         self.client("sqs").send_message(QueueUrl=queue, MessageBody=json.dumps(record))
@@ -753,7 +797,11 @@ class LocalCloud:
                 except Exception:  # a crashed invocation fails the whole batch, as in Lambda
                     failed = {message["MessageId"] for message in messages}
                 for message in messages:
-                    if message["MessageId"] in failed:
+                    # Retry a failure at once, unless the function postponed it itself.
+                    if (
+                        message["MessageId"] in failed
+                        and message["ReceiptHandle"] not in self._postponed
+                    ):
                         sqs.change_message_visibility(
                             QueueUrl=url,
                             ReceiptHandle=message["ReceiptHandle"],
@@ -844,6 +892,25 @@ def _delete_messages(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None
         )
         if response.get("Failed"):
             raise RuntimeError(f"could not delete messages from {url}: {response['Failed']}")
+
+
+class _WatchedSqs:
+    """The SQS client Dropzone's functions get in the local cloud. It notes when a function
+    hides a message for longer (a postponed retry), so that the queue pump leaves it hidden
+    and `advance()` brings it back on the local clock, as its visibility timeout would."""
+
+    def __init__(self, client: Any, postponed: dict[str, tuple[str, datetime]]) -> None:
+        self._client = client
+        self._postponed = postponed
+
+    def change_message_visibility(self, **params: Any) -> Any:
+        response = self._client.change_message_visibility(**params)
+        due = clock.utcnow() + timedelta(seconds=int(params["VisibilityTimeout"]))
+        self._postponed[str(params["ReceiptHandle"])] = (str(params["QueueUrl"]), due)
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
 
 
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")

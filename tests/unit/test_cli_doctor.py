@@ -30,6 +30,11 @@ RESOURCES = [
     ("BedrockAdmissionFunction", "dz-BedrockAdmissionFunction-1", "AWS::Lambda::Function"),
 ]
 ALARMS = ["dz-SageMakerSubmitDLQAlarm", "dz-EventDeliveryDLQAlarm"]
+DEPTHS = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
 
 
 def _alarm(name: str, state: str) -> dict[str, Any]:
@@ -41,7 +46,7 @@ def _stub_stack(
     *,
     status: str = "UPDATE_COMPLETE",
     outputs: dict[str, str] = OUTPUTS,
-    depths: tuple[str, str] = ("0", "0"),
+    depths: tuple[dict[str, str], dict[str, str]] = ({}, {}),
     alarm_states: tuple[str, str] = ("OK", "INSUFFICIENT_DATA"),
     dry_run_error: str | None = None,
 ) -> None:
@@ -56,11 +61,8 @@ def _stub_stack(
     for name, depth in zip(("dz-SageMakerSubmitDLQ", "dz-EventDeliveryDLQ"), depths, strict=True):
         aws["sqs"].add_response(
             "get_queue_attributes",
-            {"Attributes": {"ApproximateNumberOfMessages": depth}},
-            expected_params={
-                "QueueUrl": queue_url(name),
-                "AttributeNames": ["ApproximateNumberOfMessages"],
-            },
+            {"Attributes": {**dict.fromkeys(DEPTHS, "0"), **depth}},
+            expected_params={"QueueUrl": queue_url(name), "AttributeNames": list(DEPTHS)},
         )
     aws["cloudwatch"].add_response(
         "describe_alarms",
@@ -116,7 +118,7 @@ def test_every_failure_is_reported_and_fails_the_command(
         aws,
         status="UPDATE_ROLLBACK_COMPLETE",
         outputs=outputs,
-        depths=("0", "3"),
+        depths=({}, {"ApproximateNumberOfMessages": "3"}),
         alarm_states=("OK", "ALARM"),
         dry_run_error="AccessDeniedException",
     )
@@ -129,10 +131,34 @@ def test_every_failure_is_reported_and_fails_the_command(
     text = "\n".join(failures)
     assert "stack" in text and "rolled back" in text
     assert "missing: BedrockServiceRoleArn" in text
-    assert "queue EventDeliveryDLQ" in text and "3 messages waiting" in text
+    assert "queue EventDeliveryDLQ" in text and "messages: 3 waiting (see" in text
     assert "alarm dz-EventDeliveryDLQAlarm" in text
     assert "function BedrockAdmissionFunction" in text and "AccessDeniedException" in text
     assert "5 of 7 checks failed" in lines[-1]
+
+
+@pytest.mark.parametrize(
+    ("depth", "detail"),
+    [
+        ({"ApproximateNumberOfMessagesNotVisible": "2"}, "messages: 2 in flight"),
+        ({"ApproximateNumberOfMessagesDelayed": "1"}, "messages: 1 delayed"),
+        (
+            dict.fromkeys(DEPTHS, "4"),
+            "messages: 4 waiting, 4 in flight, 4 delayed (see `dropzone redrive`)",
+        ),
+    ],
+)
+def test_a_dlq_with_messages_in_flight_or_delayed_fails(
+    aws: StubbedClients, capsys: pytest.CaptureFixture[str], depth: dict[str, str], detail: str
+) -> None:
+    _stub_stack(aws, depths=(depth, {}))
+    with aws.active():
+        code = main(["doctor", "--stack", STACK, "--region", REGION], clients=aws)
+    lines = capsys.readouterr().out.splitlines()
+    failures = [line for line in lines if line.startswith("FAIL")]
+    assert code == 1
+    assert len(failures) == 1
+    assert "queue SageMakerSubmitDLQ" in failures[0] and detail in failures[0]
 
 
 def test_required_outputs_exist_in_the_template() -> None:

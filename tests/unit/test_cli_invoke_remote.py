@@ -337,3 +337,126 @@ def test_remote_options_without_remote_are_refused(capsys: pytest.CaptureFixture
     code = main(["invoke", "BedrockAdmissionFunction", "--tail", "--qualifier", "live"])
     assert code == 2
     assert "--tail, --qualifier apply to --remote invocations" in capsys.readouterr().err
+
+
+# -- no stack needed --------------------------------------------------------------------------
+
+
+def _stackless(tmp_path: Path, *args: str) -> list[str]:
+    """A remote invocation with no --stack and a samconfig.toml that names none."""
+    return ["invoke", *args, "--remote", "--config-file", str(tmp_path / "samconfig.toml")]
+
+
+@pytest.mark.parametrize(
+    ("given", "function_name", "qualifier"),
+    [
+        (function_arn("dz-admission"), function_arn("dz-admission"), None),
+        (f"{function_arn('dz-admission')}:live", function_arn("dz-admission"), "live"),
+        (f"{ACCOUNT}:function:dz-admission:3", f"{ACCOUNT}:function:dz-admission", "3"),
+    ],
+)
+def test_an_arn_needs_no_stack(
+    aws: StubbedClients,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    given: str,
+    function_name: str,
+    qualifier: str | None,
+) -> None:
+    expected: dict[str, Any] = {"FunctionName": function_name, "InvocationType": "DryRun"}
+    if qualifier:
+        expected["Qualifier"] = qualifier
+    aws["lambda"].add_response(
+        "invoke", {"StatusCode": 204, "Payload": _body(b"")}, expected_params=expected
+    )
+    with aws.active():  # and CloudFormation is never asked
+        code = main(
+            _stackless(tmp_path, given, "--type", "DryRun", "--region", REGION), clients=aws
+        )
+    assert code == 0, capsys.readouterr().err
+
+
+def test_an_arn_is_not_looked_up_in_a_configured_stack(aws: StubbedClients) -> None:
+    aws["lambda"].add_response(
+        "invoke",
+        {"StatusCode": 204, "Payload": _body(b"")},
+        expected_params={"FunctionName": function_arn("dz-admission"), "InvocationType": "DryRun"},
+    )
+    with aws.active():
+        assert main(_remote(function_arn("dz-admission"), "--type", "DryRun"), clients=aws) == 0
+
+
+def test_an_arn_in_another_region_than_region_is_refused(
+    aws: StubbedClients, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with aws.active():
+        code = main(
+            _stackless(tmp_path, function_arn("dz-admission"), "--region", "eu-west-1"),
+            clients=aws,
+        )
+    assert code == 2
+    assert f"the function ARN is in {REGION} but --region is eu-west-1" in (capsys.readouterr().err)
+
+
+def test_a_name_without_a_stack_is_invoked_as_a_name(
+    aws: StubbedClients, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws["lambda"].add_response(
+        "invoke",
+        {"StatusCode": 204, "Payload": _body(b"")},
+        expected_params={"FunctionName": "admission", "InvocationType": "DryRun"},
+    )
+    with aws.active():
+        code = main(_stackless(tmp_path, "admission", "--type", "DryRun"), clients=aws)
+    assert code == 0
+    assert "no stack configured; admission is invoked as a function name" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    ("error_code", "message", "status"),
+    [
+        ("ValidationError", f"Stack '{STACK}' does not exist", 400),
+        ("AccessDenied", "not authorized to perform: cloudformation:DescribeStackResource", 403),
+    ],
+)
+def test_a_missing_or_unreadable_stack_means_not_a_logical_id(
+    aws: StubbedClients,
+    capsys: pytest.CaptureFixture[str],
+    error_code: str,
+    message: str,
+    status: int,
+) -> None:
+    aws["cloudformation"].add_client_error(
+        "describe_stack_resource",
+        service_error_code=error_code,
+        service_message=message,
+        http_status_code=status,
+        expected_params={"StackName": STACK, "LogicalResourceId": "admission"},
+    )
+    aws["lambda"].add_response(
+        "invoke",
+        {"StatusCode": 204, "Payload": _body(b"")},
+        expected_params={"FunctionName": "admission", "InvocationType": "DryRun"},
+    )
+    with aws.active():
+        code = main(_remote("admission", "--type", "DryRun"), clients=aws)
+    assert code == 0, capsys.readouterr().err
+    assert "note: admission not looked up as a logical id" in capsys.readouterr().err
+
+
+def test_other_cloudformation_failures_still_fail(
+    aws: StubbedClients, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws["cloudformation"].add_client_error(
+        "describe_stack_resource",
+        service_error_code="Throttling",
+        service_message="Rate exceeded",
+        http_status_code=400,
+        expected_params={"StackName": STACK, "LogicalResourceId": "admission"},
+    )
+    with aws.active():
+        code = main(_remote("admission", "--type", "DryRun"), clients=aws)
+    assert code == 1
+    assert "DescribeStackResource: Throttling: Rate exceeded" in capsys.readouterr().err

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +145,39 @@ def test_list_limit_says_more_match(
     assert code == 0
     assert ID_C in out and ID_A not in out
     assert "1 job (more match" in out
+
+
+@pytest.mark.parametrize("limit", [3, 0])
+def test_list_without_filters_finds_the_newest_in_a_shuffled_scan(
+    stack: Stack,
+    aws: StubbedClients,
+    capsys: pytest.CaptureFixture[str],
+    limit: int,
+) -> None:
+    # Given 9 jobs, one updated a minute after the other, that the scan returns shuffled
+    ids = [f"dz-{number:040x}" for number in range(1, 10)]
+    start = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    for minute, job_id in enumerate(ids):
+        ledger = stack.ledger(clock=lambda minute=minute: start + timedelta(minutes=minute))
+        ledger.create(_job(job_id, JobKind.SAGEMAKER_ASYNC, "m", f"sagemaker-async/m/{job_id}"))
+    newest_first = ids[::-1]
+    order = list(ids)
+    random.Random(7).shuffle(order)
+    assert set(order[:3]) != set(newest_first[:3])  # the first items are not the newest
+
+    def shuffled(parsed: dict[str, Any], **_: Any) -> None:
+        by_id = {item["job_id"]["S"]: item for item in parsed.get("Items", [])}
+        parsed["Items"] = [by_id[job_id] for job_id in order if job_id in by_id]
+
+    stack.dynamodb.meta.events.register("after-call.dynamodb.Scan", shuffled)
+    try:
+        with aws.active():
+            code = main(["jobs", "list", "--json", "--limit", str(limit), *REMOTE], clients=aws)
+    finally:
+        stack.dynamodb.meta.events.unregister("after-call.dynamodb.Scan", shuffled)
+    listed = [job["job_id"] for job in json.loads(capsys.readouterr().out)]
+    assert code == 0
+    assert listed == (newest_first[:limit] if limit else newest_first)
 
 
 def test_show_prints_the_record_and_its_history(

@@ -72,24 +72,36 @@ def _no_sources(aws: StubbedClients, name: str) -> None:
     )
 
 
-def test_without_a_queue_the_dlqs_are_listed_with_their_depth(
+def test_without_a_queue_the_dlqs_are_listed_with_messages_in_every_state(
     aws: StubbedClients, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name, depth in ((SUBMIT_DLQ, "4"), (EVENT_DLQ, "0"), (ADMISSION_DLQ, "1")):
+    depths = {
+        SUBMIT_DLQ: ("4", "0", "0"),
+        EVENT_DLQ: ("0", "2", "0"),
+        ADMISSION_DLQ: ("1", "0", "3"),
+    }
+    names = (
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    )
+    for name, depth in depths.items():
         aws["sqs"].add_response(
             "get_queue_attributes",
-            {"Attributes": {"ApproximateNumberOfMessages": depth}},
-            expected_params={
-                "QueueUrl": queue_url(name),
-                "AttributeNames": ["ApproximateNumberOfMessages"],
-            },
+            {"Attributes": dict(zip(names, depth, strict=True))},
+            expected_params={"QueueUrl": queue_url(name), "AttributeNames": list(names)},
         )
     with aws.active():
         code = main(["redrive", *REMOTE], clients=aws)
-    out = capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
     assert code == 0
-    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:5]}
-    assert rows == {"SageMakerSubmitDLQ": "4", "EventDeliveryDLQ": "0", "BedrockAdmissionDLQ": "1"}
+    assert lines[0].split() == ["QUEUE", "MESSAGES", "IN", "FLIGHT", "DELAYED", "URL"]
+    rows = {line.split()[0]: tuple(line.split()[1:4]) for line in lines[2:5]}
+    assert rows == {
+        "SageMakerSubmitDLQ": ("4", "0", "0"),
+        "EventDeliveryDLQ": ("0", "2", "0"),
+        "BedrockAdmissionDLQ": ("1", "0", "3"),
+    }
 
 
 def test_a_queue_dlq_is_redriven_by_a_message_move_task(
@@ -249,6 +261,140 @@ def test_targets_outside_the_stack_and_stream_records_stay_put(
     assert code == 1
     assert "is not a queue of stack" in out
     assert "points at stream positions" in out
+
+
+def test_a_pass_ends_when_a_message_set_aside_comes_round_again(
+    aws: StubbedClients, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a message the redrive leaves in place, received again once its visibility ran out
+    body = json.dumps({"source": "aws.s3"})
+    elsewhere = {"TARGET_ARN": queue_arn("someone-elses-queue")}
+    _no_sources(aws, EVENT_DLQ)
+    aws["sqs"].add_response(
+        "receive_message",
+        {"Messages": [_message(1, body, elsewhere)]},
+        expected_params={"QueueUrl": queue_url(EVENT_DLQ), **RECEIVE},
+    )
+    again = {**_message(1, body, elsewhere), "ReceiptHandle": "r-1-again"}
+    aws["sqs"].add_response(
+        "receive_message",
+        {"Messages": [_message(2, body, {"TARGET_ARN": queue_arn(SUBMIT_QUEUE)}), again]},
+        expected_params={"QueueUrl": queue_url(EVENT_DLQ), **RECEIVE},
+    )
+    aws["sqs"].add_response(
+        "send_message",
+        {"MessageId": "new-2"},
+        expected_params={"QueueUrl": queue_url(SUBMIT_QUEUE), "MessageBody": body},
+    )
+    aws["sqs"].add_response(
+        "delete_message",
+        {},
+        expected_params={"QueueUrl": queue_url(EVENT_DLQ), "ReceiptHandle": "r-2"},
+    )
+    # Then no further receive: the set-aside message is released by its newest handle
+    aws["sqs"].add_response(
+        "change_message_visibility",
+        {},
+        expected_params={
+            "QueueUrl": queue_url(EVENT_DLQ),
+            "ReceiptHandle": "r-1-again",
+            "VisibilityTimeout": 0,
+        },
+    )
+    with aws.active():
+        code = main(["redrive", "EventDeliveryDLQ", *REMOTE], clients=aws)
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "1 messages sent back and deleted" in out
+    assert out.count("left in the queue: message m-1: target") == 1
+
+
+def test_a_failed_release_is_reported_after_the_summary(
+    aws: StubbedClients, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = json.dumps({"source": "aws.s3"})
+    _no_sources(aws, EVENT_DLQ)
+    aws["sqs"].add_response(
+        "receive_message",
+        {
+            "Messages": [
+                _message(1, body, {"TARGET_ARN": queue_arn(SUBMIT_QUEUE)}),
+                _message(2, body, {"TARGET_ARN": queue_arn("someone-elses-queue")}),
+            ]
+        },
+        expected_params={"QueueUrl": queue_url(EVENT_DLQ), **RECEIVE},
+    )
+    aws["sqs"].add_response(
+        "send_message",
+        {"MessageId": "new-1"},
+        expected_params={"QueueUrl": queue_url(SUBMIT_QUEUE), "MessageBody": body},
+    )
+    aws["sqs"].add_response(
+        "delete_message",
+        {},
+        expected_params={"QueueUrl": queue_url(EVENT_DLQ), "ReceiptHandle": "r-1"},
+    )
+    aws["sqs"].add_response(
+        "receive_message", {}, expected_params={"QueueUrl": queue_url(EVENT_DLQ), **RECEIVE}
+    )
+    aws["sqs"].add_client_error(
+        "change_message_visibility",
+        service_error_code="ReceiptHandleIsInvalid",
+        service_message="The receipt handle has expired.",
+        http_status_code=400,
+        expected_params={
+            "QueueUrl": queue_url(EVENT_DLQ),
+            "ReceiptHandle": "r-2",
+            "VisibilityTimeout": 0,
+        },
+    )
+    with aws.active():
+        code = main(["redrive", "EventDeliveryDLQ", *REMOTE], clients=aws)
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "1 messages sent back and deleted" in out
+    assert "left in the queue: message m-2: target" in out
+    assert "still hidden: message m-2: ChangeMessageVisibility: ReceiptHandleIsInvalid" in out
+
+
+def test_a_failed_delete_after_a_send_stops_the_pass_and_is_reported(
+    aws: StubbedClients, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = json.dumps({"source": "aws.s3"})
+    target = {"TARGET_ARN": queue_arn(SUBMIT_QUEUE)}
+    _no_sources(aws, EVENT_DLQ)
+    aws["sqs"].add_response(
+        "receive_message",
+        {"Messages": [_message(1, body, target), _message(2, body, target)]},
+        expected_params={"QueueUrl": queue_url(EVENT_DLQ), **RECEIVE},
+    )
+    aws["sqs"].add_response(
+        "send_message",
+        {"MessageId": "new-1"},
+        expected_params={"QueueUrl": queue_url(SUBMIT_QUEUE), "MessageBody": body},
+    )
+    aws["sqs"].add_client_error(
+        "delete_message",
+        service_error_code="AccessDenied",
+        service_message="not allowed",
+        http_status_code=403,
+        expected_params={"QueueUrl": queue_url(EVENT_DLQ), "ReceiptHandle": "r-1"},
+    )
+    aws["sqs"].add_response(
+        "change_message_visibility",
+        {},
+        expected_params={
+            "QueueUrl": queue_url(EVENT_DLQ),
+            "ReceiptHandle": "r-2",
+            "VisibilityTimeout": 0,
+        },
+    )
+    with aws.active():
+        code = main(["redrive", "EventDeliveryDLQ", *REMOTE], clients=aws)
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "0 messages sent back and deleted" in out
+    assert "stopped: message m-1: sent, but not deleted (DeleteMessage: AccessDenied" in out
 
 
 def test_failed_async_invocations_are_invoked_again(

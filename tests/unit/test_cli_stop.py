@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -122,15 +124,19 @@ def test_bedrock_refusing_is_a_clear_error(
     assert f"Bedrock has no job {JOB_ARN}" in capsys.readouterr().err
 
 
-def test_edge_deployments_reads_the_stack_tables(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+EDGE_ENVIRONMENT = ("JOBS_TABLE", "EDGE_DEVICES_TABLE", "RESULTS_BUCKET", "AWS_DEFAULT_REGION")
+
+
+@pytest.fixture
+def edge(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """The stack's devices table; the edge environment restored after the test; the
+    (device, fleet) pairs GetDeployments was asked about."""
     from dropzone.workflows.edge_answers import EdgeAnswers
 
     create_table(stack.dynamodb, "EdgeDevicesTable", "dropzone-devices")
-    for name in ("JOBS_TABLE", "EDGE_DEVICES_TABLE", "RESULTS_BUCKET", "AWS_DEFAULT_REGION"):
-        monkeypatch.setenv(name, "")  # whatever the command sets is undone after the test
-    for name in ("JOBS_TABLE", "EDGE_DEVICES_TABLE", "RESULTS_BUCKET"):
+    for name in EDGE_ENVIRONMENT:
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # undone after the test
+    for name in EDGE_ENVIRONMENT[:3]:
         monkeypatch.delenv(name)
     asked: list[tuple[str, str]] = []
     original = EdgeAnswers.get_deployments
@@ -140,23 +146,106 @@ def test_edge_deployments_reads_the_stack_tables(
         return original(self, device_name, fleet_name)
 
     monkeypatch.setattr(EdgeAnswers, "get_deployments", recorded)
-    aws = StubbedClients("cloudformation")
+    return asked
+
+
+def _edge_outputs(stack: Stack) -> dict[str, str]:
+    return {
+        "JobsTableName": stack.table_name,
+        "EdgeDevicesTableName": "dropzone-devices",
+        "ResultsBucketName": stack.results_bucket,
+    }
+
+
+def _edge_clients(stack: Stack, outputs: dict[str, str], name: str = STACK) -> StubbedClients:
+    aws = StubbedClients("cloudformation", real={"dynamodb": stack.dynamodb})
     aws["cloudformation"].add_response(
         "describe_stacks",
-        stack_description(
-            {
-                "JobsTableName": stack.table_name,
-                "EdgeDevicesTableName": "dropzone-devices",
-                "ResultsBucketName": stack.results_bucket,
-            }
-        ),
-        expected_params={"StackName": STACK},
+        stack_description(outputs, name=name),
+        expected_params={"StackName": name},
     )
+    return aws
+
+
+EDGE = ["edge", "deployments", "--fleet", "line-1", "--device", "cam-7"]
+
+
+def test_edge_deployments_reads_the_stack_tables(
+    stack: Stack, edge: list[tuple[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws = _edge_clients(stack, _edge_outputs(stack))
     with aws.active():
-        code = main(
-            ["edge", "deployments", "--fleet", "line-1", "--device", "cam-7", *REMOTE],
-            clients=aws,
-        )
+        code = main([*EDGE, *REMOTE], clients=aws)
     assert code == 0, capsys.readouterr().err
     assert capsys.readouterr().out.strip() == '{\n  "Deployments": []\n}'
-    assert asked == [("cam-7", "line-1")]
+    assert edge == [("cam-7", "line-1")]
+
+
+def test_an_explicit_stack_wins_over_the_environment(
+    stack: Stack,
+    edge: list[tuple[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given an environment naming another deployment's tables (absent here)
+    for name in EDGE_ENVIRONMENT[:3]:
+        monkeypatch.setenv(name, f"other-{name.lower().replace('_', '-')}")
+    aws = _edge_clients(stack, _edge_outputs(stack))
+    with aws.active():
+        code = main([*EDGE, *REMOTE], clients=aws)
+    assert code == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.strip() == '{\n  "Deployments": []\n}'
+    assert edge == [("cam-7", "line-1")]
+
+
+def test_an_explicit_region_reads_the_configured_stack_not_the_environment(
+    stack: Stack,
+    edge: list[tuple[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in EDGE_ENVIRONMENT[:3]:
+        monkeypatch.setenv(name, f"other-{name.lower().replace('_', '-')}")
+    config = tmp_path / "samconfig.toml"
+    config.write_text('version = 0.1\n[default.deploy.parameters]\nstack_name = "dz-edge"\n')
+    aws = _edge_clients(stack, _edge_outputs(stack), name="dz-edge")
+    with aws.active():
+        code = main([*EDGE, "--region", REGION, "--config-file", str(config)], clients=aws)
+    assert code == 0, capsys.readouterr().err
+    assert edge == [("cam-7", "line-1")]
+
+
+def test_a_named_stack_without_the_edge_tables_is_refused(
+    stack: Stack, edge: list[tuple[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = {k: v for k, v in _edge_outputs(stack).items() if k != "EdgeDevicesTableName"}
+    aws = _edge_clients(stack, outputs)
+    with aws.active():
+        code = main([*EDGE, *REMOTE], clients=aws)
+    assert code == 1
+    assert f"stack {STACK} has no output EdgeDevicesTableName" in capsys.readouterr().err
+    assert edge == []
+
+
+def test_without_stack_or_region_the_environment_names_the_tables(
+    stack: Stack,
+    edge: list[tuple[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, value in _environment(stack).items():
+        monkeypatch.setenv(name, value)
+    aws = StubbedClients("cloudformation")  # asked nothing
+    with aws.active():
+        code = main(EDGE, clients=aws)
+    assert code == 0, capsys.readouterr().err
+    assert edge == [("cam-7", "line-1")]
+
+
+def _environment(stack: Stack) -> dict[str, str]:
+    return {
+        "JOBS_TABLE": stack.table_name,
+        "EDGE_DEVICES_TABLE": "dropzone-devices",
+        "RESULTS_BUCKET": stack.results_bucket,
+    }

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dropzone.cli.common import (
     ClientFactory,
@@ -17,6 +17,9 @@ from dropzone.cli.common import (
     boto3_clients,
     project_root,
 )
+
+if TYPE_CHECKING:
+    from dropzone.cli.stack import DeployedStack
 
 DESCRIPTION = """\
 Operate a Dropzone deployment: read the job ledger, run or invoke functions, check the
@@ -178,7 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
             "standard error. Exit 1 when the function fails or times out.\n\n"
             "With --remote (or --stack): Lambda Invoke on the deployed function. FUNCTION is "
             "a name, name:qualifier, partial ARN (123456789012:function:name), full ARN, or "
-            "the template's logical id (looked up in the stack)."
+            "the template's logical id (looked up in the stack). An ARN needs no stack and "
+            "is invoked in its own region. A name is taken as it is when no stack is "
+            "configured, or the stack does not exist or may not be read."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -289,9 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[remote],
         help="what GetDeployments answers a device",
         description=(
-            "Print the GetDeployments-shaped answer Dropzone gives DEVICE of FLEET. Reads "
-            "the tables named by the environment (JOBS_TABLE, ...); names the environment "
-            "lacks are taken from the stack's outputs."
+            "Print the GetDeployments-shaped answer Dropzone gives DEVICE of FLEET. With "
+            "--stack or --region it reads the tables the stack's outputs name, in that "
+            "region, whatever the environment says. Without either, it reads the tables "
+            "named by the environment (JOBS_TABLE, EDGE_DEVICES_TABLE, RESULTS_BUCKET); "
+            "names the environment lacks are taken from the configured stack's outputs."
         ),
     )
     deployments.add_argument("--fleet", required=True, help="device fleet name")
@@ -358,9 +365,13 @@ def _aws_problem(error: Exception) -> str | None:
     return None
 
 
-def _target(args: argparse.Namespace, clients: ClientFactory | None) -> Target:
+def _config(args: argparse.Namespace) -> tuple[Path, SamConfig]:
     config_file = args.config_file or project_root() / "samconfig.toml"
-    config = SamConfig.load(config_file, args.config_env)
+    return config_file, SamConfig.load(config_file, args.config_env)
+
+
+def _target(args: argparse.Namespace, clients: ClientFactory | None) -> Target:
+    config_file, config = _config(args)
     stack_name = args.stack or config.stack_name
     if not stack_name:
         raise CliError(f"no stack: pass --stack, or set stack_name in {config_file}")
@@ -442,7 +453,7 @@ def _invoke(args: argparse.Namespace, clients: ClientFactory | None) -> int:
                 "--env-vars, --parameter-overrides and --template apply to local invocations"
             )
         return invoke.invoke_remote(
-            _stack(args, clients),
+            *_invoke_target(args, clients),
             args.function,
             event_path=args.event,
             invocation_type=args.invocation_type or "RequestResponse",
@@ -471,6 +482,28 @@ def _invoke(args: argparse.Namespace, clients: ClientFactory | None) -> int:
         parameter_overrides=args.parameter_overrides,
         region=region,
     )
+
+
+def _invoke_target(
+    args: argparse.Namespace, clients: ClientFactory | None
+) -> tuple[Any, DeployedStack | None]:
+    """(Lambda client, the stack to look a logical id up in or None). A function ARN needs
+    no stack, and is invoked in its own region unless --region says otherwise."""
+    from dropzone.cli.invoke import arn_region
+    from dropzone.cli.stack import DeployedStack
+
+    _, config = _config(args)
+    in_arn = arn_region(args.function)
+    if in_arn and args.region and args.region != in_arn:
+        raise CliError(
+            f"the function ARN is in {in_arn} but --region is {args.region}: Lambda invokes "
+            "a function only in its own region"
+        )
+    region = args.region or in_arn or config.region
+    make_client = clients or boto3_clients(region)
+    stack_name = args.stack or config.stack_name
+    stack = DeployedStack(Target(stack_name, region, make_client)) if stack_name else None
+    return (stack.target.client("lambda") if stack else make_client("lambda")), stack
 
 
 def _doctor(args: argparse.Namespace, clients: ClientFactory | None) -> int:

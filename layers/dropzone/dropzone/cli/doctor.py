@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from dropzone.cli.common import aws_error_message
-from dropzone.cli.stack import ALARM_TYPE, FUNCTION_TYPE, QUEUE_TYPE, DeployedStack
+from dropzone.cli.stack import (
+    ALARM_TYPE,
+    DEPTH_ATTRIBUTES,
+    FUNCTION_TYPE,
+    QUEUE_TYPE,
+    DeployedStack,
+)
 
 # Outputs operators and this CLI rely on (README: endpoint configuration, drop zone).
 REQUIRED_OUTPUTS = (
@@ -77,18 +83,21 @@ def _dead_letter_queues(stack: DeployedStack) -> list[Check]:
         subject = f"queue {queue.logical_id}"
         try:
             attributes = sqs.get_queue_attributes(
-                QueueUrl=queue.physical_id, AttributeNames=["ApproximateNumberOfMessages"]
+                QueueUrl=queue.physical_id, AttributeNames=list(DEPTH_ATTRIBUTES)
             )["Attributes"]
         except ClientError as error:
             checks.append(Check(False, subject, aws_error_message(error)))
             continue
-        depth = int(attributes.get("ApproximateNumberOfMessages", "0"))
-        if depth:
-            checks.append(
-                Check(False, subject, f"{depth} messages waiting (see `dropzone redrive`)")
-            )
+        held = [
+            f"{count} {what}"
+            for name, what in DEPTH_ATTRIBUTES.items()
+            if (count := int(attributes.get(name, "0")))
+        ]
+        if held:
+            detail = ", ".join(held) + " (see `dropzone redrive`)"
+            checks.append(Check(False, subject, f"messages: {detail}"))
         else:
-            checks.append(Check(True, subject, "empty"))
+            checks.append(Check(True, subject, "empty (none waiting, in flight or delayed)"))
     return checks
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dropzone.cli.common import CliError, aws_error_message, print_json, read_json_file
-from dropzone.cli.stack import FUNCTION_TYPE, DeployedStack
+from dropzone.cli.stack import FUNCTION_TYPE, DeployedStack, StackUnavailable
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # RequestResponse and DryRun
 ASYNC_PAYLOAD_LIMIT = 1024 * 1024  # Event
@@ -61,28 +61,50 @@ def parse_function_name(text: str) -> tuple[str, str | None]:
     )
 
 
-def resolve_function(stack: DeployedStack, text: str, qualifier: str | None = None) -> FunctionRef:
+def arn_region(text: str) -> str | None:
+    """The region a full function ARN names; None for any other form."""
+    match = _FULL_ARN.match(text)
+    return match.group(1).split(":")[3] if match else None
+
+
+def resolve_function(
+    stack: DeployedStack | None, text: str, qualifier: str | None = None
+) -> FunctionRef:
     """A function reference from any accepted form, including the template's logical id
-    (looked up in the stack with DescribeStackResource)."""
+    (looked up in the stack with DescribeStackResource). ARNs and partial ARNs never
+    touch the stack. A name is taken as it is when there is no stack to look it up in,
+    or the stack does not exist or cannot be read."""
     name, own_qualifier = parse_function_name(text)
     if own_qualifier and qualifier and own_qualifier != qualifier:
         raise CliError(
             f"the function {text} names qualifier {own_qualifier} but --qualifier is {qualifier}"
         )
     qualifier = own_qualifier or qualifier
-    if _LOGICAL_ID.match(name):
+    if not _LOGICAL_ID.match(name):
+        return FunctionRef(name, qualifier)
+    if stack is None:
+        print(
+            f"note: no stack configured; {name} is invoked as a function name",
+            file=sys.stderr,
+        )
+        return FunctionRef(name, qualifier)
+    try:
         resource = stack.resource(name)
-        if resource is not None:
-            if resource.resource_type != FUNCTION_TYPE:
-                raise CliError(
-                    f"{name} in stack {stack.name} is a {resource.resource_type}, not a function"
-                )
-            return FunctionRef(resource.physical_id, qualifier, logical_id=name)
-    return FunctionRef(name, qualifier)
+    except StackUnavailable as error:
+        print(f"note: {name} not looked up as a logical id ({error})", file=sys.stderr)
+        return FunctionRef(name, qualifier)
+    if resource is None:
+        return FunctionRef(name, qualifier)
+    if resource.resource_type != FUNCTION_TYPE:
+        raise CliError(
+            f"{name} in stack {stack.name} is a {resource.resource_type}, not a function"
+        )
+    return FunctionRef(resource.physical_id, qualifier, logical_id=name)
 
 
 def invoke_remote(
-    stack: DeployedStack,
+    lambda_client: Any,
+    stack: DeployedStack | None,
     function: str,
     *,
     event_path: str | None,
@@ -91,6 +113,7 @@ def invoke_remote(
     client_context: str | None,
     qualifier: str | None,
 ) -> int:
+    """Lambda Invoke with `lambda_client`; `stack` (if any) resolves a logical id."""
     sync = invocation_type == "RequestResponse"
     if tail and not sync:
         raise CliError(
@@ -108,7 +131,7 @@ def invoke_remote(
     if ref.qualifier:
         request["Qualifier"] = ref.qualifier
     try:
-        response = stack.target.client("lambda").invoke(**request)
+        response = lambda_client.invoke(**request)
     except ClientError as error:
         raise CliError(aws_error_message(error), exit_code=1) from error
     return print_invoke_response(response, ref)

@@ -41,6 +41,23 @@ def _take(jobs: Iterable[Job], limit: int) -> tuple[list[Job], bool]:
     return taken[:limit], len(taken) > limit
 
 
+def _newest(jobs: Iterable[Job], limit: int) -> tuple[list[Job], bool]:
+    """The `limit` most recently updated of `jobs` in any order (0 = all), keeping no
+    more than `limit` of them at a time; and whether there were more."""
+    if limit <= 0:
+        return sorted(jobs, key=_newest_first, reverse=True), False
+    seen = 0
+
+    def counted() -> Iterator[Job]:
+        nonlocal seen
+        for job in jobs:
+            seen += 1
+            yield job
+
+    newest = heapq.nlargest(limit, counted(), key=_newest_first)
+    return newest, seen > limit
+
+
 class RemoteJobs:
     """The jobs table of a deployed stack: the by-state index whenever a kind or status
     is given (one query per kind#status pair), otherwise a paginated scan."""
@@ -59,8 +76,7 @@ class RemoteJobs:
             streams = [self._query(kind, status) for kind, status in pairs]
             merged = heapq.merge(*streams, key=_newest_first, reverse=True)
             return _take(merged, limit)
-        jobs, more = _take(self._scan(), limit)
-        return sorted(jobs, key=_newest_first, reverse=True), more
+        return _newest(self._scan(), limit)
 
     def get(self, job_id: str) -> Job | None:
         return self._ledger.get(job_id)

@@ -24,7 +24,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dropzone.cli.common import CliError, aws_error_message, print_table
-from dropzone.cli.stack import FUNCTION_TYPE, QUEUE_TYPE, DeployedStack, Resource
+from dropzone.cli.stack import (
+    DEPTH_ATTRIBUTES,
+    FUNCTION_TYPE,
+    QUEUE_TYPE,
+    DeployedStack,
+    Resource,
+)
 
 RECEIVE_BATCH = 10
 VISIBILITY_SECONDS = 120  # long enough to send one batch on
@@ -35,7 +41,8 @@ LONG_POLL_SECONDS = 2  # a long poll asks every SQS server: empty means empty
 class Outcome:
     moved: int = 0
     left: list[str] = field(default_factory=list)  # why each message stayed
-    failed: str | None = None  # the send that failed, if one did
+    failed: str | None = None  # the send (or delete) that failed, if one did
+    hidden: list[str] = field(default_factory=list)  # messages not made visible again, and why
 
 
 def dead_letter_queues(stack: DeployedStack) -> list[Resource]:
@@ -47,19 +54,14 @@ def list_dlqs(stack: DeployedStack) -> int:
     rows = []
     for queue in dead_letter_queues(stack):
         attributes = sqs.get_queue_attributes(
-            QueueUrl=queue.physical_id, AttributeNames=["ApproximateNumberOfMessages"]
+            QueueUrl=queue.physical_id, AttributeNames=list(DEPTH_ATTRIBUTES)
         )["Attributes"]
-        rows.append(
-            (
-                queue.logical_id,
-                attributes.get("ApproximateNumberOfMessages", "0"),
-                queue.physical_id,
-            )
-        )
+        counts = [attributes.get(name, "0") for name in DEPTH_ATTRIBUTES]
+        rows.append((queue.logical_id, *counts, queue.physical_id))
     if not rows:
         print(f"stack {stack.name} has no dead-letter queues")
         return 0
-    print_table(("QUEUE", "MESSAGES", "URL"), rows)
+    print_table(("QUEUE", "MESSAGES", "IN FLIGHT", "DELAYED", "URL"), rows)
     print(f"\nredrive one with: dropzone redrive --stack {stack.name} <QUEUE>")
     return 0
 
@@ -85,7 +87,9 @@ def redrive(stack: DeployedStack, name: str, *, rate: int | None = None) -> int:
         print(f"  left in the queue: {reason}")
     if outcome.failed:
         print(f"  stopped: {outcome.failed}")
-    return 1 if outcome.failed or outcome.left else 0
+    for reason in outcome.hidden:
+        print(f"  still hidden: {reason}")
+    return 1 if outcome.failed or outcome.left or outcome.hidden else 0
 
 
 def _move_task(sqs: Any, queue: Resource, sources: list[str], rate: int | None) -> int:
@@ -128,11 +132,15 @@ class _Targets:
 
 
 def _resend(stack: DeployedStack, queue: Resource) -> Outcome:
+    """One pass over the queue. A message seen twice means the pass has come round to the
+    messages it set aside (their visibility ran out): it ends there."""
     sqs = stack.target.client("sqs")
     targets = _Targets(stack)
     outcome = Outcome()
-    held: list[str] = []  # receipt handles of messages left in place
-    while outcome.failed is None:
+    seen: set[str] = set()
+    held: dict[str, str] = {}  # message id → latest receipt handle, for messages left in place
+    repeated = False
+    while outcome.failed is None and not repeated:
         messages = sqs.receive_message(
             QueueUrl=queue.physical_id,
             MaxNumberOfMessages=RECEIVE_BATCH,
@@ -144,21 +152,48 @@ def _resend(stack: DeployedStack, queue: Resource) -> Outcome:
         if not messages:
             break
         for index, message in enumerate(messages):
+            message_id = message["MessageId"]
+            if message_id in seen:  # already looked at in this pass: leave it as it is
+                repeated = True
+                held[message_id] = message["ReceiptHandle"]
+                continue
+            seen.add(message_id)
             sent, reason = _send_back(stack, targets, message)
             if not sent:
-                held.append(message["ReceiptHandle"])
+                held[message_id] = message["ReceiptHandle"]
                 if reason.startswith("send failed"):  # stop: the rest waits untouched
-                    outcome.failed = f"message {message['MessageId']}: {reason}"
-                    held.extend(later["ReceiptHandle"] for later in messages[index + 1 :])
+                    outcome.failed = f"message {message_id}: {reason}"
+                    held.update(
+                        (later["MessageId"], later["ReceiptHandle"])
+                        for later in messages[index + 1 :]
+                    )
                     break
-                outcome.left.append(f"message {message['MessageId']}: {reason}")
+                outcome.left.append(f"message {message_id}: {reason}")
                 continue
-            sqs.delete_message(QueueUrl=queue.physical_id, ReceiptHandle=message["ReceiptHandle"])
+            try:
+                sqs.delete_message(
+                    QueueUrl=queue.physical_id, ReceiptHandle=message["ReceiptHandle"]
+                )
+            except ClientError as error:
+                outcome.failed = (
+                    f"message {message_id}: sent, but not deleted ({aws_error_message(error)}); "
+                    "a later redrive sends it again"
+                )
+                held.update(
+                    (later["MessageId"], later["ReceiptHandle"]) for later in messages[index + 1 :]
+                )
+                break
             outcome.moved += 1
-    for handle in held:  # visible again at once, for the next look
-        sqs.change_message_visibility(
-            QueueUrl=queue.physical_id, ReceiptHandle=handle, VisibilityTimeout=0
-        )
+    for message_id, handle in held.items():  # visible again at once, for the next look
+        try:
+            sqs.change_message_visibility(
+                QueueUrl=queue.physical_id, ReceiptHandle=handle, VisibilityTimeout=0
+            )
+        except ClientError as error:
+            outcome.hidden.append(
+                f"message {message_id}: {aws_error_message(error)}; it is visible again "
+                f"within {VISIBILITY_SECONDS} seconds"
+            )
     return outcome
 
 

@@ -8,12 +8,27 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from dropzone.aws import error_code
 from dropzone.cli.common import CliError, Target, aws_error_message
 
 FUNCTION_TYPE = "AWS::Lambda::Function"
 QUEUE_TYPE = "AWS::SQS::Queue"
 ALARM_TYPE = "AWS::CloudWatch::Alarm"
 TABLE_TYPE = "AWS::DynamoDB::Table"
+# A queue's messages, by state: a message in flight or delayed is as much in the queue.
+DEPTH_ATTRIBUTES = {
+    "ApproximateNumberOfMessages": "waiting",
+    "ApproximateNumberOfMessagesNotVisible": "in flight",
+    "ApproximateNumberOfMessagesDelayed": "delayed",
+}
+
+
+ACCESS_DENIED = frozenset({"AccessDenied", "AccessDeniedException"})
+
+
+class StackUnavailable(CliError):
+    """The stack does not exist in this account and region, or CloudFormation refuses
+    to describe it."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +97,8 @@ class DeployedStack:
 
     def resource(self, logical_id: str) -> Resource | None:
         """One resource by logical id (DescribeStackResource); None when the stack has
-        no such resource."""
+        no such resource. StackUnavailable when the stack does not exist or CloudFormation
+        refuses to describe it."""
         try:
             detail = self._cloudformation.describe_stack_resource(
                 StackName=self.name, LogicalResourceId=logical_id
@@ -91,7 +107,10 @@ class DeployedStack:
             message = error.response.get("Error", {}).get("Message", "")
             if "does not exist for stack" in message:
                 return None
-            raise _stack_error(self.name, error) from error
+            problem = _stack_error(self.name, error)
+            if "does not exist" in message or error_code(error) in ACCESS_DENIED:
+                raise StackUnavailable(str(problem), exit_code=problem.exit_code) from error
+            raise problem from error
         return Resource(
             logical_id=detail["LogicalResourceId"],
             physical_id=detail.get("PhysicalResourceId", ""),

@@ -41,7 +41,7 @@ format: ## Apply ruff's fixes and formatting
 	$(UV) run ruff check --fix .
 	$(UV) run ruff format .
 
-bench: setup ## Benchmarks: cold init, warm handler overhead, JSONL validation throughput and memory
+bench: setup ## Benchmarks: cold init, warm overhead, JSONL throughput and memory, 10,000 uploads through LocalCloud (~25 min)
 	$(UV) run python benchmarks/run.py
 
 build: ## sam build for python3.13 on arm64 (needs a Python 3.13; see README)

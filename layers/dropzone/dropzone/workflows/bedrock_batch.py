@@ -29,14 +29,13 @@ from dropzone.bedrock.jsonl import BatchLimits, BatchPlan, Part, plan_batch, wri
 from dropzone.bedrock.model_inputs import INVOCATION_TYPES
 from dropzone.clock import iso, utcnow
 from dropzone.errors import ConfigurationError, InvalidInput, Problem, TransientError
-from dropzone.ids import job_id_for
 from dropzone.ledger import Ledger
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
 from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys
 from dropzone.observability import logger, metrics
 from dropzone.settings import BedrockSettings
 from dropzone.slots import ModelSlots
-from dropzone.workflows.intake import claim, head_of
+from dropzone.workflows.intake import claim, draft_job, head_of, with_head
 from dropzone.workflows.rejection import reject, rejected
 
 KIND = JobKind.BEDROCK_BATCH
@@ -178,15 +177,7 @@ class BedrockSubmitter:
     def submit(self, source: SourceObject) -> Job:
         keys = candidate_keys(source.key)
         target = keys[0][len(self.settings.bedrock_batch_prefix) :].partition("/")[0]
-        draft = Job(
-            job_id=job_id_for(source),
-            kind=KIND,
-            status=JobStatus.ACCEPTED,
-            source=source.model_copy(update={"key": keys[0]}),
-            target=target,
-            created_at="",
-            updated_at="",
-        )
+        draft = draft_job(source, KIND, keys[0], target)
         taken = claim(
             self.ledger, draft, owner=self.owner, lease_seconds=self.settings.lease_seconds
         )
@@ -197,13 +188,7 @@ class BedrockSubmitter:
         job = taken.job
         try:
             head = head_of(self.s3, job.source, keys)
-            job = job.model_copy(
-                update={
-                    "source": job.source.model_copy(
-                        update={"key": head.key, "size": head.size, "etag": head.etag}
-                    )
-                }
-            )
+            job = job.model_copy(update={"source": with_head(job.source, head)})
             queued = self._plan_and_queue(job, head)
         except InvalidInput as invalid:
             return rejected(

@@ -39,7 +39,6 @@ from dropzone.batch import SqsMessage
 from dropzone.clock import iso, utcnow
 from dropzone.devices import Devices, HeartbeatApplied, HeartbeatUpdate, heartbeat_order
 from dropzone.errors import InvalidInput, Problem, TransientError
-from dropzone.ids import job_id_for
 from dropzone.ledger import Ledger
 from dropzone.models.edge import (
     HEARTBEAT_DETAIL_TYPE,
@@ -61,7 +60,7 @@ from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
 from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys
 from dropzone.observability import logger, metrics
 from dropzone.settings import EdgeSettings
-from dropzone.workflows.intake import claim, head_of
+from dropzone.workflows.intake import claim, draft_job, head_of, with_head
 from dropzone.workflows.rejection import REPORTS_PREFIX, rejected
 
 KIND = JobKind.EDGE_DEPLOYMENT
@@ -326,16 +325,7 @@ class EdgeDeployments:
         keys = candidate_keys(source.key)
         prefix = self.settings.edge_deployments_prefix
         target = keys[0][len(prefix) :].partition("/")[0] if keys[0].startswith(prefix) else ""
-        draft = Job(
-            job_id=job_id_for(source),
-            kind=KIND,
-            status=JobStatus.ACCEPTED,
-            source=source.model_copy(update={"key": keys[0]}),
-            target=target[:NAME_MAX] or "unknown",
-            created_at="",
-            updated_at="",
-            **{RESULTS: {}},
-        )
+        draft = draft_job(source, KIND, keys[0], target[:NAME_MAX] or "unknown", **{RESULTS: {}})
         taken = claim(
             self.ledger, draft, owner=self.owner, lease_seconds=self.settings.lease_seconds
         )
@@ -344,13 +334,7 @@ class EdgeDeployments:
         job = taken.job
         try:
             head = head_of(self.s3, job.source, keys)
-            job = job.model_copy(
-                update={
-                    "source": job.source.model_copy(
-                        update={"key": head.key, "size": head.size, "etag": head.etag}
-                    )
-                }
-            )
+            job = job.model_copy(update={"source": with_head(job.source, head)})
             fleet = fleet_from_key(head.key, prefix)
             if head.size == 0:
                 raise InvalidInput.single("document", "the object is empty (0 bytes)")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from dropzone.adapters.s3 import S3, ObjectHead, ObjectMissing
 from dropzone.errors import InvalidInput, TransientError
+from dropzone.ids import job_id_for
 from dropzone.ledger import Ledger
-from dropzone.models.jobs import Job, JobStatus, SourceObject
+from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
 from dropzone.observability import logger, metrics
 
 
@@ -18,6 +20,26 @@ class Claim:
 
     job: Job
     claimed: bool
+
+
+def draft_job(source: SourceObject, kind: JobKind, key: str, target: str, **extra: Any) -> Job:
+    """The ACCEPTED job an uploaded object asks for, before it is claimed; `key` is the
+    first candidate spelling of the object's key (see `candidate_keys`)."""
+    return Job(
+        job_id=job_id_for(source),
+        kind=kind,
+        status=JobStatus.ACCEPTED,
+        source=source.model_copy(update={"key": key}),
+        target=target,
+        created_at="",
+        updated_at="",
+        **extra,
+    )
+
+
+def with_head(source: SourceObject, head: ObjectHead) -> SourceObject:
+    """The source as S3 describes it: the spelling of the key that exists, size and ETag."""
+    return source.model_copy(update={"key": head.key, "size": head.size, "etag": head.etag})
 
 
 def claim(ledger: Ledger, draft: Job, *, owner: str, lease_seconds: int) -> Claim:

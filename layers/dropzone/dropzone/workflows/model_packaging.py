@@ -52,7 +52,6 @@ from dropzone.adapters.s3 import S3, ObjectHead
 from dropzone.batch import SqsMessage
 from dropzone.clock import iso, utcnow
 from dropzone.errors import InvalidInput, RetryLater, TransientError
-from dropzone.ids import job_id_for
 from dropzone.ledger import Ledger
 from dropzone.models.edge import EdgeSection
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
@@ -76,7 +75,7 @@ from dropzone.workflows.greengrass_deployment import (
     PackagedComponent,
     deployment_job_id,
 )
-from dropzone.workflows.intake import claim, head_of
+from dropzone.workflows.intake import claim, draft_job, head_of, with_head
 from dropzone.workflows.rejection import rejected, report_key
 
 KIND = JobKind.MODEL_PACKAGING
@@ -181,15 +180,8 @@ class PackagingSubmitter:
     def submit(self, source: SourceObject) -> Job:
         keys = candidate_keys(source.key)
         prefix = self.settings.model_packaging_prefix
-        draft = Job(
-            job_id=job_id_for(source),
-            kind=KIND,
-            status=JobStatus.ACCEPTED,
-            source=source.model_copy(update={"key": keys[0]}),
-            target=keys[0][len(prefix) :].partition("/")[0] if keys[0].startswith(prefix) else "",
-            created_at="",
-            updated_at="",
-        )
+        target = keys[0][len(prefix) :].partition("/")[0] if keys[0].startswith(prefix) else ""
+        draft = draft_job(source, KIND, keys[0], target)
         taken = claim(
             self.ledger, draft, owner=self.owner, lease_seconds=self.settings.lease_seconds
         )
@@ -198,13 +190,7 @@ class PackagingSubmitter:
         job = taken.job
         try:
             head = head_of(self.s3, job.source, keys)
-            job = job.model_copy(
-                update={
-                    "source": job.source.model_copy(
-                        update={"key": head.key, "size": head.size, "etag": head.etag}
-                    )
-                }
-            )
+            job = job.model_copy(update={"source": with_head(job.source, head)})
             project, request = self._read(job, head)
             params = self.start_request(job, project, request)
             self._start(params)

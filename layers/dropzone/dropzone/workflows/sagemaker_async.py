@@ -23,7 +23,6 @@ from dropzone.adapters.sagemaker_runtime import SageMakerRuntime
 from dropzone.batch import SqsMessage
 from dropzone.clock import iso, utcnow
 from dropzone.errors import InvalidInput, Problem, TransientError
-from dropzone.ids import job_id_for
 from dropzone.ledger import Ledger
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
 from dropzone.models.notifications import AsyncInferenceNotification, parse_sns_delivery
@@ -34,7 +33,7 @@ from dropzone.settings import (
     SageMakerResultSettings,
     SageMakerSubmitSettings,
 )
-from dropzone.workflows.intake import claim, head_of
+from dropzone.workflows.intake import claim, draft_job, head_of, with_head
 from dropzone.workflows.rejection import reject
 
 KIND = JobKind.SAGEMAKER_ASYNC
@@ -201,14 +200,8 @@ class SageMakerSubmitter:
     def submit(self, source: SourceObject) -> Job:
         """Start one inference for one object version, however often it is delivered."""
         keys = candidate_keys(source.key)
-        draft = Job(
-            job_id=job_id_for(source),
-            kind=KIND,
-            status=JobStatus.ACCEPTED,
-            source=source.model_copy(update={"key": keys[0]}),
-            target=_target_of(keys[0], self.settings.sagemaker_async_prefix),
-            created_at="",
-            updated_at="",
+        draft = draft_job(
+            source, KIND, keys[0], _target_of(keys[0], self.settings.sagemaker_async_prefix)
         )
         taken = claim(
             self.ledger, draft, owner=self.owner, lease_seconds=self.settings.lease_seconds
@@ -241,9 +234,7 @@ class SageMakerSubmitter:
             JobStatus.SUBMITTED,
             service_status="Accepted",
             updates={
-                "source": job.source.model_copy(
-                    update={"key": head.key, "size": head.size, "etag": head.etag}
-                ),
+                "source": with_head(job.source, head),
                 "inference_id": invocation.inference_id,
                 "service_ref": service_ref(invocation.inference_id),
                 "output_location": invocation.output_location,

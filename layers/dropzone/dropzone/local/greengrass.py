@@ -50,15 +50,11 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from dropzone import aws
 from dropzone.clock import utcnow
 from dropzone.local.bedrock import PutEventsDelivery
-from dropzone.local.service_fake import ApiCall, IdempotencyTokens, InjectedFaults
+from dropzone.local.service_fake import ApiCall, IdempotencyTokens, InjectedFaults, ServiceFake
 from dropzone.local.service_model import (
-    check_constraints,
-    client_error,
     client_exceptions,
     operation,
     validate_request,
@@ -170,7 +166,9 @@ class _Deployment:
 
 
 @dataclass(kw_only=True)
-class FakeGreengrass:
+class FakeGreengrass(ServiceFake):
+    service_name = SERVICE
+
     account: str = "123456789012"
     region: str = "us-east-1"
     events_client: Any = None  # for the default delivery; default aws.client("events")
@@ -423,34 +421,18 @@ class FakeGreengrass:
         self._send(events)
         return events
 
-    def advance_until_idle(self, limit: int = 100) -> list[Event]:
-        events: list[Event] = []
-        for _ in range(limit):
-            if not self.in_flight:
-                break
-            events.extend(self.advance())
-        return events
-
     # -- inside the service (called with the lock held) ----------------------------------
 
     def _admit(self, operation_name: str, params: dict[str, Any]) -> datetime:
-        now = self.clock()
-        self.calls.append(ApiCall(operation_name, copy.deepcopy(params), now))
-        fault = self._faults.take(operation_name)
-        if fault is not None:
-            raise self._fail(operation_name, fault, f"injected {fault}", **_members(fault))
-        problems = check_constraints(SERVICE, operation_name, params)
-        if problems is not None:
-            raise self._fail(operation_name, "ValidationException", problems)
+        now = self._record(operation_name, params)
+        self._check(operation_name, params)
         return now
+
+    def _error_members(self, code: str) -> dict[str, Any]:
+        return _members(code)
 
     def _answer(self, operation_name: str, response: dict[str, Any]) -> None:
         validate_response(SERVICE, operation_name, response, constraints=True)
-
-    def _fail(self, operation_name: str, code: str, message: str, **members: Any) -> ClientError:
-        last = self.calls[-1]
-        self.calls[-1] = ApiCall(last.operation, last.params, last.at, code)
-        return client_error(SERVICE, operation_name, code, message, message=message, **members)
 
     def _create(self, params: dict[str, Any], now: datetime) -> tuple[_Deployment, list[Event]]:
         token = params["clientToken"]

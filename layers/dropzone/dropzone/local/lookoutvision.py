@@ -68,12 +68,11 @@ from dropzone.local.service_fake import (
     ApiCall,
     IdempotencyTokens,
     InjectedFaults,
+    ServiceFake,
     TokenBucket,
     peak_rate,
 )
 from dropzone.local.service_model import (
-    check_constraints,
-    client_error,
     client_exceptions,
     operation,
     validate_request,
@@ -146,7 +145,10 @@ class _Job:
 
 
 @dataclass(kw_only=True)
-class FakeLookoutVision:
+class FakeLookoutVision(ServiceFake):
+    service_name = SERVICE
+    message_member = "Message"
+
     account: str = "123456789012"
     region: str = "us-east-1"
     s3_client: Any = None  # writes the artifacts; default aws.client("s3")
@@ -316,26 +318,12 @@ class FakeLookoutVision:
                     changes.append(StatusChange(job.project, job.name, job.status))
         return changes
 
-    def advance_until_idle(self, limit: int = 100) -> list[StatusChange]:
-        """Advance until no job is in flight (or `limit` advances); return every change.
-        With `queue_time` or `run_time` set, pass time with the clock instead."""
-        changes: list[StatusChange] = []
-        for _ in range(limit):
-            if not self.in_flight:
-                break
-            changes.extend(self.advance())
-        return changes
-
     # -- inside the service (called with the lock held) ----------------------------------
 
     def _admit(self, operation_name: str, params: dict[str, Any]) -> datetime:
         """Record the call, then answer an injected fault, the rate limit or the model's
         constraints, as the service would before looking at the request's meaning."""
-        now = self.clock()
-        self.calls.append(ApiCall(operation_name, copy.deepcopy(params), now))
-        fault = self._faults.take(operation_name)
-        if fault is not None:
-            raise self._fail(operation_name, fault, f"injected {fault}", **_members(fault))
+        now = self._record(operation_name, params)
         bucket = self._buckets.setdefault(
             operation_name, TokenBucket(rate=self.tps, capacity=self.burst)
         )
@@ -349,10 +337,11 @@ class FakeLookoutVision:
                 ServiceCode=SERVICE,
                 RetryAfterSeconds=wait,
             )
-        problems = check_constraints(SERVICE, operation_name, params)
-        if problems is not None:
-            raise self._fail(operation_name, "ValidationException", problems)
+        self._check(operation_name, params)
         return now
+
+    def _error_members(self, code: str) -> dict[str, Any]:
+        return _members(code)
 
     def _answer(self, operation_name: str, response: dict[str, Any]) -> None:
         validate_response(
@@ -362,12 +351,6 @@ class FakeLookoutVision:
             constraints=True,
             lenient_shapes=_LENIENT_RESPONSE_SHAPES,
         )
-
-    def _fail(self, operation_name: str, code: str, message: str, **members: Any) -> ClientError:
-        """The error to raise, noted on the call it answers."""
-        last = self.calls[-1]
-        self.calls[-1] = ApiCall(last.operation, last.params, last.at, code)
-        return client_error(SERVICE, operation_name, code, message, Message=message, **members)
 
     def _project(self, operation_name: str, name: str) -> str:
         if name not in self._projects:

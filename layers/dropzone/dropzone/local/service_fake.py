@@ -1,17 +1,19 @@
 """Pieces the fakes of services share: a record of calls, injected faults, a request-rate
-limit and client-token idempotency."""
+limit, client-token idempotency, and the steps every call goes through."""
 
 from __future__ import annotations
 
 import copy
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
-from dropzone.local.service_model import error_codes
+from botocore.exceptions import ClientError
+
+from dropzone.local.service_model import check_constraints, client_error, error_codes
 
 
 @dataclass(frozen=True)
@@ -129,3 +131,67 @@ class IdempotencyTokens:
 
     def remember(self, token: str, params: dict[str, Any], result: str, now: datetime) -> None:
         self._seen[token] = _Remembered(copy.deepcopy(params), result, now)
+
+
+class ServiceFake:
+    """What a fake service does with every call before and after its own work: note the
+    call, answer an injected fault or the model's constraints, and mark the call with the
+    error it answered. Subclasses name their service, the casing of the error message
+    member, and the members each error code carries."""
+
+    service_name: ClassVar[str]
+    message_member: ClassVar[str] = "message"
+    calls: list[ApiCall]
+    clock: Callable[[], datetime]
+    _faults: InjectedFaults
+
+    @property
+    def in_flight(self) -> int:
+        raise NotImplementedError
+
+    def advance(self, now: datetime | None = None) -> list[Any]:
+        raise NotImplementedError
+
+    def advance_until_idle(self, limit: int = 100) -> list[Any]:
+        """Advance until nothing is in flight (or `limit` advances); return what changed.
+        A fake whose work takes time on its clock needs the clock moved instead."""
+        changes: list[Any] = []
+        for _ in range(limit):
+            if not self.in_flight:
+                break
+            changes.extend(self.advance())
+        return changes
+
+    def _error_members(self, code: str) -> dict[str, Any]:
+        """The members the model requires on this error (the message aside)."""
+        return {}
+
+    def _record(self, operation_name: str, params: dict[str, Any]) -> datetime:
+        """Note the call, then answer an injected fault for it."""
+        now = self.clock()
+        self.calls.append(ApiCall(operation_name, copy.deepcopy(params), now))
+        fault = self._faults.take(operation_name)
+        if fault is not None:
+            raise self._fail(
+                operation_name, fault, f"injected {fault}", **self._error_members(fault)
+            )
+        return now
+
+    def _check(self, operation_name: str, params: dict[str, Any]) -> None:
+        """Refuse what breaks the model's constraints, as the service validates requests."""
+        problems = check_constraints(self.service_name, operation_name, params)
+        if problems is not None:
+            raise self._fail(operation_name, "ValidationException", problems)
+
+    def _fail(self, operation_name: str, code: str, message: str, **members: Any) -> ClientError:
+        """The error to raise, noted on the call it answers."""
+        last = self.calls[-1]
+        self.calls[-1] = ApiCall(last.operation, last.params, last.at, code)
+        return client_error(
+            self.service_name,
+            operation_name,
+            code,
+            message,
+            **{self.message_member: message},
+            **members,
+        )

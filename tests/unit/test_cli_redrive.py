@@ -52,6 +52,20 @@ def aws() -> StubbedClients:
     return clients
 
 
+def _expect_made_visible(aws: StubbedClients, queue: str, *handles: str) -> None:
+    """The redrive makes these messages visible again, in this order."""
+    for handle in handles:
+        aws["sqs"].add_response(
+            "change_message_visibility",
+            {},
+            expected_params={
+                "QueueUrl": queue_url(queue),
+                "ReceiptHandle": handle,
+                "VisibilityTimeout": 0,
+            },
+        )
+
+
 def _message(number: int, body: str, attributes: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "MessageId": f"m-{number}",
@@ -207,16 +221,7 @@ def test_nothing_is_deleted_when_the_send_fails(
         expected_params={"QueueUrl": queue_url(SUBMIT_QUEUE), "MessageBody": body},
     )
     # No delete: the run stops, and both messages are made visible again.
-    for handle in ("r-1", "r-2"):
-        aws["sqs"].add_response(
-            "change_message_visibility",
-            {},
-            expected_params={
-                "QueueUrl": queue_url(EVENT_DLQ),
-                "ReceiptHandle": handle,
-                "VisibilityTimeout": 0,
-            },
-        )
+    _expect_made_visible(aws, EVENT_DLQ, *("r-1", "r-2"))
     with aws.active():
         code = main(["redrive", "EventDeliveryDLQ", *REMOTE], clients=aws)
     out = capsys.readouterr().out
@@ -245,16 +250,7 @@ def test_targets_outside_the_stack_and_stream_records_stay_put(
     aws["sqs"].add_response(
         "receive_message", {}, expected_params={"QueueUrl": queue_url(EVENT_DLQ), **RECEIVE}
     )
-    for handle in ("r-1", "r-2"):
-        aws["sqs"].add_response(
-            "change_message_visibility",
-            {},
-            expected_params={
-                "QueueUrl": queue_url(EVENT_DLQ),
-                "ReceiptHandle": handle,
-                "VisibilityTimeout": 0,
-            },
-        )
+    _expect_made_visible(aws, EVENT_DLQ, *("r-1", "r-2"))
     with aws.active():
         code = main(["redrive", "EventDeliveryDLQ", *REMOTE], clients=aws)
     out = capsys.readouterr().out
@@ -292,15 +288,7 @@ def test_a_pass_ends_when_a_message_set_aside_comes_round_again(
         expected_params={"QueueUrl": queue_url(EVENT_DLQ), "ReceiptHandle": "r-2"},
     )
     # Then no further receive: the set-aside message is released by its newest handle
-    aws["sqs"].add_response(
-        "change_message_visibility",
-        {},
-        expected_params={
-            "QueueUrl": queue_url(EVENT_DLQ),
-            "ReceiptHandle": "r-1-again",
-            "VisibilityTimeout": 0,
-        },
-    )
+    _expect_made_visible(aws, EVENT_DLQ, "r-1-again")
     with aws.active():
         code = main(["redrive", "EventDeliveryDLQ", *REMOTE], clients=aws)
     out = capsys.readouterr().out
@@ -380,15 +368,7 @@ def test_a_failed_delete_after_a_send_stops_the_pass_and_is_reported(
         http_status_code=403,
         expected_params={"QueueUrl": queue_url(EVENT_DLQ), "ReceiptHandle": "r-1"},
     )
-    aws["sqs"].add_response(
-        "change_message_visibility",
-        {},
-        expected_params={
-            "QueueUrl": queue_url(EVENT_DLQ),
-            "ReceiptHandle": "r-2",
-            "VisibilityTimeout": 0,
-        },
-    )
+    _expect_made_visible(aws, EVENT_DLQ, "r-2")
     with aws.active():
         code = main(["redrive", "EventDeliveryDLQ", *REMOTE], clients=aws)
     out = capsys.readouterr().out

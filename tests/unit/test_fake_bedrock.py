@@ -22,6 +22,7 @@ from dropzone.local.bedrock import (
     PutEventsDelivery,
     UnreliableDelivery,
 )
+from tests.support.clock import ManualClock
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 ROLE = "arn:aws:iam::123456789012:role/dropzone-bedrock"
@@ -33,20 +34,9 @@ S = BatchJobStatus
 
 
 @dataclass
-class Clock:
-    now: datetime = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def tick(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@dataclass
 class Harness:
     fake: FakeBedrock
-    clock: Clock
+    clock: ManualClock
     events: list[dict[str, Any]]
     s3: Any = None
 
@@ -64,7 +54,7 @@ class Harness:
 
 
 def _harness(s3: Any = None) -> Harness:
-    clock = Clock()
+    clock = ManualClock(START)
     events: list[dict[str, Any]] = []
     return Harness(FakeBedrock(s3_client=s3, deliver=events.append, clock=clock), clock, events, s3)
 
@@ -551,7 +541,9 @@ def test_events_reach_an_sqs_target_through_moto_eventbridge(harness: Harness) -
         EventPattern=json.dumps({"source": ["aws.bedrock"], "detail-type": [EVENT_DETAIL_TYPE]}),
     )
     events.put_targets(Rule="bedrock-jobs", Targets=[{"Id": "queue", "Arn": queue_arn}])
-    fake = FakeBedrock(s3_client=harness.s3, deliver=PutEventsDelivery(events), clock=Clock())
+    fake = FakeBedrock(
+        s3_client=harness.s3, deliver=PutEventsDelivery(events), clock=ManualClock(START)
+    )
     # When
     arn = fake.create_model_invocation_job(**_params())["jobArn"]
     fake.advance()

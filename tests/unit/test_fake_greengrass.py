@@ -4,7 +4,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -22,6 +22,7 @@ from dropzone.local.greengrass import (
     FakeGreengrass,
 )
 from dropzone.local.lookoutvision import FakeLookoutVision
+from tests.support.clock import ManualClock
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 GROUP = f"arn:aws:iot:{REGION}:{ACCOUNT}:thinggroup/line-1"
@@ -32,20 +33,9 @@ X = ExecutionStatus
 
 
 @dataclass
-class Clock:
-    now: datetime = START_TIME
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def tick(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@dataclass
 class Harness:
     fake: FakeGreengrass
-    clock: Clock
+    clock: ManualClock
     events: list[dict[str, Any]]
 
     def deploy(self, **overrides: Any) -> str:
@@ -57,7 +47,7 @@ class Harness:
 
 
 def _harness(**options: Any) -> Harness:
-    clock = Clock()
+    clock = ManualClock()
     events: list[dict[str, Any]] = []
     fake = FakeGreengrass(deliver=events.append, clock=clock, **options)
     fake.add_core_devices(GROUP, DEVICES)

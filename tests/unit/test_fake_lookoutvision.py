@@ -23,6 +23,7 @@ from dropzone.local.lookoutvision import (
     FakeLookoutVision,
     PackagingJobStatus,
 )
+from tests.support.clock import ManualClock
 
 BUCKET = "dropzone-results"
 PREFIX = "model-packaging/outputs/dz-0001/"
@@ -31,20 +32,9 @@ P = PackagingJobStatus
 
 
 @dataclass
-class Clock:
-    now: datetime = START_TIME
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def tick(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@dataclass
 class Harness:
     fake: FakeLookoutVision
-    clock: Clock
+    clock: ManualClock
     s3: Any = None
 
     def start(self, **overrides: Any) -> str:
@@ -65,7 +55,7 @@ def _keys(s3: Any) -> list[str]:
 
 
 def _harness(s3: Any = None, **options: Any) -> Harness:
-    clock = Clock()
+    clock = ManualClock()
     fake = FakeLookoutVision(s3_client=s3, clock=clock, **options)
     fake.add_project("widgets", model_versions=[1, 2, 3])
     fake.add_project("gears")

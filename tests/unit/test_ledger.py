@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from dropzone.ledger import Ledger
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
+from tests.support.clock import ManualClock
 from tests.support.fixtures import Stack
 
 KIND = JobKind.SAGEMAKER_ASYNC
@@ -19,14 +20,6 @@ def _job(job_id: str = "dz-1") -> Job:
         created_at="",
         updated_at="",
     )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def test_create_is_exactly_once(stack: Stack) -> None:
@@ -84,7 +77,7 @@ def test_backward_and_duplicate_transitions_are_recorded_and_ignored(stack: Stac
 
 
 def test_terminal_status_sets_retention(stack: Stack) -> None:
-    clock = Clock()
+    clock = ManualClock()
     ledger = stack.ledger(clock=clock, retention_days=10)
     ledger.create(_job(), lease_owner="a", lease_seconds=60)
     ledger.transition("dz-1", KIND, JobStatus.REJECTED, message="bad")
@@ -110,7 +103,7 @@ def test_transition_with_wrong_kind_is_refused(stack: Stack) -> None:
 
 
 def test_lease_blocks_others_until_it_expires(stack: Stack) -> None:
-    clock = Clock()
+    clock = ManualClock()
     ledger = stack.ledger(clock=clock)
     ledger.create(_job(), lease_owner="a", lease_seconds=60)
     assert not ledger.acquire_lease("dz-1", owner="b", lease_seconds=60)
@@ -130,7 +123,7 @@ def test_no_lease_on_a_submitted_job(stack: Stack) -> None:
 
 
 def test_lookups_by_state_and_service_ref(stack: Stack) -> None:
-    clock = Clock()
+    clock = ManualClock()
     ledger = stack.ledger(clock=clock)
     for index in range(3):
         ledger.create(_job(f"dz-{index}"), lease_owner="a", lease_seconds=60)

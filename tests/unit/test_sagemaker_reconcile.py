@@ -5,21 +5,14 @@ from datetime import UTC, datetime, timedelta
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
 from dropzone.settings import SageMakerReconcileSettings
 from dropzone.workflows.sagemaker_async import SageMakerReconciler
+from tests.support.clock import ManualClock
 from tests.support.fixtures import Stack
 
 KIND = JobKind.SAGEMAKER_ASYNC
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def _submitted(stack: Stack, clock: Clock, job_id: str, deadline: datetime) -> None:
+def _submitted(stack: Stack, clock: ManualClock, job_id: str, deadline: datetime) -> None:
     ledger = stack.ledger(clock=clock)
     ledger.create(
         Job(
@@ -47,7 +40,7 @@ def _submitted(stack: Stack, clock: Clock, job_id: str, deadline: datetime) -> N
 
 
 def test_settles_quiet_jobs_from_their_outputs_and_expires_the_overdue(stack: Stack) -> None:
-    clock = Clock()
+    clock = ManualClock()
     # Given four submitted jobs whose notifications never came
     _submitted(stack, clock, "dz-ok", T0 + timedelta(hours=6))
     _submitted(stack, clock, "dz-bad", T0 + timedelta(hours=6))
@@ -87,7 +80,7 @@ def test_settles_quiet_jobs_from_their_outputs_and_expires_the_overdue(stack: St
 
 
 def test_recently_submitted_jobs_are_left_alone(stack: Stack) -> None:
-    clock = Clock()
+    clock = ManualClock()
     _submitted(stack, clock, "dz-new", T0 - timedelta(minutes=1))
     clock.now = T0 + timedelta(minutes=5)
     settings = SageMakerReconcileSettings(jobs_table=stack.table_name, reconcile_grace_minutes=30)

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -74,6 +75,8 @@ class LocalFunction:
     stream_sources: list[tuple[str, int]] = field(default_factory=list)  # (stream ARN, batch)
     schedules: list[str] = field(default_factory=list)
     on_failure_queue: str | None = None
+    timeout_seconds: int = 3
+    memory_mb: int = 128
     _module: ModuleType | None = None
 
     def handler(self) -> Callable[..., Any]:
@@ -91,16 +94,23 @@ class LocalFunction:
 
 @dataclass
 class _LambdaContext:
+    """The context Lambda hands a handler: its remaining time counts down from the
+    function's own Timeout in the template."""
+
     function_name: str
-    memory_limit_in_mb: int = 256
+    region: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    _started: float = field(default_factory=time.monotonic)
 
     @property
     def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{self.function_name}"
+        return f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+        elapsed = time.monotonic() - self._started
+        return max(0, int((self.timeout_seconds - elapsed) * 1000))
 
 
 class LocalCloud:
@@ -504,7 +514,13 @@ class LocalCloud:
         token = _INVOKING.set(logical_id)
         try:
             with _environment(function.environment):
-                return function.handler()(event, _LambdaContext(function_name=logical_id))
+                context = _LambdaContext(
+                    function_name=logical_id,
+                    region=self.region,
+                    memory_limit_in_mb=function.memory_mb,
+                    timeout_seconds=function.timeout_seconds,
+                )
+                return function.handler()(event, context)
         finally:
             _INVOKING.reset(token)
 
@@ -746,6 +762,12 @@ class LocalCloud:
                 **{k: str(v) for k, v in environment.items()},
                 **self._function_environment,
             },
+            timeout_seconds=int(
+                self._resolver(properties.get("Timeout", globals_.get("Timeout", 3)))
+            ),
+            memory_mb=int(
+                self._resolver(properties.get("MemorySize", globals_.get("MemorySize", 128)))
+            ),
         )
         for event in properties.get("Events", {}).values():
             event_properties = self._resolver(event.get("Properties", {}))

@@ -6,6 +6,7 @@ from urllib.parse import unquote_plus
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from dropzone.errors import InvalidInput
 from dropzone.models.jobs import SourceObject
 
 
@@ -46,6 +47,17 @@ class ObjectCreatedEvent(BaseModel):
             etag=(self.detail.object.etag or "").strip('"') or None,
             size=self.detail.object.size,
         )
+
+
+def key_parts(key: str, prefix: str, *, layout: str, min_parts: int) -> list[str]:
+    """The segments of `key` below `prefix`. A key outside the prefix, or with fewer than
+    `min_parts` non-empty segments (`layout` shows the shape expected), is bad input."""
+    if not key.startswith(prefix):
+        raise InvalidInput.single("key", f"{key[:200]!r} is not under the {prefix!r} prefix")
+    parts = key[len(prefix) :].split("/")
+    if len(parts) < min_parts or not all(parts):
+        raise InvalidInput.single("key", f"expected {prefix}{layout}, got {key[:200]!r}")
+    return parts
 
 
 def candidate_keys(raw_key: str) -> list[str]:

@@ -31,7 +31,7 @@ from dropzone.clock import iso, utcnow
 from dropzone.errors import ConfigurationError, InvalidInput, Problem, TransientError
 from dropzone.ledger import Ledger
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
-from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys
+from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys, key_parts
 from dropzone.observability import logger, metrics
 from dropzone.settings import BedrockSettings
 from dropzone.slots import ModelSlots
@@ -100,13 +100,7 @@ class ParsedKey:
 
 
 def parse_key(key: str, prefix: str) -> ParsedKey:
-    if not key.startswith(prefix):
-        raise InvalidInput.single("key", f"{key!r} is not under the {prefix!r} prefix")
-    parts = key[len(prefix) :].split("/")
-    if len(parts) < 3 or not all(parts):
-        raise InvalidInput.single(
-            "key", f"expected {prefix}<ModelId>/<batch-name>/<file>.jsonl, got {key!r}"
-        )
+    parts = key_parts(key, prefix, layout="<ModelId>/<batch-name>/<file>.jsonl", min_parts=3)
     model_id, batch_name = parts[0], parts[1]
     if not MODEL_ID.match(model_id):
         raise InvalidInput.single(

@@ -57,7 +57,7 @@ from dropzone.models.edge import (
     ModelState,
 )
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
-from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys
+from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys, key_parts
 from dropzone.observability import logger, metrics
 from dropzone.settings import EdgeSettings
 from dropzone.workflows.intake import claim, draft_job, head_of, with_head
@@ -102,13 +102,7 @@ def results_of(job: Job) -> dict[str, dict[str, Any]]:
 
 
 def fleet_from_key(key: str, prefix: str) -> str:
-    if not key.startswith(prefix):
-        raise InvalidInput.single("key", f"{key[:200]!r} is not under the {prefix!r} prefix")
-    parts = key[len(prefix) :].split("/")
-    if len(parts) < 2 or not all(parts):
-        raise InvalidInput.single(
-            "key", f"expected {prefix}<DeviceFleetName>/<name>.json, got {key[:200]!r}"
-        )
+    parts = key_parts(key, prefix, layout="<DeviceFleetName>/<name>.json", min_parts=2)
     if not key.endswith(".json"):
         raise InvalidInput.single("key", f"edge deployments are .json files, got {parts[-1]!r}")
     fleet = parts[0]

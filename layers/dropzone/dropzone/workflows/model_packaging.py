@@ -66,7 +66,7 @@ from dropzone.models.packaging import (
     check_project_name,
     parse_request,
 )
-from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys
+from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys, key_parts
 from dropzone.observability import logger, metrics
 from dropzone.ratelimit import Pacer
 from dropzone.settings import PackagingSettings
@@ -109,13 +109,7 @@ def default_output(job_id: str, results_bucket: str) -> S3Location:
 
 
 def project_from_key(key: str, prefix: str) -> str:
-    if not key.startswith(prefix):
-        raise InvalidInput.single("key", f"{key[:200]!r} is not under the {prefix!r} prefix")
-    parts = key[len(prefix) :].split("/")
-    if len(parts) < 2 or not all(parts):
-        raise InvalidInput.single(
-            "key", f"expected {prefix}<ProjectName>/<name>.json, got {key[:200]!r}"
-        )
+    parts = key_parts(key, prefix, layout="<ProjectName>/<name>.json", min_parts=2)
     if not key.endswith(".json"):
         raise InvalidInput.single(
             "key", f"packaging requests are .json files, got {parts[-1][:80]!r}"

@@ -53,6 +53,7 @@ from dropzone.workflows.greengrass_deployment import (
     device_entry,
     device_rank,
     outcome_of,
+    record_device,
     settle,
 )
 
@@ -226,14 +227,7 @@ class EdgeReconciler:
                 error_types=[str(item) for item in details.get("errorTypes") or []],
                 source="reconcile",
             )
-            recorded = self.ledger.record_entry(
-                job.job_id,
-                KIND,
-                list(JobStatus),
-                attribute=DEVICES_ATTRIBUTE,
-                key=device,
-                entry=entry,
-            )
+            recorded = record_device(self.ledger, job.job_id, device, entry)
             if recorded is not None:
                 job = recorded
         return job

@@ -327,14 +327,7 @@ class GreengrassStateHandler:
             error_stack=details.error_stack,
             error_types=details.error_types,
         )
-        recorded = self.ledger.record_entry(
-            job.job_id,
-            KIND,
-            list(JobStatus),
-            attribute=DEVICES_ATTRIBUTE,
-            key=device,
-            entry=entry,
-        )
+        recorded = record_device(self.ledger, job.job_id, device, entry)
         if recorded is None:
             logger.info(
                 "duplicate or out-of-order device report ignored",
@@ -348,6 +341,14 @@ class GreengrassStateHandler:
     def settle(self, job: Job, service_status: str) -> Job:
         """Derive the job's status from its devices' results (idempotent)."""
         return settle(self.ledger, job, service_status)
+
+
+def record_device(ledger: Ledger, job_id: str, device: str, entry: dict[str, Any]) -> Job | None:
+    """Keep a core device's result on its roll-out; None when the entry is no newer than the
+    one already kept (a duplicate or reordered report)."""
+    return ledger.record_entry(
+        job_id, KIND, list(JobStatus), attribute=DEVICES_ATTRIBUTE, key=device, entry=entry
+    )
 
 
 def device_entry(

@@ -18,16 +18,28 @@ from tests.support.fixtures import Stack
 
 
 class RacingLedger(Ledger):
-    """Holds both racers at the first read until both have read: the worst interleaving."""
+    """Forces the worst interleaving at the conditional create: both racers enter `create`
+    together; the one whose create wins holds on until the other has tried for the lease."""
 
-    def __init__(self, *args: Any, barrier: threading.Barrier, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, barrier: threading.Barrier, loser_done: threading.Event, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._barrier = barrier
+        self._loser_done = loser_done
 
-    def get(self, job_id: str) -> Any:
-        job = super().get(job_id)
-        self._barrier.wait(timeout=10)
-        return job
+    def create(self, job: Any, **kwargs: Any) -> Any:
+        self._barrier.wait(timeout=30)
+        result = super().create(job, **kwargs)
+        if result.created:
+            assert self._loser_done.wait(timeout=30), "the other delivery never tried the lease"
+        return result
+
+    def acquire_lease(self, job_id: str, **kwargs: Any) -> bool:
+        try:
+            return super().acquire_lease(job_id, **kwargs)
+        finally:
+            self._loser_done.set()
 
 
 @pytest.mark.usefixtures("atomic_dynamodb")
@@ -47,10 +59,12 @@ def test_three_deliveries_two_concurrent_make_one_call_and_one_job(stack: Stack)
     settings = SageMakerSubmitSettings(
         jobs_table=stack.table_name, results_bucket=stack.results_bucket
     )
-    barrier = threading.Barrier(2)
+    barrier, loser_done = threading.Barrier(2), threading.Event()
 
     def racer() -> SageMakerSubmitter:
-        ledger = RacingLedger(stack.table_name, stack.dynamodb, barrier=barrier)
+        ledger = RacingLedger(
+            stack.table_name, stack.dynamodb, barrier=barrier, loser_done=loser_done
+        )
         return SageMakerSubmitter(settings, ledger, stack.s3(), SageMakerRuntime(fake))  # type: ignore[arg-type]
 
     outcomes: list[str] = []

@@ -16,7 +16,7 @@ setup: ## Install the project and its dev tools into .venv (bootstraps uv when m
 	$(UV) sync $(UV_SYNC_FLAGS)
 
 demo: setup ## Run every workflow offline, end to end (`dropzone demo --keep` keeps the state)
-	$(UV) run python -m dropzone.local.demo
+	$(UV) run python -m dropzone_local.demo
 
 test: setup lint typecheck cfn-lint sam-validate unit ## Lint, type-check, validate the template, run every test
 

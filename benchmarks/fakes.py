@@ -7,7 +7,7 @@ with AND / OR / NOT / parentheses, comparisons, IN, BETWEEN, attribute_exists,
 attribute_not_exists, begins_with; SET with if_not_exists / list_append / +, REMOVE, ADD), and
 NotImplementedError for anything else rather than a silently wrong answer. Writes copy what they
 store; reads hand out the stored items themselves (kept cheap so the fakes weigh little in the
-'direct' time): callers must not mutate them, and dropzone.ledger does not.
+'direct' time): callers must not mutate them, and dropzone.store.ledger does not.
 """
 
 from __future__ import annotations

@@ -51,9 +51,7 @@ from fakes import (  # noqa: E402
 from dropzone.adapters.eventbridge import EventBus  # noqa: E402
 from dropzone.adapters.s3 import S3  # noqa: E402
 from dropzone.adapters.sagemaker_runtime import SageMakerRuntime  # noqa: E402
-from dropzone.batch import SqsMessage  # noqa: E402
 from dropzone.clock import iso, utcnow  # noqa: E402
-from dropzone.ledger import Ledger  # noqa: E402
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject  # noqa: E402
 from dropzone.observability import metrics, tracer  # noqa: E402
 from dropzone.settings import (  # noqa: E402
@@ -62,6 +60,8 @@ from dropzone.settings import (  # noqa: E402
     SageMakerSubmitSettings,
     StatusPublisherSettings,
 )
+from dropzone.sqs_batch import SqsMessage  # noqa: E402
+from dropzone.store.ledger import Ledger  # noqa: E402
 from dropzone.workflows.sagemaker_async import (  # noqa: E402
     SageMakerReconciler,
     SageMakerResults,

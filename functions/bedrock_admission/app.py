@@ -12,13 +12,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
 from dropzone.workflows.bedrock_batch import BedrockAdmission
 
 
 @cache
-def default_admission() -> BedrockAdmission:
-    return BedrockAdmission.from_env()
+def default_admission(client: aws.ClientSource = aws.client) -> BedrockAdmission:
+    return BedrockAdmission.from_env(client)
 
 
 @logger.inject_lambda_context

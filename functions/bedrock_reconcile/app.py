@@ -7,13 +7,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
 from dropzone.workflows.bedrock_batch import BedrockReconciler
 
 
 @cache
-def default_reconciler() -> BedrockReconciler:
-    return BedrockReconciler.from_env()
+def default_reconciler(client: aws.ClientSource = aws.client) -> BedrockReconciler:
+    return BedrockReconciler.from_env(client)
 
 
 @logger.inject_lambda_context

@@ -7,14 +7,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dropzone.batch import process_sqs_batch
+from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
+from dropzone.sqs_batch import process_sqs_batch
 from dropzone.workflows.bedrock_batch import BedrockTracker
 
 
 @cache
-def default_tracker() -> BedrockTracker:
-    return BedrockTracker.from_env()
+def default_tracker(client: aws.ClientSource = aws.client) -> BedrockTracker:
+    return BedrockTracker.from_env(client)
 
 
 @logger.inject_lambda_context

@@ -7,14 +7,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dropzone.batch import process_sqs_batch
+from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
+from dropzone.sqs_batch import process_sqs_batch
 from dropzone.workflows.bedrock_batch import BedrockSubmitter
 
 
 @cache
-def default_submitter() -> BedrockSubmitter:
-    return BedrockSubmitter.from_env()
+def default_submitter(client: aws.ClientSource = aws.client) -> BedrockSubmitter:
+    return BedrockSubmitter.from_env(client)
 
 
 @logger.inject_lambda_context

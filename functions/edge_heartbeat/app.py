@@ -7,14 +7,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dropzone.batch import process_sqs_batch
+from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
+from dropzone.sqs_batch import process_sqs_batch
 from dropzone.workflows.edge_deployment import HeartbeatProcessor
 
 
 @cache
-def default_processor() -> HeartbeatProcessor:
-    return HeartbeatProcessor.from_env()
+def default_processor(client: aws.ClientSource = aws.client) -> HeartbeatProcessor:
+    return HeartbeatProcessor.from_env(client)
 
 
 @logger.inject_lambda_context

@@ -8,13 +8,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
 from dropzone.workflows.edge_reconcile import EdgeReconciler
 
 
 @cache
-def default_reconciler() -> EdgeReconciler:
-    return EdgeReconciler.from_env()
+def default_reconciler(client: aws.ClientSource = aws.client) -> EdgeReconciler:
+    return EdgeReconciler.from_env(client)
 
 
 @logger.inject_lambda_context

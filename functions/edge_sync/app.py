@@ -9,13 +9,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
 from dropzone.workflows.edge_sync import EdgeSync
 
 
 @cache
-def default_sync() -> EdgeSync:
-    return EdgeSync.from_env()
+def default_sync(client: aws.ClientSource = aws.client) -> EdgeSync:
+    return EdgeSync.from_env(client)
 
 
 @logger.inject_lambda_context

@@ -7,14 +7,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dropzone.batch import process_sqs_batch
+from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
+from dropzone.sqs_batch import process_sqs_batch
 from dropzone.workflows.greengrass_deployment import GreengrassStateHandler
 
 
 @cache
-def default_handler() -> GreengrassStateHandler:
-    return GreengrassStateHandler.from_env()
+def default_state(client: aws.ClientSource = aws.client) -> GreengrassStateHandler:
+    return GreengrassStateHandler.from_env(client)
 
 
 @logger.inject_lambda_context
@@ -23,5 +24,5 @@ def default_handler() -> GreengrassStateHandler:
 def handler(
     event: dict[str, Any], context: LambdaContext, state: GreengrassStateHandler | None = None
 ) -> dict[str, list[dict[str, str]]]:
-    state = state or default_handler()
+    state = state or default_state()
     return process_sqs_batch(event, state.handle_record)

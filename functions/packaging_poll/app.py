@@ -7,13 +7,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
 from dropzone.workflows.model_packaging import PackagingPoller
 
 
 @cache
-def default_poller() -> PackagingPoller:
-    return PackagingPoller.from_env()
+def default_poller(client: aws.ClientSource = aws.client) -> PackagingPoller:
+    return PackagingPoller.from_env(client)
 
 
 @logger.inject_lambda_context

@@ -7,14 +7,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dropzone.batch import process_sqs_batch
+from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
+from dropzone.sqs_batch import process_sqs_batch
 from dropzone.workflows.model_packaging import PackagingSubmitter
 
 
 @cache
-def default_submitter() -> PackagingSubmitter:
-    return PackagingSubmitter.from_env()
+def default_submitter(client: aws.ClientSource = aws.client) -> PackagingSubmitter:
+    return PackagingSubmitter.from_env(client)
 
 
 @logger.inject_lambda_context
@@ -24,4 +25,4 @@ def handler(
     event: dict[str, Any], context: LambdaContext, submitter: PackagingSubmitter | None = None
 ) -> dict[str, list[dict[str, str]]]:
     submitter = submitter or default_submitter()
-    return process_sqs_batch(event, submitter.handle_record)
+    return process_sqs_batch(event, submitter.handle_record, client=submitter.client)

@@ -7,13 +7,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
 from dropzone.workflows.sagemaker_async import SageMakerReconciler
 
 
 @cache
-def default_reconciler() -> SageMakerReconciler:
-    return SageMakerReconciler.from_env()
+def default_reconciler(client: aws.ClientSource = aws.client) -> SageMakerReconciler:
+    return SageMakerReconciler.from_env(client)
 
 
 @logger.inject_lambda_context

@@ -7,14 +7,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dropzone.batch import process_sqs_batch
+from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
+from dropzone.sqs_batch import process_sqs_batch
 from dropzone.workflows.sagemaker_async import SageMakerResults
 
 
 @cache
-def default_results() -> SageMakerResults:
-    return SageMakerResults.from_env()
+def default_results(client: aws.ClientSource = aws.client) -> SageMakerResults:
+    return SageMakerResults.from_env(client)
 
 
 @logger.inject_lambda_context

@@ -7,13 +7,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
 from dropzone.workflows.status_events import StatusPublisher
 
 
 @cache
-def default_publisher() -> StatusPublisher:
-    return StatusPublisher.from_env()
+def default_publisher(client: aws.ClientSource = aws.client) -> StatusPublisher:
+    return StatusPublisher.from_env(client)
 
 
 @logger.inject_lambda_context

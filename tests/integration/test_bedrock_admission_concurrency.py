@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from dropzone.batch import SqsMessage
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
+from dropzone.sqs_batch import SqsMessage
 from tests.support.bedrock import MODEL, jsonl, world
 from tests.support.fixtures import Stack
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from dropzone.local.cloud import LocalCloud
 from dropzone.models.jobs import JobStatus
+from dropzone_local.cloud import LocalCloud
 from tests.support.bedrock import MODEL, jsonl
 
 QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}

@@ -9,11 +9,11 @@ import pytest
 
 from dropzone.adapters.sagemaker_runtime import SageMakerRuntime
 from dropzone.errors import TransientError
-from dropzone.ledger import Ledger
-from dropzone.local.sagemaker import FakeEndpoint, FakeSageMakerRuntime
 from dropzone.models.jobs import JobStatus, SourceObject
 from dropzone.settings import SageMakerSubmitSettings
+from dropzone.store.ledger import Ledger
 from dropzone.workflows.sagemaker_async import SageMakerSubmitter
+from dropzone_local.sagemaker import FakeEndpoint, FakeSageMakerRuntime
 from tests.support.fixtures import Stack
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from dropzone.local import demo
-from dropzone.local.cloud import LocalCloud
-from dropzone.local.template import TEMPLATE_PATH
 from dropzone.models.jobs import JobStatus
+from dropzone_local import demo
+from dropzone_local.cloud import LocalCloud
+from dropzone_local.template import TEMPLATE_PATH
 
 QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from dropzone import aws, clock
-from dropzone.local import LocalCloud
-from dropzone.local.service_model import validate_response
-from dropzone.local.template import TEMPLATE_PATH
 from dropzone.models.jobs import Job, JobKind, JobStatus
+from dropzone_local import LocalCloud
+from dropzone_local.service_model import validate_response
+from dropzone_local.template import TEMPLATE_PATH
 
 QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}
 THING = "arn:aws:iot:us-east-1:123456789012:thing/line-3-core"

@@ -7,8 +7,8 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from dropzone.local import LocalCloud
 from dropzone.models.jobs import JobKind, JobStatus
+from dropzone_local import LocalCloud
 
 QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}
 THING = "arn:aws:iot:us-east-1:123456789012:thing/line-3-core"

@@ -10,18 +10,18 @@ from typing import Any
 
 from dropzone.adapters.bedrock import Bedrock
 from dropzone.adapters.lambda_invoke import LambdaInvoker
-from dropzone.batch import SqsMessage
-from dropzone.ledger import Ledger
-from dropzone.local.bedrock import FakeBedrock
-from dropzone.local.service_model import validate_request
 from dropzone.settings import BedrockSettings
-from dropzone.slots import ModelSlots
+from dropzone.sqs_batch import SqsMessage
+from dropzone.store.ledger import Ledger
+from dropzone.store.slots import ModelSlots
 from dropzone.workflows.bedrock_batch import (
     BedrockAdmission,
     BedrockReconciler,
     BedrockSubmitter,
     BedrockTracker,
 )
+from dropzone_local.bedrock import FakeBedrock
+from dropzone_local.service_model import validate_request
 from tests.support.fixtures import Stack
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"

@@ -14,10 +14,10 @@ import boto3
 from moto import mock_aws
 
 from dropzone import aws
-from dropzone.devices import Devices
-from dropzone.ledger import Ledger
 from dropzone.models.jobs import SourceObject
 from dropzone.settings import EdgeSettings
+from dropzone.store.devices import Devices
+from dropzone.store.ledger import Ledger
 from dropzone.workflows.edge_answers import EdgeAnswers
 from dropzone.workflows.edge_deployment import EdgeDeployments, HeartbeatProcessor
 from tests.support.events import object_created

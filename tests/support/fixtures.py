@@ -11,8 +11,8 @@ from moto import mock_aws
 
 from dropzone import aws
 from dropzone.adapters.s3 import S3
-from dropzone.ledger import Ledger
-from dropzone.local.template import load_template, resources_of_type
+from dropzone.store.ledger import Ledger
+from dropzone_local.template import load_template, resources_of_type
 
 
 @dataclass

@@ -15,13 +15,11 @@ import boto3
 
 from dropzone.adapters.greengrass import Greengrass
 from dropzone.adapters.lookoutvision import LookoutVision
-from dropzone.ledger import Ledger
-from dropzone.local.lookoutvision import FakeLookoutVision
-from dropzone.local.service_model import client_error, validate_request, validate_response
 from dropzone.models.edge import EdgeSection
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
 from dropzone.ratelimit import Pacer
 from dropzone.settings import GreengrassSettings, PackagingSettings
+from dropzone.store.ledger import Ledger
 from dropzone.workflows.greengrass_deployment import GreengrassDeployer, GreengrassStateHandler
 from dropzone.workflows.model_packaging import (
     EdgeRecorder,
@@ -29,6 +27,8 @@ from dropzone.workflows.model_packaging import (
     PackagingPoller,
     PackagingSubmitter,
 )
+from dropzone_local.lookoutvision import FakeLookoutVision
+from dropzone_local.service_model import client_error, validate_request, validate_response
 from tests.support.fixtures import Stack
 
 PROJECT = "circuit-boards"

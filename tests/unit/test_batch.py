@@ -4,8 +4,8 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from dropzone.batch import SqsMessage, process_sqs_batch, queue_url
 from dropzone.errors import RetryLater, TransientError
+from dropzone.sqs_batch import SqsMessage, process_sqs_batch, queue_url
 from tests.support.events import load_event
 
 
@@ -64,7 +64,7 @@ def test_a_retry_later_failure_hides_its_message_for_the_delay_it_asks() -> None
                 "VisibilityTimeout": 900,
             },
         )
-        result = process_sqs_batch(event, handle, sqs=sqs)
+        result = process_sqs_batch(event, handle, client={"sqs": sqs}.__getitem__)
         stubber.assert_no_pending_responses()  # only the RetryLater record was postponed
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-2"}]}
 
@@ -86,7 +86,7 @@ def test_a_failed_postponement_still_reports_the_message() -> None:
                 "VisibilityTimeout": 43_200,
             },
         )
-        result = process_sqs_batch(event, handle, sqs=sqs)
+        result = process_sqs_batch(event, handle, client={"sqs": sqs}.__getitem__)
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
 
 

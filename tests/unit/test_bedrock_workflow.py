@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from dropzone.local.bedrock import UnreliableDelivery
 from dropzone.models.jobs import JobStatus
+from dropzone_local.bedrock import UnreliableDelivery
 from tests.support.bedrock import MODEL, ROLE, BedrockWorld, jsonl, world
 from tests.support.fixtures import Stack
 

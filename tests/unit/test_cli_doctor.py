@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from dropzone.cli import main
-from dropzone.cli.doctor import REQUIRED_OUTPUTS
-from dropzone.local.template import load_template
+from dropzone_cli import main
+from dropzone_cli.doctor import REQUIRED_OUTPUTS
+from dropzone_local.template import load_template
 from tests.support.cli import (
     REGION,
     STACK,

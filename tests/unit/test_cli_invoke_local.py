@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from dropzone.cli import main
-from dropzone.local.template import load_template
+from dropzone_cli import main
+from dropzone_local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_template(ROOT / "template.yaml")
@@ -66,7 +66,7 @@ class Run:
 def _cli(*arguments: str) -> Run:
     """`dropzone …` as an operator runs it: its own process (which starts the function's)."""
     finished = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "dropzone.cli", *arguments],
+        [sys.executable, "-m", "dropzone_cli", *arguments],
         cwd=ROOT,
         capture_output=True,
         text=True,

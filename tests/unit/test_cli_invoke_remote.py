@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.response import StreamingBody
 
-from dropzone.cli import main
+from dropzone_cli import main
 from tests.support.cli import ACCOUNT, REGION, STACK, StubbedClients, function_arn
 
 EVENT = Path(__file__).resolve().parents[2] / "events" / "bedrock_admission.json"

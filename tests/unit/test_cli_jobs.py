@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 import dropzone.observability  # noqa: F401 - Powertools' tracer, before sockets are blocked
-from dropzone.cli import main
-from dropzone.ledger import Ledger
-from dropzone.local import state
-from dropzone.local.cloud import LocalCloud
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
+from dropzone.store.ledger import Ledger
+from dropzone_cli import main
+from dropzone_local import state
+from dropzone_local.cloud import LocalCloud
 from tests.support.cli import REGION, STACK, StubbedClients, stack_description
 from tests.support.fixtures import Stack
 
@@ -299,7 +299,7 @@ def test_local_without_a_saved_run(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_demo_command_keeps_its_state_where_asked(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from dropzone.local import demo
+    from dropzone_local import demo
 
     seen: list[list[str]] = []
     monkeypatch.setattr(demo, "main", lambda argv: seen.append(argv) or 0)

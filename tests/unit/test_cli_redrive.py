@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dropzone.cli import main
+from dropzone_cli import main
 from tests.support.cli import (
     REGION,
     STACK,

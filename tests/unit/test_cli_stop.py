@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from dropzone.cli import main
-from dropzone.ledger import Ledger
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
+from dropzone.store.ledger import Ledger
+from dropzone_cli import main
 from tests.support.cli import REGION, STACK, StubbedClients, stack_description
 from tests.support.fixtures import Stack, create_table
 

@@ -11,9 +11,9 @@ from typing import Any
 import boto3
 import pytest
 
-from dropzone.local.edge_devices import FakeEdgeDevice
-from dropzone.local.service_model import validate_response
 from dropzone.models.jobs import JobStatus
+from dropzone_local.edge_devices import FakeEdgeDevice
+from dropzone_local.service_model import validate_response
 from tests.support.edge import FLEET, EdgeWorld, shared_world
 
 

@@ -10,17 +10,17 @@ import pytest
 from botocore.exceptions import ClientError
 
 from dropzone.adapters.s3 import S3
-from dropzone.batch import SqsMessage
 from dropzone.errors import TransientError
-from dropzone.local.service_model import validate_response
 from dropzone.models.edge import EdgeSection
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
+from dropzone.sqs_batch import SqsMessage
 from dropzone.workflows.edge_deployment import (
     deployment_of,
     devices_of,
     job_id_for_packaging,
     service_ref,
 )
+from dropzone_local.service_model import validate_response
 from tests.support.edge import FLEET, EdgeWorld, shared_world
 
 ARTIFACT = b"model-bytes " * 100

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from dropzone.batch import SqsMessage
 from dropzone.models.jobs import Job, JobStatus
+from dropzone.sqs_batch import SqsMessage
 from dropzone.workflows.edge_deployment import KIND, RESULTS, results_of, settle
 from tests.support.edge import (
     FLEET,

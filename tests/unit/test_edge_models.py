@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from dropzone.local.service_model import validate_response
 from dropzone.models.edge import (
     NAME_MAX,
     Checksum,
@@ -21,6 +20,7 @@ from dropzone.models.edge import (
     ModelState,
     name_from,
 )
+from dropzone_local.service_model import validate_response
 
 
 def _errors(model: Any, data: dict[str, Any]) -> dict[str, str]:

@@ -11,12 +11,12 @@ import pytest
 
 from dropzone.adapters.greengrass import Greengrass
 from dropzone.errors import TransientError
-from dropzone.local.greengrass import FakeGreengrass
 from dropzone.models.jobs import Job, JobKind, JobStatus
 from dropzone.models.packaging import GreengrassDeploymentSection
 from dropzone.settings import EdgeReconcileSettings
 from dropzone.workflows.edge_reconcile import EdgeReconciler, thing_name
 from dropzone.workflows.greengrass_deployment import PackagedComponent, deployment_job_id
+from dropzone_local.greengrass import FakeGreengrass
 from functions.edge_reconcile import app as reconcile_app
 from tests.support.events import load_event
 from tests.support.fixtures import Stack
@@ -317,6 +317,6 @@ def test_the_handler_runs_the_reconciler_with_its_event(
 def _sqs(event: dict[str, Any]) -> Any:
     import json
 
-    from dropzone.batch import SqsMessage
+    from dropzone.sqs_batch import SqsMessage
 
     return SqsMessage("m", json.dumps(event), 1)

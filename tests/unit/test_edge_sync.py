@@ -16,9 +16,9 @@ from botocore.stub import Stubber
 
 from dropzone.adapters.sagemaker_edge import EdgeManagerRefused, SageMakerEdge
 from dropzone.errors import ConfigurationError, TransientError
-from dropzone.local.service_model import validate_response
 from dropzone.ratelimit import Pacer
 from dropzone.workflows.edge_sync import EdgeSync, SyncSummary
+from dropzone_local.service_model import validate_response
 from tests.support.edge import FLEET, EdgeWorld, heartbeat_detail, heartbeat_event, shared_world
 
 DEPLOYMENT = {

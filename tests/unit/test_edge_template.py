@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dropzone.devices import SYNC_CURSOR_KEY
+from dropzone.store.devices import SYNC_CURSOR_KEY
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from dropzone.local.bedrock import (
+from dropzone_local.bedrock import (
     EVENT_DETAIL_TYPE,
     BatchJobStatus,
     FakeBedrock,

@@ -13,15 +13,15 @@ from botocore.exceptions import ClientError, ParamValidationError
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from dropzone.local.bedrock import PutEventsDelivery, UnreliableDelivery
-from dropzone.local.greengrass import (
+from dropzone_local.bedrock import PutEventsDelivery, UnreliableDelivery
+from dropzone_local.greengrass import (
     CREATE,
     EVENT_DETAIL_TYPE,
     GET,
     ExecutionStatus,
     FakeGreengrass,
 )
-from dropzone.local.lookoutvision import FakeLookoutVision
+from dropzone_local.lookoutvision import FakeLookoutVision
 from tests.support.clock import ManualClock
 
 ACCOUNT, REGION = "123456789012", "us-east-1"

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from dropzone.local.lookoutvision import (
+from dropzone_local.lookoutvision import (
     DESCRIBE,
     LIST,
     START,

@@ -10,10 +10,10 @@ import pytest
 from botocore.stub import Stubber
 from pydantic import ValidationError
 
-from dropzone.batch import SqsMessage
 from dropzone.errors import TransientError
 from dropzone.models.jobs import Job, JobKind, JobStatus
 from dropzone.models.packaging import GreengrassDeploymentSection
+from dropzone.sqs_batch import SqsMessage
 from dropzone.workflows.greengrass_deployment import (
     DeploymentStatusEvent,
     PackagedComponent,

@@ -9,10 +9,10 @@ import boto3
 import pytest
 
 from dropzone.adapters.sagemaker_runtime import SageMakerRuntime
-from dropzone.local.sagemaker import FakeEndpoint, FakeSageMakerRuntime
 from dropzone.models.jobs import JobStatus
 from dropzone.settings import SageMakerSubmitSettings
 from dropzone.workflows.sagemaker_async import SageMakerSubmitter
+from dropzone_local.sagemaker import FakeEndpoint, FakeSageMakerRuntime
 from functions.sagemaker_reconcile import app as reconcile_app
 from functions.sagemaker_result import app as result_app
 from functions.sagemaker_submit import app as submit_app

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from dropzone.ledger import Ledger
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
+from dropzone.store.ledger import Ledger
 from tests.support.clock import ManualClock
 from tests.support.fixtures import Stack
 

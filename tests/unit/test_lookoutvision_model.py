@@ -14,7 +14,7 @@ import pytest
 from botocore.stub import Stubber
 
 from dropzone import botocore_data
-from dropzone.local.template import load_template
+from dropzone_local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_DIR = Path(botocore_data.DATA_PATH) / "lookoutvision" / "2020-11-20"

@@ -371,7 +371,7 @@ def test_a_greengrass_roll_out_merges_the_targets_components(w: PackagingWorld) 
 
 def test_the_hand_off_reaches_a_devices_get_deployments_answer(stack: Stack) -> None:
     # Given the real edge workflow behind the hand-off
-    from dropzone.local.service_model import validate_response
+    from dropzone_local.service_model import validate_response
     from tests.support import edge as edge_support
 
     edge = edge_support.world(stack)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -17,35 +16,20 @@ RETRY_CONFIG = Config(
     read_timeout=30,
 )
 
-_overrides: dict[str, Any] = {}
+# Where a function's collaborators get their clients: a service name in, a client out.
+# Production passes `client`; the local cloud passes its own, serving stand-ins.
+ClientSource = Callable[[str], Any]
 
 
 @cache
-def _boto_client(service_name: str) -> Any:
-    return boto3.client(service_name, config=RETRY_CONFIG)  # type: ignore[call-overload]
-
-
 def client(service_name: str) -> Any:
-    """The container's client for a service (or the stand-in installed by the local cloud)."""
-    return _overrides.get(service_name) or _boto_client(service_name)
+    """The container's boto3 client for a service, created on first use."""
+    return boto3.client(service_name, config=RETRY_CONFIG)  # type: ignore[call-overload]
 
 
 def reset_clients() -> None:
     """Forget every cached client, e.g. after switching credentials or endpoints."""
-    _boto_client.cache_clear()
-
-
-@contextmanager
-def override_clients(clients: dict[str, Any]) -> Iterator[None]:
-    """Serve these objects in place of boto3 clients, for local emulation of services
-    that moto lacks. Restores the previous state on exit."""
-    previous = dict(_overrides)
-    _overrides.update(clients)
-    try:
-        yield
-    finally:
-        _overrides.clear()
-        _overrides.update(previous)
+    client.cache_clear()
 
 
 def error_code(error: Exception) -> str:

@@ -21,20 +21,21 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from dropzone import aws
 from dropzone.adapters.bedrock import Backpressure, Bedrock, JobNotFound, Refused
 from dropzone.adapters.lambda_invoke import LambdaInvoker
 from dropzone.adapters.s3 import S3, ObjectHead, ObjectMissing, parse_s3_uri
-from dropzone.batch import SqsMessage
 from dropzone.bedrock.jsonl import BatchLimits, BatchPlan, Part, plan_batch, write_parts
 from dropzone.bedrock.model_inputs import INVOCATION_TYPES
 from dropzone.clock import iso, utcnow
 from dropzone.errors import ConfigurationError, InvalidInput, Problem, TransientError
-from dropzone.ledger import Ledger
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
 from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys, key_parts
 from dropzone.observability import logger, metrics
 from dropzone.settings import BedrockSettings
-from dropzone.slots import ModelSlots
+from dropzone.sqs_batch import SqsMessage
+from dropzone.store.ledger import Ledger
+from dropzone.store.slots import ModelSlots
 from dropzone.workflows.intake import claim, draft_job, head_of, with_head
 from dropzone.workflows.rejection import reject, rejected
 
@@ -89,8 +90,8 @@ def limits_of(settings: BedrockSettings) -> BatchLimits:
     )
 
 
-def _slots(settings: BedrockSettings) -> ModelSlots:
-    return ModelSlots(settings.slots_table, settings.max_jobs_per_model)
+def _slots(settings: BedrockSettings, client: aws.ClientSource) -> ModelSlots:
+    return ModelSlots(settings.slots_table, settings.max_jobs_per_model, client("dynamodb"))
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ class BedrockSubmitter:
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
-    def from_env(cls) -> BedrockSubmitter:
+    def from_env(cls, client: aws.ClientSource = aws.client) -> BedrockSubmitter:
         settings = BedrockSettings.from_env().require("admission_function")
         try:
             limits_of(settings)
@@ -161,8 +162,8 @@ class BedrockSubmitter:
             raise ConfigurationError(
                 f"the Bedrock batch limits are inconsistent: {error}"
             ) from error
-        ledger = Ledger.from_settings(settings)
-        return cls(settings, ledger, S3(), LambdaInvoker())
+        ledger = Ledger.from_settings(settings, client("dynamodb"))
+        return cls(settings, ledger, S3(client("s3")), LambdaInvoker(client("lambda")))
 
     def handle_record(self, message: SqsMessage) -> None:
         event = ObjectCreatedEvent.model_validate_json(message.body)
@@ -316,14 +317,14 @@ class BedrockAdmission:
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
-    def from_env(cls) -> BedrockAdmission:
+    def from_env(cls, client: aws.ClientSource = aws.client) -> BedrockAdmission:
         settings = BedrockSettings.from_env().require("bedrock_role_arn")
         return cls(
             settings,
-            Ledger.from_settings(settings),
-            _slots(settings),
-            Bedrock(),
-            S3(),
+            Ledger.from_settings(settings, client("dynamodb")),
+            _slots(settings, client),
+            Bedrock(client("bedrock")),
+            S3(client("s3")),
         )
 
     def admit(self, model_id: str | None = None) -> AdmissionSummary:
@@ -476,19 +477,21 @@ class BedrockTracker:
     invoker: LambdaInvoker
 
     @classmethod
-    def from_env(cls) -> BedrockTracker:
-        return cls.from_settings(BedrockSettings.from_env())
+    def from_env(cls, client: aws.ClientSource = aws.client) -> BedrockTracker:
+        return cls.from_settings(BedrockSettings.from_env(), client)
 
     @classmethod
-    def from_settings(cls, settings: BedrockSettings) -> BedrockTracker:
+    def from_settings(
+        cls, settings: BedrockSettings, client: aws.ClientSource = aws.client
+    ) -> BedrockTracker:
         settings.require("admission_function")
         return cls(
             settings,
-            Ledger.from_settings(settings),
-            _slots(settings),
-            Bedrock(),
-            S3(),
-            LambdaInvoker(),
+            Ledger.from_settings(settings, client("dynamodb")),
+            _slots(settings, client),
+            Bedrock(client("bedrock")),
+            S3(client("s3")),
+            LambdaInvoker(client("lambda")),
         )
 
     def handle_record(self, message: SqsMessage) -> None:
@@ -711,7 +714,7 @@ class BedrockReconciler:
     clock: Callable[[], datetime] = utcnow
 
     @classmethod
-    def from_env(cls) -> BedrockReconciler:
+    def from_env(cls, client: aws.ClientSource = aws.client) -> BedrockReconciler:
         settings = BedrockSettings.from_env()
         return cls(settings, BedrockTracker.from_settings(settings))
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dropzone.devices import Devices, Registration
-from dropzone.ledger import Ledger
+from dropzone import aws
 from dropzone.models.edge import Definition, EdgeDeployment
 from dropzone.models.jobs import Job, JobKind, JobStatus
 from dropzone.settings import EdgeSettings
+from dropzone.store.devices import Devices, Registration
+from dropzone.store.ledger import Ledger
 from dropzone.workflows.edge_deployment import deployment_of, devices_of
 
 # Records devices are told about: submitted and later, whatever the outcome so far (a
@@ -42,11 +43,11 @@ class EdgeAnswers:
     cache_ttl_seconds: int = 3600
 
     @classmethod
-    def from_env(cls) -> EdgeAnswers:
+    def from_env(cls, client: aws.ClientSource = aws.client) -> EdgeAnswers:
         settings = EdgeSettings.from_env()
         return cls(
-            Ledger.from_settings(settings),
-            Devices(settings.edge_devices_table),
+            Ledger.from_settings(settings, client("dynamodb")),
+            Devices(settings.edge_devices_table, client("dynamodb")),
             settings.edge_cache_ttl_seconds,
         )
 

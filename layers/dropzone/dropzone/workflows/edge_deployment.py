@@ -33,13 +33,11 @@ from botocore.model import Shape
 from botocore.validate import ParamValidator
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
+from dropzone import aws
 from dropzone.adapters.s3 import S3, ObjectMissing, parse_s3_uri
 from dropzone.adapters.sagemaker_edge import EdgeManagerRefused, SageMakerEdge
-from dropzone.batch import SqsMessage
 from dropzone.clock import iso, utcnow
-from dropzone.devices import Devices, HeartbeatApplied, HeartbeatUpdate, heartbeat_order
 from dropzone.errors import InvalidInput, Problem, TransientError
-from dropzone.ledger import Ledger
 from dropzone.models.edge import (
     HEARTBEAT_DETAIL_TYPE,
     HEARTBEAT_SOURCE,
@@ -60,6 +58,9 @@ from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
 from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys, key_parts
 from dropzone.observability import logger, metrics
 from dropzone.settings import EdgeSettings
+from dropzone.sqs_batch import SqsMessage
+from dropzone.store.devices import Devices, HeartbeatApplied, HeartbeatUpdate, heartbeat_order
+from dropzone.store.ledger import Ledger
 from dropzone.workflows.intake import claim, draft_job, head_of, with_head
 from dropzone.workflows.rejection import REPORTS_PREFIX, rejected
 
@@ -300,13 +301,13 @@ class EdgeDeployments:
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
-    def from_env(cls) -> EdgeDeployments:
+    def from_env(cls, client: aws.ClientSource = aws.client) -> EdgeDeployments:
         settings = EdgeSettings.from_env()
         return cls(
             settings,
-            Ledger.from_settings(settings),
-            Devices(settings.edge_devices_table),
-            S3(),
+            Ledger.from_settings(settings, client("dynamodb")),
+            Devices(settings.edge_devices_table, client("dynamodb")),
+            S3(client("s3")),
         )
 
     # -- uploads
@@ -600,14 +601,14 @@ class HeartbeatProcessor:
     edge_manager: SageMakerEdge | None = None
 
     @classmethod
-    def from_env(cls) -> HeartbeatProcessor:
+    def from_env(cls, client: aws.ClientSource = aws.client) -> HeartbeatProcessor:
         settings = EdgeSettings.from_env()
         return cls(
             settings,
-            Ledger.from_settings(settings),
-            Devices(settings.edge_devices_table),
-            S3(),
-            SageMakerEdge() if settings.sync_enabled else None,
+            Ledger.from_settings(settings, client("dynamodb")),
+            Devices(settings.edge_devices_table, client("dynamodb")),
+            S3(client("s3")),
+            SageMakerEdge(client("sagemaker-edge")) if settings.sync_enabled else None,
         )
 
     def handle_record(self, message: SqsMessage) -> None:

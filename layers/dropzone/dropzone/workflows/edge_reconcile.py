@@ -36,13 +36,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from dropzone import aws
 from dropzone.adapters.greengrass import DeploymentNotFound, Greengrass, Throttled
 from dropzone.clock import iso, utcnow
 from dropzone.errors import TransientError
-from dropzone.ledger import Ledger
 from dropzone.models.jobs import Job, JobKind, JobStatus
 from dropzone.observability import logger, metrics
 from dropzone.settings import EdgeReconcileSettings
+from dropzone.store.ledger import Ledger
 from dropzone.workflows.edge_deployment import devices_of, results_of
 from dropzone.workflows.greengrass_deployment import (
     CANCELED,
@@ -114,9 +115,13 @@ class EdgeReconciler:
     clock: Callable[[], datetime] = utcnow
 
     @classmethod
-    def from_env(cls) -> EdgeReconciler:
+    def from_env(cls, client: aws.ClientSource = aws.client) -> EdgeReconciler:
         settings = EdgeReconcileSettings.from_env()
-        return cls(settings, Ledger.from_settings(settings), Greengrass())
+        return cls(
+            settings,
+            Ledger.from_settings(settings, client("dynamodb")),
+            Greengrass(client("greengrassv2")),
+        )
 
     def run(self, seconds_left: Callable[[], float] | None = None) -> dict[str, Any]:
         summary = ReconcileSummary()

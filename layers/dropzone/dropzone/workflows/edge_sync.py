@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from dropzone import aws
 from dropzone.adapters.sagemaker_edge import EdgeManagerRefused, SageMakerEdge
 from dropzone.clock import iso, utcnow
-from dropzone.devices import Devices, device_key
 from dropzone.errors import ConfigurationError, TransientError
 from dropzone.observability import logger, metrics
 from dropzone.ratelimit import Pacer
 from dropzone.settings import EdgeSettings
+from dropzone.store.devices import Devices, device_key
 
 # The cursor is saved every this many devices as well as at the end, so a run cut short
 # (a hung call, the invocation's timeout) repeats at most this many devices.
@@ -53,13 +54,13 @@ class EdgeSync:
     reserve_seconds: float = 20.0
 
     @classmethod
-    def from_env(cls) -> EdgeSync:
+    def from_env(cls, client: aws.ClientSource = aws.client) -> EdgeSync:
         settings = EdgeSettings.from_env()
         if not settings.sync_enabled:
             raise ConfigurationError("EdgeSync runs only with EDGE_MANAGER_SYNC=Enabled")
         return cls(
-            Devices(settings.edge_devices_table),
-            SageMakerEdge(),
+            Devices(settings.edge_devices_table, client("dynamodb")),
+            SageMakerEdge(client("sagemaker-edge")),
             Pacer(settings.edge_sync_tps),
             settings.edge_sync_reserve_seconds,
         )

@@ -37,16 +37,17 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from dropzone import aws
 from dropzone.adapters.greengrass import Greengrass
 from dropzone.adapters.s3 import S3
-from dropzone.batch import SqsMessage
 from dropzone.clock import iso, utcnow
 from dropzone.errors import InvalidInput, TransientError
-from dropzone.ledger import Ledger
 from dropzone.models.jobs import Job, JobKind, JobStatus
 from dropzone.models.packaging import GreengrassDeploymentSection
 from dropzone.observability import logger, metrics
 from dropzone.settings import GreengrassSettings
+from dropzone.sqs_batch import SqsMessage
+from dropzone.store.ledger import Ledger
 from dropzone.workflows.intake import claim
 from dropzone.workflows.rejection import rejected
 
@@ -296,9 +297,9 @@ class GreengrassStateHandler:
     ledger: Ledger
 
     @classmethod
-    def from_env(cls) -> GreengrassStateHandler:
+    def from_env(cls, client: aws.ClientSource = aws.client) -> GreengrassStateHandler:
         settings = GreengrassSettings.from_env()
-        return cls(settings, Ledger.from_settings(settings))
+        return cls(settings, Ledger.from_settings(settings, client("dynamodb")))
 
     def handle_record(self, message: SqsMessage) -> None:
         event = DeploymentStatusEvent.model_validate_json(message.body)

@@ -8,9 +8,9 @@ from typing import Any
 from dropzone.adapters.s3 import S3, ObjectHead, ObjectMissing
 from dropzone.errors import InvalidInput, TransientError
 from dropzone.ids import job_id_for
-from dropzone.ledger import Ledger
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
 from dropzone.observability import logger, metrics
+from dropzone.store.ledger import Ledger
 
 
 @dataclass(frozen=True)

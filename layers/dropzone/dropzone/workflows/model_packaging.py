@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from dropzone import aws
 from dropzone.adapters.greengrass import Greengrass
 from dropzone.adapters.lookoutvision import (
     LookoutVision,
@@ -49,10 +50,8 @@ from dropzone.adapters.lookoutvision import (
     Throttled,
 )
 from dropzone.adapters.s3 import S3, ObjectHead
-from dropzone.batch import SqsMessage
 from dropzone.clock import iso, utcnow
 from dropzone.errors import InvalidInput, RetryLater, TransientError
-from dropzone.ledger import Ledger
 from dropzone.models.edge import EdgeSection
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
 from dropzone.models.packaging import (
@@ -70,6 +69,8 @@ from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys, key_pa
 from dropzone.observability import logger, metrics
 from dropzone.ratelimit import Pacer
 from dropzone.settings import PackagingSettings
+from dropzone.sqs_batch import SqsMessage
+from dropzone.store.ledger import Ledger
 from dropzone.workflows.greengrass_deployment import (
     GreengrassDeployer,
     PackagedComponent,
@@ -153,11 +154,18 @@ class PackagingSubmitter:
     s3: S3
     lookoutvision: LookoutVision
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    client: aws.ClientSource = aws.client  # for postponing a message on its own queue
 
     @classmethod
-    def from_env(cls) -> PackagingSubmitter:
+    def from_env(cls, client: aws.ClientSource = aws.client) -> PackagingSubmitter:
         settings = PackagingSettings.from_env()
-        return cls(settings, Ledger.from_settings(settings), S3(), LookoutVision())
+        return cls(
+            settings,
+            Ledger.from_settings(settings, client("dynamodb")),
+            S3(client("s3")),
+            LookoutVision(client("lookoutvision")),
+            client=client,
+        )
 
     def handle_record(self, message: SqsMessage) -> None:
         event = ObjectCreatedEvent.model_validate_json(message.body)
@@ -446,10 +454,10 @@ class PackagingHandoff:
         return failed.job or record
 
 
-def _edge_from_env() -> EdgeRecorder:
+def _edge_from_env(client: aws.ClientSource) -> EdgeRecorder:
     from dropzone.workflows.edge_deployment import EdgeDeployments
 
-    return EdgeDeployments.from_env()
+    return EdgeDeployments.from_env(client)
 
 
 # -- poll ------------------------------------------------------------------------------------
@@ -474,16 +482,18 @@ class PackagingPoller:
     clock: Callable[[], datetime] = utcnow
 
     @classmethod
-    def from_env(cls) -> PackagingPoller:
+    def from_env(cls, client: aws.ClientSource = aws.client) -> PackagingPoller:
         settings = PackagingSettings.from_env()
-        ledger = Ledger.from_settings(settings)
-        s3 = S3()
+        ledger = Ledger.from_settings(settings, client("dynamodb"))
+        s3 = S3(client("s3"))
         deployer: list[GreengrassDeployer] = []
 
         def greengrass() -> GreengrassDeployer:
             if not deployer:
                 deployer.append(
-                    GreengrassDeployer(ledger, Greengrass(), s3, settings.results_bucket)
+                    GreengrassDeployer(
+                        ledger, Greengrass(client("greengrassv2")), s3, settings.results_bucket
+                    )
                 )
             return deployer[0]
 
@@ -491,13 +501,13 @@ class PackagingPoller:
 
         def edge_recorder() -> EdgeRecorder:
             if not edge:
-                edge.append(_edge_from_env())
+                edge.append(_edge_from_env(client))
             return edge[0]
 
         return cls(
             settings,
             ledger,
-            LookoutVision(),
+            LookoutVision(client("lookoutvision")),
             PackagingHandoff(ledger, s3, edge_recorder, greengrass, settings.results_bucket),
             Pacer.within(settings.describe_tps, safety_factor=settings.tps_safety_factor),
         )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dropzone.adapters.s3 import S3
 from dropzone.clock import iso, utcnow
 from dropzone.errors import InvalidInput
-from dropzone.ledger import Ledger, TransitionResult
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import logger, metrics
+from dropzone.store.ledger import Ledger, TransitionResult
 
 REPORTS_PREFIX = "reports/"
 

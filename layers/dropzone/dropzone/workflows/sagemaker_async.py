@@ -18,12 +18,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from dropzone import aws
 from dropzone.adapters.s3 import S3, ObjectHead
 from dropzone.adapters.sagemaker_runtime import SageMakerRuntime
-from dropzone.batch import SqsMessage
 from dropzone.clock import iso, utcnow
 from dropzone.errors import InvalidInput, Problem, TransientError
-from dropzone.ledger import Ledger
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
 from dropzone.models.notifications import AsyncInferenceNotification, parse_sns_delivery
 from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys
@@ -33,6 +32,8 @@ from dropzone.settings import (
     SageMakerResultSettings,
     SageMakerSubmitSettings,
 )
+from dropzone.sqs_batch import SqsMessage
+from dropzone.store.ledger import Ledger
 from dropzone.workflows.intake import claim, draft_job, head_of, with_head
 from dropzone.workflows.rejection import reject
 
@@ -188,10 +189,15 @@ class SageMakerSubmitter:
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
-    def from_env(cls) -> SageMakerSubmitter:
+    def from_env(cls, client: aws.ClientSource = aws.client) -> SageMakerSubmitter:
         settings = SageMakerSubmitSettings.from_env()
-        ledger = Ledger.from_settings(settings)
-        return cls(settings=settings, ledger=ledger, s3=S3(), runtime=SageMakerRuntime())
+        ledger = Ledger.from_settings(settings, client("dynamodb"))
+        return cls(
+            settings=settings,
+            ledger=ledger,
+            s3=S3(client("s3")),
+            runtime=SageMakerRuntime(client("sagemaker-runtime")),
+        )
 
     def handle_record(self, message: SqsMessage) -> None:
         event = ObjectCreatedEvent.model_validate_json(message.body)
@@ -302,9 +308,9 @@ class SageMakerResults:
     ledger: Ledger
 
     @classmethod
-    def from_env(cls) -> SageMakerResults:
+    def from_env(cls, client: aws.ClientSource = aws.client) -> SageMakerResults:
         settings = SageMakerResultSettings.from_env()
-        return cls(settings, Ledger.from_settings(settings))
+        return cls(settings, Ledger.from_settings(settings, client("dynamodb")))
 
     def handle_record(self, message: SqsMessage) -> None:
         self.apply(parse_sns_delivery(message.body), receive_count=message.receive_count)
@@ -383,9 +389,9 @@ class SageMakerReconciler:
     clock: Callable[[], datetime] = utcnow
 
     @classmethod
-    def from_env(cls) -> SageMakerReconciler:
+    def from_env(cls, client: aws.ClientSource = aws.client) -> SageMakerReconciler:
         settings = SageMakerReconcileSettings.from_env()
-        return cls(settings, Ledger.from_settings(settings), S3())
+        return cls(settings, Ledger.from_settings(settings, client("dynamodb")), S3(client("s3")))
 
     def run(self) -> ReconcileSummary:
         now = self.clock()

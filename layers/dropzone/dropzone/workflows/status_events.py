@@ -11,11 +11,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from dropzone import aws
 from dropzone.adapters.eventbridge import EventBus
-from dropzone.ledger import job_from_stream_image
 from dropzone.models.jobs import Job
 from dropzone.observability import logger, metrics
 from dropzone.settings import StatusPublisherSettings
+from dropzone.store.ledger import job_from_stream_image
 
 EVENT_SOURCE = "dropzone"
 DETAIL_TYPE = "Dropzone Job Status Change"
@@ -49,8 +50,8 @@ class StatusPublisher:
     bus: EventBus
 
     @classmethod
-    def from_env(cls) -> StatusPublisher:
-        return cls(EventBus(StatusPublisherSettings.from_env().event_bus_name))
+    def from_env(cls, client: aws.ClientSource = aws.client) -> StatusPublisher:
+        return cls(EventBus(StatusPublisherSettings.from_env().event_bus_name, client("events")))
 
     def publish(self, stream_event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
         """Publish every status change in a DynamoDB stream batch.

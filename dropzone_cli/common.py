@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-# The source checkout this package lives in (layers/dropzone/dropzone/cli/common.py).
-SOURCE_ROOT = Path(__file__).resolve().parents[4]
+# The source checkout this package lives in (dropzone_cli/common.py).
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 
 class CliError(Exception):

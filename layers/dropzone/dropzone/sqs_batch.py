@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dropzone import aws
+from dropzone.aws import ClientSource
 from dropzone.errors import RetryLater
 from dropzone.observability import logger
 
@@ -31,12 +33,15 @@ class SqsMessage:
 
 
 def process_sqs_batch(
-    event: dict[str, Any], handle: Callable[[SqsMessage], None], *, sqs: Any | None = None
+    event: dict[str, Any],
+    handle: Callable[[SqsMessage], None],
+    *,
+    client: ClientSource | None = None,
 ) -> dict[str, list[dict[str, str]]]:
     """Handle each message; report the ones that raised, so only they are delivered again
     (and, past the queue's maxReceiveCount, land in its dead-letter queue). A message
     that raised RetryLater is also hidden for the delay it asks for (ChangeMessageVisibility
-    on its own queue; `sqs` is the client, by default Dropzone's)."""
+    on its own queue, through the SQS client of `client`, by default Dropzone's)."""
     failures: list[dict[str, str]] = []
     for record in event.get("Records", []):
         message = SqsMessage.from_record(record)
@@ -53,7 +58,7 @@ def process_sqs_batch(
             )
             failures.append({"itemIdentifier": message.message_id})
             if isinstance(error, RetryLater):
-                postpone(record, error.delay_seconds, sqs=sqs)
+                postpone(record, error.delay_seconds, sqs=(client or aws.client)("sqs"))
     return {"batchItemFailures": failures}
 
 
@@ -70,8 +75,6 @@ def postpone(record: dict[str, Any], seconds: int, *, sqs: Any | None = None) ->
     """Hide a received message for `seconds` more. Best effort: when this fails, the
     queue's own visibility timeout applies and the message simply comes back sooner."""
     from botocore.exceptions import BotoCoreError, ClientError
-
-    from dropzone import aws
 
     receipt = record.get("receiptHandle")
     source = str(record.get("eventSourceARN") or "")

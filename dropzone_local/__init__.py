@@ -1,7 +1,7 @@
 """Local stand-ins for AWS: fakes for services moto lacks, checked against botocore's models.
 
 Nothing here runs in Lambda; it backs the tests, `make demo` and the local cloud.
-`from dropzone.local import LocalCloud` is the public harness (see the README).
+`from dropzone_local import LocalCloud` is the public harness (see the README).
 """
 
 from __future__ import annotations
@@ -9,15 +9,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dropzone.local.cloud import LocalCloud
+    from dropzone_local.cloud import LocalCloud
 
 __all__ = ["LocalCloud"]
 
 
 def __getattr__(name: str) -> Any:
-    # Imported on first use, so that `dropzone.local.<fake>` stays light.
+    # Imported on first use, so that `dropzone_local.<fake>` stays light.
     if name == "LocalCloud":
-        from dropzone.local.cloud import LocalCloud
+        from dropzone_local.cloud import LocalCloud
 
         return LocalCloud
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dropzone.aws import error_code
-from dropzone.cli.common import CliError, Target, aws_error_message
+from dropzone_cli.common import CliError, Target, aws_error_message
 
 FUNCTION_TYPE = "AWS::Lambda::Function"
 QUEUE_TYPE = "AWS::SQS::Queue"

@@ -68,9 +68,9 @@ class Ledger:
         self._clock = clock
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Ledger:
+    def from_settings(cls, settings: Settings, client: DynamoDBClient | None = None) -> Ledger:
         """The container's ledger, as a function's settings describe it."""
-        return cls(settings.jobs_table, retention_days=settings.job_retention_days)
+        return cls(settings.jobs_table, client, retention_days=settings.job_retention_days)
 
     # -- reads ---------------------------------------------------------------------------
 

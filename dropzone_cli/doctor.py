@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from dropzone.cli.common import aws_error_message
-from dropzone.cli.stack import (
+from dropzone_cli.common import aws_error_message
+from dropzone_cli.stack import (
     ALARM_TYPE,
     DEPTH_ATTRIBUTES,
     FUNCTION_TYPE,

@@ -7,10 +7,10 @@ import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
-from dropzone.cli.common import CliError, print_json, print_table
-from dropzone.ledger import BY_STATE_INDEX, Ledger, job_from_stream_image, state_key
-from dropzone.local.state import LocalState
 from dropzone.models.jobs import Job, JobKind, JobStatus
+from dropzone.store.ledger import BY_STATE_INDEX, Ledger, job_from_stream_image, state_key
+from dropzone_cli.common import CliError, print_json, print_table
+from dropzone_local.state import LocalState
 
 FULL_ID_LENGTH = len("dz-") + 40
 

@@ -52,9 +52,9 @@ from typing import Any
 
 from dropzone import aws
 from dropzone.clock import utcnow
-from dropzone.local.bedrock import PutEventsDelivery
-from dropzone.local.service_fake import ApiCall, IdempotencyTokens, InjectedFaults, ServiceFake
-from dropzone.local.service_model import (
+from dropzone_local.bedrock import PutEventsDelivery
+from dropzone_local.service_fake import ApiCall, IdempotencyTokens, InjectedFaults, ServiceFake
+from dropzone_local.service_model import (
     client_exceptions,
     operation,
     validate_request,

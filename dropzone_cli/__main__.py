@@ -1,5 +1,5 @@
 import sys
 
-from dropzone.cli import main
+from dropzone_cli import main
 
 sys.exit(main())

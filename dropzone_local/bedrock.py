@@ -59,7 +59,7 @@ from botocore.utils import parse_to_aware_datetime
 
 from dropzone import aws
 from dropzone.clock import utcnow
-from dropzone.local.service_model import (
+from dropzone_local.service_model import (
     check_constraints,
     client_error,
     client_exceptions,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dropzone.adapters.bedrock import Bedrock, JobNotFound
-from dropzone.cli.common import CliError
-from dropzone.cli.jobs import RemoteJobs, resolve_job
-from dropzone.cli.stack import DeployedStack
 from dropzone.errors import InvalidInput, TransientError
 from dropzone.models.jobs import Job, JobKind, JobStatus
+from dropzone_cli.common import CliError
+from dropzone_cli.jobs import RemoteJobs, resolve_job
+from dropzone_cli.stack import DeployedStack
 
 STOPPABLE = (JobStatus.SUBMITTED, JobStatus.RUNNING)
 

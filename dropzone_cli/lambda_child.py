@@ -1,6 +1,6 @@
 """The fresh process behind `dropzone invoke` (local): one cold start, one invocation.
 
-Started as `python -m dropzone.cli.lambda_child <invocation.json>` with the function's
+Started as `python -m dropzone_cli.lambda_child <invocation.json>` with the function's
 CodeUri and layer directories on PYTHONPATH. It brings up an offline LocalCloud (moto and
 the model-checked fakes), takes the function's environment as the template resolves it
 against that cloud, imports the handler module as Lambda does (a top-level module of
@@ -78,7 +78,7 @@ def _error(error: BaseException, request_id: str) -> dict[str, Any]:
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
-    from dropzone.local.cloud import LocalCloud
+    from dropzone_local.cloud import LocalCloud
 
     outcome: dict[str, Any] = {"result": None, "error": None, "timed_out": False}
     request_id = str(spec["request_id"])
@@ -137,7 +137,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m dropzone.cli.lambda_child <invocation.json>", file=sys.stderr)
+        print("usage: python -m dropzone_cli.lambda_child <invocation.json>", file=sys.stderr)
         return 2
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     sys.stdout = sys.stderr  # the function's prints and logs are not its answer

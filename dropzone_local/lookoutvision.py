@@ -64,7 +64,7 @@ from botocore.exceptions import ClientError
 
 from dropzone import aws
 from dropzone.clock import utcnow
-from dropzone.local.service_fake import (
+from dropzone_local.service_fake import (
     ApiCall,
     IdempotencyTokens,
     InjectedFaults,
@@ -72,7 +72,7 @@ from dropzone.local.service_fake import (
     TokenBucket,
     peak_rate,
 )
-from dropzone.local.service_model import (
+from dropzone_local.service_model import (
     client_exceptions,
     operation,
     validate_request,
@@ -81,7 +81,7 @@ from dropzone.local.service_model import (
 )
 
 if TYPE_CHECKING:
-    from dropzone.local.greengrass import FakeGreengrass
+    from dropzone_local.greengrass import FakeGreengrass
 
 SERVICE = "lookoutvision"
 START = "StartModelPackagingJob"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dropzone.cli.common import (
+from dropzone_cli.common import (
     ClientFactory,
     CliError,
     SamConfig,
@@ -19,7 +19,7 @@ from dropzone.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from dropzone.cli.stack import DeployedStack
+    from dropzone_cli.stack import DeployedStack
 
 DESCRIPTION = """\
 Operate a Dropzone deployment: read the job ledger, run or invoke functions, check the
@@ -380,18 +380,18 @@ def _target(args: argparse.Namespace, clients: ClientFactory | None) -> Target:
 
 
 def _stack(args: argparse.Namespace, clients: ClientFactory | None) -> Any:
-    from dropzone.cli.stack import DeployedStack
+    from dropzone_cli.stack import DeployedStack
 
     return DeployedStack(_target(args, clients))
 
 
 def _jobs_source(args: argparse.Namespace, clients: ClientFactory | None) -> Any:
-    from dropzone.cli.jobs import LocalJobs, RemoteJobs
+    from dropzone_cli.jobs import LocalJobs, RemoteJobs
 
     if args.local or args.state_dir:
         if args.stack:
             raise CliError("--stack and --local exclude each other")
-        from dropzone.local.state import StateError, default_state_dir, load
+        from dropzone_local.state import StateError, default_state_dir, load
 
         try:
             return LocalJobs(load(args.state_dir or default_state_dir(project_root())))
@@ -415,7 +415,7 @@ def _dispatch(args: argparse.Namespace, clients: ClientFactory | None) -> int:
 
 
 def _jobs(args: argparse.Namespace, clients: ClientFactory | None) -> int:
-    from dropzone.cli.jobs import list_jobs, show_job
+    from dropzone_cli.jobs import list_jobs, show_job
 
     source = _jobs_source(args, clients)
     if args.jobs_command == "list":
@@ -427,7 +427,7 @@ def _jobs(args: argparse.Namespace, clients: ClientFactory | None) -> int:
 
 def _demo(args: argparse.Namespace, clients: ClientFactory | None) -> int:
     try:
-        from dropzone.local import demo
+        from dropzone_local import demo
     except ImportError as error:
         raise CliError(
             f"the demo needs the project's development tools ({error.name} is missing): "
@@ -436,7 +436,7 @@ def _demo(args: argparse.Namespace, clients: ClientFactory | None) -> int:
     argv = []
     if args.keep:
         argv.append("--keep")
-        from dropzone.local.state import default_state_dir
+        from dropzone_local.state import default_state_dir
 
         argv += ["--state-dir", str(args.state_dir or default_state_dir(project_root()))]
     elif args.state_dir:
@@ -445,7 +445,7 @@ def _demo(args: argparse.Namespace, clients: ClientFactory | None) -> int:
 
 
 def _invoke(args: argparse.Namespace, clients: ClientFactory | None) -> int:
-    from dropzone.cli import invoke
+    from dropzone_cli import invoke
 
     if args.remote or args.stack:
         if args.env_vars or args.parameter_overrides or args.template:
@@ -489,8 +489,8 @@ def _invoke_target(
 ) -> tuple[Any, DeployedStack | None]:
     """(Lambda client, the stack to look a logical id up in or None). A function ARN needs
     no stack, and is invoked in its own region unless --region says otherwise."""
-    from dropzone.cli.invoke import arn_region
-    from dropzone.cli.stack import DeployedStack
+    from dropzone_cli.invoke import arn_region
+    from dropzone_cli.stack import DeployedStack
 
     _, config = _config(args)
     in_arn = arn_region(args.function)
@@ -507,13 +507,13 @@ def _invoke_target(
 
 
 def _doctor(args: argparse.Namespace, clients: ClientFactory | None) -> int:
-    from dropzone.cli.doctor import doctor
+    from dropzone_cli.doctor import doctor
 
     return doctor(_stack(args, clients))
 
 
 def _redrive(args: argparse.Namespace, clients: ClientFactory | None) -> int:
-    from dropzone.cli.redrive import list_dlqs, redrive
+    from dropzone_cli.redrive import list_dlqs, redrive
 
     stack = _stack(args, clients)
     if args.queue is None:
@@ -524,12 +524,12 @@ def _redrive(args: argparse.Namespace, clients: ClientFactory | None) -> int:
 
 
 def _stop(args: argparse.Namespace, clients: ClientFactory | None) -> int:
-    from dropzone.cli.stop import stop
+    from dropzone_cli.stop import stop
 
     return stop(_stack(args, clients), args.job_id)
 
 
 def _edge(args: argparse.Namespace, clients: ClientFactory | None) -> int:
-    from dropzone.cli.edge import deployments
+    from dropzone_cli.edge import deployments
 
     return deployments(args, lambda: _stack(args, clients))

@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 
-from dropzone.local.service_model import validate_request, validate_response
+from dropzone_local.service_model import validate_request, validate_response
 
 SERVICE = "lambda"
 MAX_ASYNC_RETRIES = 2  # Lambda retries a failed asynchronous invocation twice

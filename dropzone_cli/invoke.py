@@ -16,8 +16,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dropzone.cli.common import CliError, aws_error_message, print_json, read_json_file
-from dropzone.cli.stack import FUNCTION_TYPE, DeployedStack, StackUnavailable
+from dropzone_cli.common import CliError, aws_error_message, print_json, read_json_file
+from dropzone_cli.stack import FUNCTION_TYPE, DeployedStack, StackUnavailable
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # RequestResponse and DryRun
 ASYNC_PAYLOAD_LIMIT = 1024 * 1024  # Event
@@ -221,7 +221,7 @@ class LocalFunctionSpec:
 
 def load_template(template_path: Path) -> dict[str, Any]:
     try:
-        from dropzone.local.template import load_template as load
+        from dropzone_local.template import load_template as load
     except ImportError as error:  # PyYAML is a development dependency
         raise CliError(
             f"local invoke needs the project's development tools ({error.name} is missing): "
@@ -283,7 +283,7 @@ def _require_condition(
     condition = template["Resources"][logical_id].get("Condition")
     if condition is None:
         return
-    from dropzone.local.intrinsics import Resolver
+    from dropzone_local.intrinsics import Resolver
 
     values = {
         name: str(parameters.get(name, spec.get("Default", "")))
@@ -438,7 +438,7 @@ def invoke_local(
         print(f"START RequestId: {request_id} Version: $LATEST", file=sys.stderr)
         try:
             finished = subprocess.run(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "dropzone.cli.lambda_child", str(spec_path)],
+                [sys.executable, "-m", "dropzone_cli.lambda_child", str(spec_path)],
                 cwd=spec.code_uri,
                 env=_child_environment(spec, region),
                 capture_output=True,

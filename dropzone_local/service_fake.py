@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
-from dropzone.local.service_model import check_constraints, client_error, error_codes
+from dropzone_local.service_model import check_constraints, client_error, error_codes
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dropzone.clock import iso, utcnow
-from dropzone.local.service_model import validate_request, validate_response
+from dropzone_local.service_model import validate_request, validate_response
 
 SERVICE = "sagemaker-runtime"
 OPERATION = "InvokeEndpointAsync"

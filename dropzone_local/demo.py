@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from dropzone.local.cloud import LocalCloud
 from dropzone.models.jobs import Job, JobStatus
+from dropzone_local.cloud import LocalCloud
 
 QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}
 
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{definition['ModelHandle']:<16}  sha1 {definition['Checksum']['Sum']}"
                 )
         if options.keep:
-            from dropzone.local import state
+            from dropzone_local import state
 
             print(f"\n  local state kept in {state.save(cloud, options.state_dir)}")
     print(f"\n{'PASS' if ok else 'FAIL'} in {time.monotonic() - started:.1f}s")

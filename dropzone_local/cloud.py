@@ -17,6 +17,7 @@ are stood in for by fakes that check every request against botocore's service mo
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import json
 import os
 import re
@@ -35,16 +36,17 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from dropzone import aws, clock
-from dropzone.ledger import Ledger
-from dropzone.local.bedrock import Deliver, FakeBedrock, PutEventsDelivery, UnreliableDelivery
-from dropzone.local.edge_devices import FakeEdgeDevice
-from dropzone.local.greengrass import FakeGreengrass
-from dropzone.local.intrinsics import Resolver
-from dropzone.local.lambda_service import FakeLambda
-from dropzone.local.lookoutvision import FakeLookoutVision
-from dropzone.local.sagemaker import FakeEndpoint, FakeSageMakerRuntime
-from dropzone.local.template import TEMPLATE_PATH, load_template
+from dropzone.aws import ClientSource
 from dropzone.models.jobs import Job
+from dropzone.store.ledger import Ledger
+from dropzone_local.bedrock import Deliver, FakeBedrock, PutEventsDelivery, UnreliableDelivery
+from dropzone_local.edge_devices import FakeEdgeDevice
+from dropzone_local.greengrass import FakeGreengrass
+from dropzone_local.intrinsics import Resolver
+from dropzone_local.lambda_service import FakeLambda
+from dropzone_local.lookoutvision import FakeLookoutVision
+from dropzone_local.sagemaker import FakeEndpoint, FakeSageMakerRuntime
+from dropzone_local.template import TEMPLATE_PATH, load_template
 
 ACCOUNT = "123456789012"
 _FAKE_CREDENTIALS = {
@@ -79,7 +81,7 @@ class LocalFunction:
     memory_mb: int = 128
     _module: ModuleType | None = None
 
-    def handler(self) -> Callable[..., Any]:
+    def module(self) -> ModuleType:
         if self._module is None:
             name = f"dropzone_local_functions.{self.logical_id}_{uuid.uuid4().hex[:8]}"
             spec = importlib.util.spec_from_file_location(name, self.handler_path)
@@ -89,7 +91,19 @@ class LocalFunction:
             sys.modules[name] = module
             spec.loader.exec_module(module)
             self._module = module
-        return getattr(self._module, self.handler_name)  # type: ignore[no-any-return]
+        return self._module
+
+    def handler(self) -> Callable[..., Any]:
+        return getattr(self.module(), self.handler_name)  # type: ignore[no-any-return]
+
+    def entry(self, client: ClientSource) -> tuple[Callable[..., Any], dict[str, Any]]:
+        """The handler and its collaborator (as the keyword argument it takes), built by the
+        module's own factory with the given clients: `handler(event, context, x=None)` has
+        `default_x(client)`."""
+        handler = self.handler()
+        name = list(inspect.signature(handler).parameters)[2]
+        factory = getattr(self.module(), f"default_{name}")
+        return handler, {name: factory(client)}
 
 
 @dataclass
@@ -152,6 +166,7 @@ class LocalCloud:
         self._stream_iterators: dict[str, str] = {}
         self._exit = ExitStack()
         self._clients: dict[str, Any] = {}
+        self._stand_ins: dict[str, Any] = {}
         self._observer_queue = ""
         self._schedule_due: dict[tuple[str, str], datetime] = {}
         # Messages a function hid for longer (a postponed retry): receipt → (queue, due).
@@ -177,18 +192,14 @@ class LocalCloud:
         self._exit.enter_context(mock_aws())
         aws.reset_clients()
         self._exit.callback(aws.reset_clients)
-        self._exit.enter_context(
-            aws.override_clients(
-                {
-                    "sagemaker-runtime": self.sagemaker,
-                    "lambda": self.lambda_service,
-                    "bedrock": self.bedrock,
-                    "lookoutvision": self.lookoutvision,
-                    "greengrassv2": self.greengrass,
-                    "sqs": _WatchedSqs(self.client("sqs"), self._postponed),
-                }
-            )
-        )
+        self._stand_ins = {
+            "sagemaker-runtime": self.sagemaker,
+            "lambda": self.lambda_service,
+            "bedrock": self.bedrock,
+            "lookoutvision": self.lookoutvision,
+            "greengrassv2": self.greengrass,
+            "sqs": _WatchedSqs(self.client("sqs"), self._postponed),
+        }
         self._resolver = self._make_resolver()
         self._provision()
         return self
@@ -219,6 +230,11 @@ class LocalCloud:
                 extra["endpoint_url"] = f"https://streams.dynamodb.{self.region}.amazonaws.com"
             self._clients[service] = boto3.client(service, region_name=self.region, **extra)  # type: ignore[call-overload]
         return self._clients[service]
+
+    def function_client(self, service: str) -> Any:
+        """The client a function's collaborators get for a service: the stand-in for what
+        moto lacks, else moto's. Handed to each handler's factory (`aws.ClientSource`)."""
+        return self._stand_ins.get(service) or self.client(service)
 
     def add_endpoint(self, name: str, *, failure_reason: str | None = None) -> None:
         """An asynchronous endpoint whose outputs go to the results bucket and whose
@@ -337,7 +353,7 @@ class LocalCloud:
         """What the shared package answers devices: GetDeployments, GetDeviceRegistration."""
         # Imported here: the workflows build Powertools' logger on import, and a function's
         # environment (its log level) applies only once the local cloud runs it.
-        from dropzone.devices import Devices
+        from dropzone.store.devices import Devices
         from dropzone.workflows.edge_answers import EdgeAnswers
 
         return EdgeAnswers(
@@ -520,7 +536,8 @@ class LocalCloud:
                     memory_limit_in_mb=function.memory_mb,
                     timeout_seconds=function.timeout_seconds,
                 )
-                return function.handler()(event, context)
+                handler, collaborator = function.entry(self.function_client)
+                return handler(event, context, **collaborator)
         finally:
             _INVOKING.reset(token)
 

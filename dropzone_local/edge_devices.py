@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from dropzone.clock import iso, utcnow
-from dropzone.local.service_model import validate_request, validate_response
 from dropzone.models.edge import HEARTBEAT_DETAIL_TYPE, HEARTBEAT_SOURCE
+from dropzone_local.service_model import validate_request, validate_response
 
 
 class DeploymentSource(Protocol):

@@ -23,8 +23,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dropzone.cli.common import CliError, aws_error_message, print_table
-from dropzone.cli.stack import (
+from dropzone_cli.common import CliError, aws_error_message, print_table
+from dropzone_cli.stack import (
     DEPTH_ATTRIBUTES,
     FUNCTION_TYPE,
     QUEUE_TYPE,

@@ -7,12 +7,12 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from dropzone.cli.common import CliError, print_json
 from dropzone.errors import ConfigurationError
+from dropzone_cli.common import CliError, print_json
 
 if TYPE_CHECKING:
-    from dropzone.cli.stack import DeployedStack
     from dropzone.workflows.edge_answers import EdgeAnswers
+    from dropzone_cli.stack import DeployedStack
 
 # Environment variables EdgeAnswers.from_env reads, and the stack output that names each.
 ENVIRONMENT_FROM_OUTPUTS = {
@@ -43,8 +43,8 @@ def deployments(args: argparse.Namespace, stack: Callable[[], DeployedStack]) ->
 
 
 def _from_stack(deployed: DeployedStack, answers_type: type[EdgeAnswers]) -> EdgeAnswers:
-    from dropzone.devices import Devices
-    from dropzone.ledger import Ledger
+    from dropzone.store.devices import Devices
+    from dropzone.store.ledger import Ledger
 
     missing = [name for name in TABLE_OUTPUTS if not deployed.outputs.get(name)]
     if missing:

@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dropzone.ledger import job_from_stream_image
 from dropzone.models.jobs import Job
+from dropzone.store.ledger import job_from_stream_image
 
 if TYPE_CHECKING:
-    from dropzone.local.cloud import LocalCloud
+    from dropzone_local.cloud import LocalCloud
 
 FORMAT_VERSION = 1
 STATE_FILE = "state.json"
@@ -33,7 +33,7 @@ _BUCKET_OUTPUTS = ("DropZoneBucketName", "ResultsBucketName")
 
 def default_state_dir(root: Path | None = None) -> Path:
     """`.dropzone/local/` under `root`, or under the source checkout."""
-    return (root or Path(__file__).resolve().parents[4]) / ".dropzone" / "local"
+    return (root or Path(__file__).resolve().parents[1]) / ".dropzone" / "local"
 
 
 class StateError(Exception):

@@ -1,0 +1,1 @@
+"""All persistence: the job ledger, edge device records and Bedrock model slots."""

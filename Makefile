@@ -7,10 +7,11 @@ UV := scripts/uv.sh
 UV_SYNC_FLAGS := $(if $(CI),--locked,)
 SAM := SAM_CLI_TELEMETRY=0 $(UV) tool run --from aws-sam-cli==$(SAM_CLI_VERSION) sam
 
-.PHONY: help setup demo test unit lint typecheck cfn-lint sam-validate format bench build layer-check clean
+.PHONY: help setup demo test unit integration local infrastructure lint typecheck cfn-lint \
+	sam-validate format bench build layer-requirements layer-check clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
 setup: ## Install the project and its dev tools into .venv (bootstraps uv when missing)
 	$(UV) sync $(UV_SYNC_FLAGS)
@@ -18,11 +19,22 @@ setup: ## Install the project and its dev tools into .venv (bootstraps uv when m
 demo: setup ## Run every workflow offline, end to end (`dropzone demo --keep` keeps the state)
 	$(UV) run python -m dropzone_local.demo
 
-test: setup lint typecheck cfn-lint sam-validate unit ## Lint, type-check, validate the template, run every test
+test: setup lint typecheck cfn-lint sam-validate unit integration local infrastructure ## Lint, type-check, validate the template, run every test folder
 
 PYTEST_WORKERS ?= auto
-unit: ## Run the pytest suite, one test file per worker process (PYTEST_WORKERS=auto)
-	$(UV) run pytest -n $(PYTEST_WORKERS) --dist loadfile
+PYTEST := $(UV) run pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+unit: setup ## tests/unit: pure code, no moto (moto cannot even be imported), seconds
+	$(PYTEST) -p tests.support.without_moto tests/unit
+
+integration: setup ## tests/integration: the workflows on moto
+	$(PYTEST) tests/integration
+
+local: setup ## tests/local: LocalCloud, the CLI in subprocesses, the README's examples
+	$(PYTEST) tests/local
+
+infrastructure: setup ## tests/infrastructure: the templates, the layer and its pinned requirements
+	$(PYTEST) tests/infrastructure
 
 lint: ## ruff check and format check
 	$(UV) run ruff check .
@@ -43,6 +55,11 @@ format: ## Apply ruff's fixes and formatting
 
 bench: setup ## Benchmarks: cold init, warm overhead, JSONL throughput and memory, 10,000 uploads through LocalCloud (~25 min)
 	$(UV) run python benchmarks/run.py
+
+LAYER_REQUIREMENTS := layers/dropzone/requirements.txt
+layer-requirements: ## Pin the layer's requirements to the versions in uv.lock
+	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --no-header --quiet \
+	  --output-file $(LAYER_REQUIREMENTS)
 
 build: ## sam build for python3.13 on arm64 (needs a Python 3.13; see README)
 	PATH="$$(scripts/python313-bin.sh):$$PATH" $(SAM) build

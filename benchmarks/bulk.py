@@ -12,7 +12,7 @@ Counting. A botocore `before-parameter-build` hook, put in botocore's built-in h
 that every client `dropzone.aws.client()` and LocalCloud create inside the mock carries it,
 counts API calls: one per call whatever the retries (unlike `before-call`, it sees the API
 parameters rather than the serialized request). Each call is attributed to the function
-LocalCloud is running at the time (`dropzone_local.cloud.invoking()`), or to the harness
+LocalCloud is running at the time (`dropzone_local.functions.invoking()`), or to the harness
 between invocations. The stand-ins for services moto lacks (SageMaker runtime, Lambda,
 Bedrock) are counted by wrapping their API methods. Harness calls (the user's PutObject, the
 redelivery's HeadObject and PutEvents, the pumps' SQS receives and deletes, stream reads, the
@@ -61,7 +61,7 @@ class CallCounter:
     def record(self, operation: str, params: dict[str, Any]) -> None:
         if not self.counting:
             return
-        from dropzone_local.cloud import invoking
+        from dropzone_local.functions import invoking
 
         caller = invoking() or HARNESS
         self.calls[(caller, operation)] += 1

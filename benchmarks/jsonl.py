@@ -1,4 +1,4 @@
-"""JSONL validation throughput and peak memory of dropzone.bedrock.jsonl.plan_batch.
+"""JSONL validation throughput and peak memory of dropzone.workflows.bedrock.jsonl.plan_batch.
 
     python benchmarks/jsonl.py throughput [--mb 100] [--runs 3] [--profile]
     python benchmarks/jsonl.py rss --mb 1000
@@ -40,7 +40,8 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from typing import Any
 
-from dropzone.bedrock.jsonl import BatchLimits, plan_batch
+from dropzone.workflows.bedrock.jsonl import plan_batch
+from dropzone.workflows.bedrock.plan import BatchLimits
 
 MB = 1_000_000
 CHUNK = 1 << 20  # dropzone.adapters.s3.S3.iter_chunks

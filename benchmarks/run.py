@@ -13,12 +13,14 @@ meaningful, never the absolute times.
    Then one `-X importtime` run per function shows where the import time goes.
 
 2. Warm overhead. benchmarks/warm.py drives each real handler with its events/ file and an
-   injected collaborator on in-memory fakes, against the workflow call alone.
+   injected collaborator on moto and the local SageMaker runtime stand-in, against the
+   workflow call alone.
    overhead = median(handler) - median(direct) per invocation; target <= 0.5 ms.
 
 3. JSONL validation. benchmarks/jsonl.py generates a Bedrock batch file (Anthropic Claude
    records) as a stream of 1 MiB chunks and, in one process, alternately runs
-   dropzone.bedrock.jsonl.plan_batch and a naive json.loads-per-line validator over it.
+   dropzone.workflows.bedrock.jsonl.plan_batch and a naive json.loads-per-line validator
+   over it.
    ratio = median(naive) / median(plan_batch) wall time; target >= 4x. Then plan_batch over
    a generated 1 GB stream in a fresh interpreter: peak RSS (ru_maxrss); target < 100 MB.
 
@@ -765,7 +767,8 @@ def main() -> int:
             "reserved runtime variables, fake credentials and no AWS config files; imports "
             f"of the {len(blocked)} top-level modules of dev-only distributions "
             f"({', '.join(name for name in blocked if name in ('moto', 'requests', 'pytest'))}, "
-            "...) are refused, since the layer ships only dropzone's runtime dependencies."
+            "...) are refused, since the layer ships only dropzone's runtime dependencies "
+            "(the warm child loads moto, its stand-in for AWS, before it starts refusing)."
         )
     )
 
@@ -822,14 +825,14 @@ def main() -> int:
 
     if args.only in (None, "warm"):
         print(
-            f"\n2. WARM PER-EVENT OVERHEAD -- in-process, in-memory fakes, "
+            f"\n2. WARM PER-EVENT OVERHEAD -- in-process, on moto and the local stand-ins, "
             f"{args.warmup} warm-up + up to {args.iterations} timed pairs"
         )
         print(
             wrap(
                 "handler = handler(event, context, <collaborator>) with the events/ file: "
                 "Powertools logger/metrics/tracer decorators, SQS batch processing, then the "
-                "workflow. direct = the workflow call alone on the same collaborator and fakes "
+                "workflow. direct = the workflow call alone on the same collaborator and AWS "
                 "(submitter.handle_record(SqsMessage) / results.handle_record(SqsMessage) / "
                 "reconciler.run() / publisher.publish(event)). overhead = median(handler) - "
                 f"median(direct) per invocation, target <= {WARM_TARGET_MS} ms. Logs and EMF "

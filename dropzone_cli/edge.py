@@ -11,7 +11,7 @@ from dropzone.errors import ConfigurationError
 from dropzone_cli.common import CliError, print_json
 
 if TYPE_CHECKING:
-    from dropzone.workflows.edge_answers import EdgeAnswers
+    from dropzone.workflows.edge.answers import EdgeAnswers
     from dropzone_cli.stack import DeployedStack
 
 # Environment variables EdgeAnswers.from_env reads, and the stack output that names each.
@@ -29,7 +29,7 @@ def deployments(args: argparse.Namespace, stack: Callable[[], DeployedStack]) ->
     environment says; otherwise the tables the environment names, names it lacks being
     taken from the configured stack's outputs."""
     try:
-        from dropzone.workflows.edge_answers import EdgeAnswers
+        from dropzone.workflows.edge.answers import EdgeAnswers
     except ImportError as error:
         raise CliError(
             f"edge deployment answers are not available: {error}", exit_code=1

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from dropzone.models.jobs import Job, JobKind, JobStatus
-from dropzone.store.ledger import BY_STATE_INDEX, Ledger, job_from_stream_image, state_key
+from dropzone.store.job_items import job_from_item, state_key
+from dropzone.store.ledger import BY_STATE_INDEX, Ledger
 from dropzone_cli.common import CliError, print_json, print_table
 from dropzone_local.state import LocalState
 
@@ -103,13 +104,13 @@ class RemoteJobs:
             ScanIndexForward=False,
         ):
             for item in page.get("Items", []):
-                yield job_from_stream_image(item)
+                yield job_from_item(item)
 
     def _scan(self) -> Iterator[Job]:
         paginator = self._client.get_paginator("scan")
         for page in paginator.paginate(TableName=self.table_name):
             for item in page.get("Items", []):
-                yield job_from_stream_image(item)
+                yield job_from_item(item)
 
 
 class LocalJobs:

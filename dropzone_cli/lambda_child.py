@@ -19,30 +19,16 @@ import socket
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
+
+from dropzone_local.lambda_context import LambdaContext
 
 
 class _TimedOut(BaseException):
     """Raised in the handler when its timeout passes (a BaseException, so handlers that
     catch Exception cannot swallow it)."""
-
-
-@dataclass
-class LambdaContext:
-    function_name: str
-    memory_limit_in_mb: int
-    invoked_function_arn: str
-    aws_request_id: str
-    deadline: float
-    function_version: str = "$LATEST"
-    log_group_name: str = ""
-    log_stream_name: str = "local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 def _refuse_network() -> None:
@@ -93,13 +79,10 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         outcome["init_ms"] = (time.perf_counter() - init_started) * 1000
         context = LambdaContext(
             function_name=spec["logical_id"],
+            timeout_seconds=float(spec["timeout_s"]),
             memory_limit_in_mb=int(spec["memory_mb"]),
-            invoked_function_arn=(
-                f"arn:aws:lambda:{cloud.region}:123456789012:function:{spec['logical_id']}"
-            ),
+            region=cloud.region,
             aws_request_id=request_id,
-            deadline=time.monotonic() + float(spec["timeout_s"]),
-            log_group_name=f"/aws/lambda/{spec['logical_id']}",
         )
 
         def expire(_signal: int, _frame: FrameType | None) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dropzone.models.jobs import Job
-from dropzone.store.ledger import job_from_stream_image
+from dropzone.store.job_items import job_from_item
 
 if TYPE_CHECKING:
     from dropzone_local.cloud import LocalCloud
@@ -68,12 +68,12 @@ class LocalState:
     objects: list[SavedObject] = field(default_factory=list)
 
     def jobs(self) -> list[Job]:
-        return [job_from_stream_image(item) for item in self.items]
+        return [job_from_item(item) for item in self.items]
 
     def job(self, job_id: str) -> Job | None:
         for item in self.items:
             if item.get("job_id", {}).get("S") == job_id:
-                return job_from_stream_image(item)
+                return job_from_item(item)
         return None
 
     def object(self, uri: str) -> SavedObject | None:

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
-from dropzone.workflows.bedrock_batch import BedrockAdmission
+from dropzone.workflows.bedrock.admission import BedrockAdmission
 
 
 @cache

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
-from dropzone.workflows.bedrock_batch import BedrockReconciler
+from dropzone.workflows.bedrock.reconcile import BedrockReconciler
 
 
 @cache

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
-from dropzone.workflows.edge_reconcile import EdgeReconciler
+from dropzone.workflows.edge.reconcile import EdgeReconciler
 
 
 @cache

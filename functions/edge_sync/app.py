@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
-from dropzone.workflows.edge_sync import EdgeSync
+from dropzone.workflows.edge.sync import EdgeSync
 
 
 @cache

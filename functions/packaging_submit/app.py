@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
 from dropzone.sqs_batch import process_sqs_batch
-from dropzone.workflows.model_packaging import PackagingSubmitter
+from dropzone.workflows.packaging.submit import PackagingSubmitter
 
 
 @cache

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
-from dropzone.workflows.sagemaker_async import SageMakerReconciler
+from dropzone.workflows.sagemaker.reconcile import SageMakerReconciler
 
 
 @cache

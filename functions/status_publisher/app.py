@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dropzone import aws
 from dropzone.observability import logger, metrics, tracer
-from dropzone.workflows.status_events import StatusPublisher
+from dropzone.workflows.status.publisher import StatusPublisher
 
 
 @cache

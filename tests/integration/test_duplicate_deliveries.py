@@ -12,7 +12,7 @@ from dropzone.errors import TransientError
 from dropzone.models.jobs import JobStatus, SourceObject
 from dropzone.settings import SageMakerSubmitSettings
 from dropzone.store.ledger import Ledger
-from dropzone.workflows.sagemaker_async import SageMakerSubmitter
+from dropzone.workflows.sagemaker.submit import SageMakerSubmitter
 from dropzone_local.sagemaker import FakeEndpoint, FakeSageMakerRuntime
 from tests.support.fixtures import Stack
 

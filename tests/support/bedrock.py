@@ -14,12 +14,10 @@ from dropzone.settings import BedrockSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.store.ledger import Ledger
 from dropzone.store.slots import ModelSlots
-from dropzone.workflows.bedrock_batch import (
-    BedrockAdmission,
-    BedrockReconciler,
-    BedrockSubmitter,
-    BedrockTracker,
-)
+from dropzone.workflows.bedrock.admission import BedrockAdmission
+from dropzone.workflows.bedrock.reconcile import BedrockReconciler
+from dropzone.workflows.bedrock.state import BedrockTracker
+from dropzone.workflows.bedrock.submit import BedrockSubmitter
 from dropzone_local.bedrock import FakeBedrock
 from dropzone_local.service_model import validate_request
 from tests.support.fixtures import Stack

@@ -18,8 +18,9 @@ from dropzone.models.jobs import SourceObject
 from dropzone.settings import EdgeSettings
 from dropzone.store.devices import Devices
 from dropzone.store.ledger import Ledger
-from dropzone.workflows.edge_answers import EdgeAnswers
-from dropzone.workflows.edge_deployment import EdgeDeployments, HeartbeatProcessor
+from dropzone.workflows.edge.answers import EdgeAnswers
+from dropzone.workflows.edge.deployment_submit import EdgeDeployments
+from dropzone.workflows.edge.heartbeat import HeartbeatProcessor
 from tests.support.events import object_created
 from tests.support.fixtures import Stack, create_jobs_table, create_table
 

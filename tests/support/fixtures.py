@@ -12,23 +12,18 @@ from moto import mock_aws
 from dropzone import aws
 from dropzone.adapters.s3 import S3
 from dropzone.store.ledger import Ledger
+from dropzone_local.lambda_context import LambdaContext
 from dropzone_local.template import load_template, resources_of_type
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "dropzone-test"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:dropzone-test"
-    aws_request_id: str = "00000000-0000-4000-8000-000000000000"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 @pytest.fixture
 def lambda_context() -> LambdaContext:
-    return LambdaContext()
+    return LambdaContext(
+        function_name="dropzone-test",
+        timeout_seconds=30,
+        memory_limit_in_mb=256,
+        aws_request_id="00000000-0000-4000-8000-000000000000",
+    )
 
 
 @pytest.fixture

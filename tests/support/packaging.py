@@ -20,13 +20,11 @@ from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
 from dropzone.ratelimit import Pacer
 from dropzone.settings import GreengrassSettings, PackagingSettings
 from dropzone.store.ledger import Ledger
-from dropzone.workflows.greengrass_deployment import GreengrassDeployer, GreengrassStateHandler
-from dropzone.workflows.model_packaging import (
-    EdgeRecorder,
-    PackagingHandoff,
-    PackagingPoller,
-    PackagingSubmitter,
-)
+from dropzone.workflows.edge.greengrass_state import GreengrassStateHandler
+from dropzone.workflows.edge.rollout import GreengrassDeployer
+from dropzone.workflows.packaging.handoff import EdgeRecorder, PackagingHandoff
+from dropzone.workflows.packaging.poll import PackagingPoller
+from dropzone.workflows.packaging.submit import PackagingSubmitter
 from dropzone_local.lookoutvision import FakeLookoutVision
 from dropzone_local.service_model import client_error, validate_request, validate_response
 from tests.support.fixtures import Stack

@@ -9,22 +9,20 @@ from typing import Any
 
 import pytest
 
-from dropzone.bedrock.jsonl import (
+from dropzone.errors import InvalidInput, Problem
+from dropzone.workflows.bedrock.jsonl import (
     INVOCATION_TYPE_FIELD,
-    BatchLimits,
-    BatchPlan,
     InputChanged,
-    Part,
     plan_batch,
     write_parts,
 )
-from dropzone.bedrock.model_inputs import (
+from dropzone.workflows.bedrock.model_inputs import (
     INVOCATION_TYPES,
     base_model_id,
     check_model_input,
     family_of,
 )
-from dropzone.errors import InvalidInput, Problem
+from dropzone.workflows.bedrock.plan import BatchLimits, BatchPlan, Part
 
 TITAN = "amazon.titan-text-express-v1"
 CLAUDE = "us.anthropic.claude-3-5-sonnet-20240620-v1:0"

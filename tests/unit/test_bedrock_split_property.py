@@ -9,8 +9,9 @@ from itertools import cycle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dropzone.bedrock.jsonl import BatchLimits, BatchPlan, Part, plan_batch, write_parts
 from dropzone.errors import InvalidInput, Problem
+from dropzone.workflows.bedrock.jsonl import plan_batch, write_parts
+from dropzone.workflows.bedrock.plan import BatchLimits, BatchPlan, Part
 
 TITAN = "amazon.titan-text-express-v1"
 DOCUMENTED = [

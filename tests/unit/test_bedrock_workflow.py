@@ -289,7 +289,7 @@ def test_inconsistent_limits_fail_at_cold_start(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dropzone.errors import ConfigurationError
-    from dropzone.workflows.bedrock_batch import BedrockSubmitter
+    from dropzone.workflows.bedrock.submit import BedrockSubmitter
 
     for name, value in {
         "JOBS_TABLE": stack.table_name,
@@ -347,7 +347,7 @@ def test_every_bad_input_of_the_corpus_ends_rejected_with_its_own_reason(
 
 def test_a_parent_whose_split_has_not_been_recorded_is_never_settled(stack: Stack) -> None:
     # Given a submit that crashed after creating the parts, before recording them
-    from dropzone.workflows.bedrock_batch import settle_parent
+    from dropzone.workflows.bedrock.settle import settle_parent
 
     w = world(stack)
     orphan_parent = w.upload(f"bedrock-batch/{MODEL}/crashed/in.jsonl", jsonl(120))

@@ -65,7 +65,7 @@ class Run:
 
 def _cli(*arguments: str) -> Run:
     """`dropzone …` as an operator runs it: its own process (which starts the function's)."""
-    finished = subprocess.run(  # noqa: S603
+    finished = subprocess.run(
         [sys.executable, "-m", "dropzone_cli", *arguments],
         cwd=ROOT,
         capture_output=True,

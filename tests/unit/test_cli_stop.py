@@ -131,7 +131,7 @@ EDGE_ENVIRONMENT = ("JOBS_TABLE", "EDGE_DEVICES_TABLE", "RESULTS_BUCKET", "AWS_D
 def edge(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     """The stack's devices table; the edge environment restored after the test; the
     (device, fleet) pairs GetDeployments was asked about."""
-    from dropzone.workflows.edge_answers import EdgeAnswers
+    from dropzone.workflows.edge.answers import EdgeAnswers
 
     create_table(stack.dynamodb, "EdgeDevicesTable", "dropzone-devices")
     for name in EDGE_ENVIRONMENT:

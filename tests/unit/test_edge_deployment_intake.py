@@ -14,7 +14,7 @@ from dropzone.errors import TransientError
 from dropzone.models.edge import EdgeSection
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
 from dropzone.sqs_batch import SqsMessage
-from dropzone.workflows.edge_deployment import (
+from dropzone.workflows.edge.rules import (
     deployment_of,
     devices_of,
     job_id_for_packaging,

@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 
 from dropzone.adapters.sagemaker_edge import SageMakerEdge
 from dropzone.models.jobs import JobStatus
-from dropzone.workflows.edge_sync import EdgeSync
+from dropzone.workflows.edge.sync import EdgeSync
 from functions.edge_deployment_submit import app as submit_app
 from functions.edge_heartbeat import app as heartbeat_app
 from functions.edge_sync import app as sync_app

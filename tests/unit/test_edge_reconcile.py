@@ -11,11 +11,12 @@ import pytest
 
 from dropzone.adapters.greengrass import Greengrass
 from dropzone.errors import TransientError
+from dropzone.models.greengrass import GreengrassDeploymentSection
 from dropzone.models.jobs import Job, JobKind, JobStatus
-from dropzone.models.packaging import GreengrassDeploymentSection
 from dropzone.settings import EdgeReconcileSettings
-from dropzone.workflows.edge_reconcile import EdgeReconciler, thing_name
-from dropzone.workflows.greengrass_deployment import PackagedComponent, deployment_job_id
+from dropzone.workflows.edge.greengrass_rules import deployment_job_id, thing_name
+from dropzone.workflows.edge.reconcile import EdgeReconciler
+from dropzone.workflows.edge.rollout import PackagedComponent
 from dropzone_local.greengrass import FakeGreengrass
 from functions.edge_reconcile import app as reconcile_app
 from tests.support.events import load_event

@@ -17,7 +17,7 @@ from botocore.stub import Stubber
 from dropzone.adapters.sagemaker_edge import EdgeManagerRefused, SageMakerEdge
 from dropzone.errors import ConfigurationError, TransientError
 from dropzone.ratelimit import Pacer
-from dropzone.workflows.edge_sync import EdgeSync, SyncSummary
+from dropzone.workflows.edge.sync import EdgeSync, SyncSummary
 from dropzone_local.service_model import validate_response
 from tests.support.edge import FLEET, EdgeWorld, heartbeat_detail, heartbeat_event, shared_world
 

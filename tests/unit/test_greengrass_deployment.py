@@ -11,15 +11,12 @@ from botocore.stub import Stubber
 from pydantic import ValidationError
 
 from dropzone.errors import TransientError
+from dropzone.models.greengrass import GreengrassDeploymentSection
 from dropzone.models.jobs import Job, JobKind, JobStatus
-from dropzone.models.packaging import GreengrassDeploymentSection
 from dropzone.sqs_batch import SqsMessage
-from dropzone.workflows.greengrass_deployment import (
-    DeploymentStatusEvent,
-    PackagedComponent,
-    deployment_job_id,
-    outcome_of,
-)
+from dropzone.workflows.edge.events import DeploymentStatusEvent
+from dropzone.workflows.edge.greengrass_rules import deployment_job_id, outcome_of
+from dropzone.workflows.edge.rollout import PackagedComponent
 from tests.support.events import load_event
 from tests.support.fixtures import Stack
 from tests.support.packaging import GROUP, THING, PackagingWorld, greengrass_client, world

@@ -11,7 +11,7 @@ import pytest
 from dropzone.adapters.sagemaker_runtime import SageMakerRuntime
 from dropzone.models.jobs import JobStatus
 from dropzone.settings import SageMakerSubmitSettings
-from dropzone.workflows.sagemaker_async import SageMakerSubmitter
+from dropzone.workflows.sagemaker.submit import SageMakerSubmitter
 from dropzone_local.sagemaker import FakeEndpoint, FakeSageMakerRuntime
 from functions.sagemaker_reconcile import app as reconcile_app
 from functions.sagemaker_result import app as result_app

@@ -13,9 +13,9 @@ from botocore.stub import Stubber
 from dropzone.errors import TransientError
 from dropzone.models.jobs import Job, JobKind, JobStatus
 from dropzone.ratelimit import Pacer
-from dropzone.workflows.edge_deployment import job_id_for_packaging
-from dropzone.workflows.greengrass_deployment import deployment_job_id
-from dropzone.workflows.model_packaging import service_ref
+from dropzone.workflows.edge.greengrass_rules import deployment_job_id
+from dropzone.workflows.edge.rules import job_id_for_packaging
+from dropzone.workflows.packaging.rules import service_ref
 from tests.support.fixtures import Stack
 from tests.support.packaging import (
     GROUP,

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from dropzone.errors import InvalidInput
+from dropzone.models.greengrass import parse_compiler_options
 from dropzone.models.jobs import JobStatus
-from dropzone.models.packaging import PackagingRequest, parse_compiler_options, parse_request
-from dropzone.workflows.greengrass_deployment import PackagedComponent
-from dropzone.workflows.model_packaging import find_artifact, job_name_for
+from dropzone.models.packaging import PackagingRequest, parse_request
+from dropzone.workflows.edge.rollout import PackagedComponent
+from dropzone.workflows.packaging.rules import find_artifact, job_name_for
 from tests.support.fixtures import Stack
 from tests.support.packaging import (
     GROUP,

@@ -13,7 +13,8 @@ from botocore.stub import Stubber
 
 from dropzone import aws
 from dropzone.adapters.s3 import MIN_PART_SIZE, S3, ObjectMissing
-from dropzone.bedrock.jsonl import BatchLimits, Part, plan_batch, write_parts
+from dropzone.workflows.bedrock.jsonl import plan_batch, write_parts
+from dropzone.workflows.bedrock.plan import BatchLimits, Part
 from tests.support.fixtures import Stack
 
 KEY = "bedrock-batch/amazon.titan-text-express-v1/run-1/input.jsonl"

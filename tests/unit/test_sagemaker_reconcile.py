@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
 from dropzone.settings import SageMakerReconcileSettings
-from dropzone.workflows.sagemaker_async import SageMakerReconciler
+from dropzone.workflows.sagemaker.reconcile import SageMakerReconciler
 from tests.support.clock import ManualClock
 from tests.support.fixtures import Stack
 

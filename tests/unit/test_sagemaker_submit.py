@@ -13,7 +13,7 @@ from dropzone.errors import TransientError
 from dropzone.ids import job_id_for
 from dropzone.models.jobs import JobStatus, SourceObject
 from dropzone.settings import SageMakerSubmitSettings
-from dropzone.workflows.sagemaker_async import SageMakerSubmitter
+from dropzone.workflows.sagemaker.submit import SageMakerSubmitter
 from tests.support.fixtures import Stack
 
 PREFIX = "sagemaker-async/"
@@ -368,7 +368,7 @@ def test_oversized_payload_is_rejected_without_reading_it(
 ) -> None:
     client, _ = runtime_client
     source = _upload(stack, "sagemaker-async/ep/huge.bin", b"0123456789")
-    monkeypatch.setattr("dropzone.workflows.sagemaker_async.MAX_PAYLOAD_BYTES", 9)
+    monkeypatch.setattr("dropzone.workflows.sagemaker.rules.MAX_PAYLOAD_BYTES", 9)
     job = _submitter(stack, client).submit(source)
     assert job.status is JobStatus.REJECTED
     assert job.message is not None and "at most 9 bytes" in job.message

@@ -8,7 +8,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from dropzone.adapters.eventbridge import EventBus
-from dropzone.workflows.status_events import DETAIL_TYPE, EVENT_SOURCE, StatusPublisher
+from dropzone.workflows.status.publisher import DETAIL_TYPE, EVENT_SOURCE, StatusPublisher
 from tests.support.events import load_event
 
 

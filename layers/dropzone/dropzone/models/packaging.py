@@ -19,53 +19,32 @@ Rules Dropzone adds to the service's own constraints:
 
 from __future__ import annotations
 
-import ast
 import difflib
 import json
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel, StringConstraints, ValidationError, model_validator
 from pydantic.alias_generators import to_pascal
-from pydantic_core import PydanticCustomError
 
 from dropzone.errors import InvalidInput, Problem
-from dropzone.models.edge import MAX_DEVICES, EdgeSection
+from dropzone.models.api_shapes import RULE_ERROR, STRICT, rule_error
+from dropzone.models.edge import EdgeSection
+from dropzone.models.greengrass import (
+    Description,
+    GreengrassConfiguration,
+    GreengrassDeploymentSection,
+    S3Location,
+)
 
 MAX_REQUEST_BYTES = 64 * 1024
-# Every core device's result is kept on the roll-out's job, one DynamoDB item (400 KB):
-# the same cap as an edge record's devices.
-MAX_CORE_DEVICES = MAX_DEVICES
 OUTPUTS_PREFIX = "model-packaging/outputs/"
-NVIDIA_COMPILER_OPTIONS = ("gpu-code", "trt-ver", "cuda-ver")
 PROJECT_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_\-]*$")
 PROJECT_NAME_MAX = 255
 JOB_NAME_MAX = 64
 USER_JOB_NAME_MAX = JOB_NAME_MAX - 44  # room for "-" and the 43-character job id
 _VERSION_PART_MAX = 6
-
-# The shapes' patterns, anchored: the service matches the whole value.
-_DESCRIPTION = r"^[a-zA-Z0-9\-_. ()':,;?]+$"
-_TAG_TEXT = r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$"
-_S3_KEY_PREFIX = r"^([a-zA-Z0-9!_.*'()-][/a-zA-Z0-9!_.*'()-]*)?$"
-
-_STRICT = ConfigDict(
-    extra="forbid",
-    alias_generator=to_pascal,
-    validate_by_alias=True,
-    validate_by_name=False,
-    serialize_by_alias=True,
-    protected_namespaces=(),
-    frozen=True,
-)
 
 ModelVersion = Annotated[
     str, StringConstraints(min_length=1, max_length=10, pattern=r"^([1-9][0-9]*|latest)$")
@@ -73,222 +52,18 @@ ModelVersion = Annotated[
 JobName = Annotated[
     str, StringConstraints(min_length=1, max_length=JOB_NAME_MAX, pattern=r"^[a-zA-Z0-9-]+$")
 ]
-Description = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=_DESCRIPTION)]
-ComponentName = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[a-zA-Z0-9\-_.]+$")
-]
-ComponentVersion = Annotated[
-    str,
-    StringConstraints(
-        min_length=1, max_length=64, pattern=r"^([0-9]{1,6})\.([0-9]{1,6})\.([0-9]{1,6})$"
-    ),
-]
-TargetArn = Annotated[
-    str,
-    StringConstraints(
-        min_length=1, max_length=2048, pattern=r"^arn:[^:]*:iot:[^:]*:[0-9]+:(thing|thinggroup)/.+$"
-    ),
-]
-
-
-def _problem(field: str, message: str) -> PydanticCustomError:
-    """An error about `field` of the model being validated (reported at that field)."""
-    return PydanticCustomError("dropzone_rule", message, {"field": field})
-
-
-class Tag(BaseModel):
-    model_config = _STRICT
-
-    key: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_TAG_TEXT)]
-    value: Annotated[str, StringConstraints(min_length=0, max_length=256, pattern=_TAG_TEXT)]
-
-
-class S3Location(BaseModel):
-    model_config = _STRICT
-
-    bucket: Annotated[
-        str, StringConstraints(min_length=3, max_length=63, pattern=r"^[0-9A-Za-z.\-_]*$")
-    ]
-    prefix: Annotated[str, StringConstraints(max_length=1024, pattern=_S3_KEY_PREFIX)] | None = None
-
-
-class TargetPlatform(BaseModel):
-    model_config = _STRICT
-
-    os: Literal["LINUX"]
-    arch: Literal["ARM64", "X86_64"]
-    accelerator: Literal["NVIDIA"] | None = None
-
-
-def parse_compiler_options(text: str) -> dict[str, Any] | None:
-    """CompilerOptions is a string holding a JSON object (the documentation's examples
-    also use Python's quoting, {'mcpu': 'skylake-avx512'}); None when it holds neither."""
-    for parse in (json.loads, ast.literal_eval):
-        try:
-            value = parse(text)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            continue
-        if isinstance(value, dict):
-            return value
-    return None
-
-
-class GreengrassConfiguration(BaseModel):
-    model_config = _STRICT
-
-    compiler_options: Annotated[str, StringConstraints(min_length=3, max_length=1024)] | None = None
-    target_device: Literal["jetson_xavier"] | None = None
-    target_platform: TargetPlatform | None = None
-    s3_output_location: S3Location | None = None
-    component_name: ComponentName
-    component_version: ComponentVersion | None = None
-    component_description: Description | None = None
-    tags: list[Tag] | None = Field(default=None, max_length=200)
-
-    @model_validator(mode="after")
-    def _target_rules(self) -> GreengrassConfiguration:
-        if self.target_device is not None and self.target_platform is not None:
-            raise _problem("TargetPlatform", "give TargetDevice or TargetPlatform, not both")
-        if self.target_device is None and self.target_platform is None:
-            raise _problem(
-                "TargetDevice",
-                "give TargetDevice (jetson_xavier) or TargetPlatform {Os, Arch, Accelerator}",
-            )
-        if self.compiler_options is None:
-            if self.target_platform is not None and self.target_platform.accelerator:
-                raise _problem(
-                    "CompilerOptions",
-                    "the NVIDIA accelerator needs CompilerOptions with "
-                    + ", ".join(NVIDIA_COMPILER_OPTIONS),
-                )
-            return self
-        if self.target_device is not None:
-            raise _problem(
-                "CompilerOptions", "CompilerOptions go with TargetPlatform, not TargetDevice"
-            )
-        options = parse_compiler_options(self.compiler_options)
-        if options is None:
-            raise _problem(
-                "CompilerOptions",
-                'must be a JSON object as a string, e.g. "{\\"mcpu\\": \\"skylake-avx512\\"}"',
-            )
-        if self.target_platform is not None and self.target_platform.accelerator == "NVIDIA":
-            missing = [name for name in NVIDIA_COMPILER_OPTIONS if name not in options]
-            if missing:
-                raise _problem(
-                    "CompilerOptions",
-                    f"the NVIDIA accelerator needs {', '.join(missing)} "
-                    '(e.g. {"gpu-code": "sm_72", "trt-ver": "7.1.3", "cuda-ver": "10.2"})',
-                )
-        return self
 
 
 class ModelPackagingConfiguration(BaseModel):
-    model_config = _STRICT
+    model_config = STRICT
 
     greengrass: GreengrassConfiguration
-
-
-class ComponentUpdatePolicy(BaseModel):
-    model_config = _STRICT
-
-    timeout_in_seconds: int | None = Field(default=None, ge=1, le=2_147_483_647)
-    action: Literal["NOTIFY_COMPONENTS", "SKIP_NOTIFY_COMPONENTS"] | None = None
-
-
-class ConfigurationValidationPolicy(BaseModel):
-    model_config = _STRICT
-
-    timeout_in_seconds: int | None = Field(default=None, ge=1, le=2_147_483_647)
-
-
-class DeploymentPolicies(BaseModel):
-    model_config = _STRICT
-
-    failure_handling_policy: Literal["ROLLBACK", "DO_NOTHING"] | None = None
-    component_update_policy: ComponentUpdatePolicy | None = None
-    configuration_validation_policy: ConfigurationValidationPolicy | None = None
-
-    def as_api(self) -> dict[str, Any]:
-        """Greengrass V2 spells these members in camelCase."""
-        policies: dict[str, Any] = {}
-        if self.failure_handling_policy:
-            policies["failureHandlingPolicy"] = self.failure_handling_policy
-        if self.component_update_policy:
-            update = self.component_update_policy
-            policies["componentUpdatePolicy"] = {
-                name: value
-                for name, value in (
-                    ("timeoutInSeconds", update.timeout_in_seconds),
-                    ("action", update.action),
-                )
-                if value is not None
-            }
-        if self.configuration_validation_policy:
-            timeout = self.configuration_validation_policy.timeout_in_seconds
-            policies["configurationValidationPolicy"] = (
-                {} if timeout is None else {"timeoutInSeconds": timeout}
-            )
-        return policies
-
-
-class ComponentConfigurationUpdate(BaseModel):
-    model_config = _STRICT
-
-    merge: Annotated[str, StringConstraints(min_length=1, max_length=10_485_760)] | None = None
-    reset: list[Annotated[str, StringConstraints(max_length=256)]] | None = None
-
-
-class GreengrassDeploymentSection(BaseModel):
-    """`GreengrassDeployment`: deploy the packaged component to a thing or thing group.
-
-    CoreDeviceCount (Dropzone's own) says how many core devices a thing group holds, so
-    the deployment's status waits for all of them: required for a thing group (else the
-    first device to report would decide for the whole group); a thing target has one."""
-
-    model_config = _STRICT
-
-    target_arn: TargetArn
-    deployment_name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
-    deployment_policies: DeploymentPolicies | None = None
-    component_configuration_update: ComponentConfigurationUpdate | None = None
-    keep_existing_components: bool = True
-    core_device_count: int | None = Field(default=None, ge=1, le=MAX_CORE_DEVICES)
-
-    @property
-    def targets_thing_group(self) -> bool:
-        return ":thinggroup/" in self.target_arn
-
-    @model_validator(mode="after")
-    def _merge_is_json(self) -> GreengrassDeploymentSection:
-        update = self.component_configuration_update
-        if update is not None and update.merge is not None:
-            try:
-                merged = json.loads(update.merge)
-            except ValueError:
-                merged = None
-            if not isinstance(merged, dict):
-                raise _problem(
-                    "ComponentConfigurationUpdate", "Merge must be a JSON object as a string"
-                )
-        if self.core_device_count not in (None, 1) and not self.targets_thing_group:
-            raise _problem("CoreDeviceCount", "a thing target is one core device")
-        if self.core_device_count is None and self.targets_thing_group:
-            raise _problem(
-                "CoreDeviceCount",
-                f"is required for a thing group target: the number of core devices "
-                f"(1-{MAX_CORE_DEVICES}) the roll-out waits for",
-            )
-        return self
-
-    def expected_core_devices(self) -> int | None:
-        return 1 if not self.targets_thing_group else self.core_device_count
 
 
 class PackagingRequest(BaseModel):
     """StartModelPackagingJob's input (less ClientToken), plus Dropzone's sections."""
 
-    model_config = _STRICT
+    model_config = STRICT
 
     project_name: str | None = None
     model_version: ModelVersion
@@ -310,7 +85,7 @@ class PackagingRequest(BaseModel):
             and version != "latest"
             and len(version) > _VERSION_PART_MAX
         ):
-            raise _problem(
+            raise rule_error(
                 "Configuration.Greengrass.ComponentVersion",
                 f"the default {version}.0.0 is not a valid component version "
                 f"(at most {_VERSION_PART_MAX} digits a part): give ComponentVersion",
@@ -384,7 +159,7 @@ def problems_of(error: ValidationError) -> list[Problem]:
     problems = []
     for item in error.errors():
         location = tuple(item["loc"])
-        field = item.get("ctx", {}).get("field") if item["type"] == "dropzone_rule" else None
+        field = item.get("ctx", {}).get("field") if item["type"] == RULE_ERROR else None
         if field:
             location = location + tuple(str(field).split("."))
         problems.append(Problem(_path(location), _reason(item)))

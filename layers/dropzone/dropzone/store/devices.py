@@ -13,28 +13,23 @@ a record back.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from dropzone import aws
 from dropzone.clock import iso, utcnow
+from dropzone.store.dynamo_items import CONDITION_FAILED, attribute_value, record_from_item
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 # The Edge Manager sync's position in the table. Never a device's key: those start with
 # the fleet name, a letter or digit.
 SYNC_CURSOR_KEY = "#edge-sync-cursor"
 _NO_TIME = "0000-00-00T00:00:00.000Z"
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 class Registration(StrEnum):
@@ -214,7 +209,7 @@ class Devices:
                 ExpressionAttributeValues={":ids": {"SS": ids}},
             )
         except ClientError as error:
-            if aws.error_code(error) != _CONDITION_FAILED:
+            if aws.error_code(error) != CONDITION_FAILED:
                 raise
 
     def apply_heartbeat(self, update: HeartbeatUpdate) -> HeartbeatApplied:
@@ -239,14 +234,14 @@ class Devices:
                     ":at": {"S": iso(update.at)},
                     ":order": {"S": update.order},
                     ":version": {"S": update.agent_version},
-                    ":agent_metrics": _serializer.serialize(_plain(update.agent_metrics)),
-                    ":models": _serializer.serialize(_plain(update.models)),
+                    ":agent_metrics": attribute_value(update.agent_metrics),
+                    ":models": attribute_value(update.models),
                 },
                 # On a failed condition, the record (if any) tells the two reasons apart.
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if aws.error_code(error) != _CONDITION_FAILED:
+            if aws.error_code(error) != CONDITION_FAILED:
                 raise
             if error.response.get("Item"):
                 return HeartbeatApplied.STALE
@@ -275,14 +270,14 @@ class Devices:
                         "#order": "order",
                     },
                     ExpressionAttributeValues={
-                        ":result": _serializer.serialize(_plain(result)),
+                        ":result": attribute_value(result),
                         ":order": {"S": str(result["order"])},
                         ":now": {"S": iso(self._clock())},
                     },
                 )
             except ClientError as error:
                 code = aws.error_code(error)
-                if code == _CONDITION_FAILED:
+                if code == CONDITION_FAILED:
                     return False
                 if code == "ValidationException" and attempt == 0:
                     # No results map yet (a record written before registration kept one).
@@ -304,7 +299,7 @@ class Devices:
                 ExpressionAttributeValues={":e": {"M": {}}},
             )
         except ClientError as error:
-            if aws.error_code(error) != _CONDITION_FAILED:
+            if aws.error_code(error) != CONDITION_FAILED:
                 raise
             return False
         return True
@@ -319,42 +314,14 @@ class Devices:
                 UpdateExpression="SET service = :view, updated_at = :now",
                 ConditionExpression="attribute_exists(device_key)",
                 ExpressionAttributeValues={
-                    ":view": _serializer.serialize(_plain(view)),
+                    ":view": attribute_value(view),
                     ":now": {"S": iso(self._clock())},
                 },
             )
         except ClientError as error:
-            if aws.error_code(error) != _CONDITION_FAILED:
+            if aws.error_code(error) != CONDITION_FAILED:
                 raise
 
 
-def _plain(value: Any) -> Any:
-    """JSON-like data as DynamoDB takes it: floats as Decimal (non-finite ones as text)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, float):
-        return Decimal(str(value)) if math.isfinite(value) else str(value)
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _from_dynamo(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, set):
-        return sorted(_from_dynamo(v) for v in value)
-    if isinstance(value, list):
-        return [_from_dynamo(v) for v in value]
-    return value
-
-
 def _record_from_item(item: dict[str, Any]) -> DeviceRecord:
-    record = {name: _from_dynamo(_deserializer.deserialize(value)) for name, value in item.items()}
-    return DeviceRecord.model_validate(record)
+    return DeviceRecord.model_validate(record_from_item(item))

@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from dropzone import aws
 from dropzone.clock import iso, utcnow
 from dropzone.models.jobs import Job, JobKind, JobStatus, Transition
+from dropzone.store.dynamo_items import CONDITION_FAILED, attribute_value, set_clauses
+from dropzone.store.job_items import job_from_item, job_to_item, state_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -27,15 +27,6 @@ if TYPE_CHECKING:
 
 BY_SERVICE_REF_INDEX = "by-service-ref"
 BY_STATE_INDEX = "by-state"
-_CONDITION_FAILED = "ConditionalCheckFailedException"
-_INTERNAL = ("state_key", "lease_owner", "lease_until", "expires_at", "last_ignored")
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-
-def state_key(kind: JobKind | str, status: JobStatus | str) -> str:
-    return f"{kind}#{status}"
 
 
 @dataclass(frozen=True)
@@ -79,7 +70,7 @@ class Ledger:
             TableName=self.table_name, Key={"job_id": {"S": job_id}}, ConsistentRead=True
         )
         item = response.get("Item")
-        return _job_from_item(item) if item else None
+        return job_from_item(item) if item else None
 
     def find_by_service_ref(self, service_ref: str) -> list[Job]:
         response = self._client.query(
@@ -88,7 +79,7 @@ class Ledger:
             KeyConditionExpression="service_ref = :ref",
             ExpressionAttributeValues={":ref": {"S": service_ref}},
         )
-        return [_job_from_item(item) for item in response.get("Items", [])]
+        return [job_from_item(item) for item in response.get("Items", [])]
 
     def by_state(
         self,
@@ -101,7 +92,7 @@ class Ledger:
         """Jobs of one kind in one status, oldest update first, read a page at a time."""
         for page in self._state_pages(kind, status, updated_before, page_size, None):
             for item in page:
-                yield _job_from_item(item)
+                yield job_from_item(item)
 
     def refs_by_state(
         self, kind: JobKind, status: JobStatus, *, page_size: int = 100
@@ -153,7 +144,7 @@ class Ledger:
                 "history": [Transition(status=job.status, at=iso(now), message=job.message)],
             }
         )
-        item = _item_from_job(job)
+        item = job_to_item(job)
         if lease_owner:
             item["lease_owner"] = {"S": lease_owner}
             item["lease_until"] = {"N": str(int(now.timestamp()) + lease_seconds)}
@@ -165,10 +156,10 @@ class Ledger:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if aws.error_code(error) != _CONDITION_FAILED:
+            if aws.error_code(error) != CONDITION_FAILED:
                 raise
             existing = cast(dict[str, Any] | None, error.response.get("Item"))
-            current = _job_from_item(existing) if existing else self.get(job.job_id)
+            current = job_from_item(existing) if existing else self.get(job.job_id)
             if current is None:  # deleted between the two calls: treat as a fresh race
                 raise
             return CreateResult(created=False, job=current)
@@ -202,7 +193,7 @@ class Ledger:
                 },
             )
         except ClientError as error:
-            if aws.error_code(error) == _CONDITION_FAILED:
+            if aws.error_code(error) == CONDITION_FAILED:
                 return False
             raise
         return True
@@ -217,7 +208,7 @@ class Ledger:
                 ExpressionAttributeValues={":owner": {"S": owner}},
             )
         except ClientError as error:
-            if aws.error_code(error) != _CONDITION_FAILED:
+            if aws.error_code(error) != CONDITION_FAILED:
                 raise
 
     def transition(
@@ -244,16 +235,11 @@ class Ledger:
         )
         names = {"#history": "history", "#status": "status", "#kind": "kind"}
         values: dict[str, Any] = {
-            ":entry": _serializer.serialize([entry.model_dump(mode="json", exclude_none=True)]),
+            ":entry": attribute_value([entry]),
             ":empty": {"L": []},
         }
         assignments = ["#history = list_append(if_not_exists(#history, :empty), :entry)"]
-        for index, (name, value) in enumerate(fields.items()):
-            if value is None:
-                continue
-            names[f"#f{index}"] = name
-            values[f":f{index}"] = _serializer.serialize(_plain(value))
-            assignments.append(f"#f{index} = :f{index}")
+        assignments += set_clauses(fields, names, values)
         values[":sk"] = {"S": state_key(kind, new_status)}
         values[":kind"] = {"S": kind}
         assignments.append("state_key = :sk")
@@ -281,14 +267,14 @@ class Ledger:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if aws.error_code(error) != _CONDITION_FAILED:
+            if aws.error_code(error) != CONDITION_FAILED:
                 raise
             current = cast(dict[str, Any] | None, error.response.get("Item"))
             if not current:
                 return TransitionResult(applied=False, job=None)
             self._record_ignored(job_id, entry)
-            return TransitionResult(applied=False, job=_job_from_item(current))
-        return TransitionResult(applied=True, job=_job_from_item(response["Attributes"]))
+            return TransitionResult(applied=False, job=job_from_item(current))
+        return TransitionResult(applied=True, job=job_from_item(response["Attributes"]))
 
     def annotate(
         self,
@@ -305,13 +291,7 @@ class Ledger:
         fields.update(service_status=service_status, updated_at=iso(self._clock()))
         names = {"#status": "status", "#kind": "kind"}
         values: dict[str, Any] = {":status": {"S": status}, ":kind": {"S": kind}}
-        assignments = []
-        for index, (name, value) in enumerate(fields.items()):
-            if value is None:
-                continue
-            names[f"#f{index}"] = name
-            values[f":f{index}"] = _serializer.serialize(_plain(value))
-            assignments.append(f"#f{index} = :f{index}")
+        assignments = set_clauses(fields, names, values)
         try:
             response = self._client.update_item(
                 TableName=self.table_name,
@@ -323,10 +303,10 @@ class Ledger:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
-            if aws.error_code(error) == _CONDITION_FAILED:
+            if aws.error_code(error) == CONDITION_FAILED:
                 return None
             raise
-        return _job_from_item(response["Attributes"])
+        return job_from_item(response["Attributes"])
 
     def record_entry(
         self,
@@ -356,8 +336,8 @@ class Ledger:
         }
         values: dict[str, Any] = {
             ":kind": {"S": kind},
-            ":entry": _serializer.serialize(_plain(entry)),
-            ":order": _serializer.serialize(_plain(entry[order_field])),
+            ":entry": attribute_value(entry),
+            ":order": attribute_value(entry[order_field]),
             ":now": {"S": iso(self._clock())},
         }
         for index, status in enumerate(allowed):
@@ -377,10 +357,10 @@ class Ledger:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
-            if aws.error_code(error) == _CONDITION_FAILED:
+            if aws.error_code(error) == CONDITION_FAILED:
                 return None
             raise
-        return _job_from_item(response["Attributes"])
+        return job_from_item(response["Attributes"])
 
     def get_many(self, job_ids: Iterable[str]) -> list[Job]:
         """The jobs that exist among `job_ids` (consistent reads, 100 keys a request)."""
@@ -395,7 +375,7 @@ class Ledger:
                     RequestItems={self.table_name: {"Keys": keys, "ConsistentRead": True}}
                 )
                 found.extend(
-                    _job_from_item(item)
+                    job_from_item(item)
                     for item in response.get("Responses", {}).get(self.table_name, [])
                 )
                 unprocessed = response.get("UnprocessedKeys", {}).get(self.table_name)
@@ -410,45 +390,6 @@ class Ledger:
             ConditionExpression="attribute_exists(job_id)",
             ExpressionAttributeValues={
                 ":one": {"N": "1"},
-                ":entry": _serializer.serialize(entry.model_dump(mode="json", exclude_none=True)),
+                ":entry": attribute_value(entry),
             },
         )
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json", exclude_none=True)
-    if isinstance(value, float):
-        return Decimal(str(value))
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _from_dynamo(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list | set):
-        return [_from_dynamo(v) for v in value]
-    return value
-
-
-def _item_from_job(job: Job) -> dict[str, Any]:
-    record = _plain(job.model_dump(mode="json", exclude_none=True))
-    record["state_key"] = state_key(job.kind, job.status)
-    return {name: _serializer.serialize(value) for name, value in record.items()}
-
-
-def _job_from_item(item: dict[str, Any]) -> Job:
-    record = {name: _from_dynamo(_deserializer.deserialize(value)) for name, value in item.items()}
-    for name in _INTERNAL:
-        record.pop(name, None)
-    return Job.model_validate(record)
-
-
-def job_from_stream_image(image: dict[str, Any]) -> Job:
-    return _job_from_item(image)

@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from dropzone import aws
+from dropzone.store.dynamo_items import CONDITION_FAILED
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class ModelSlots:
@@ -44,7 +43,7 @@ class ModelSlots:
                 },
             )
         except ClientError as error:
-            if aws.error_code(error) == _CONDITION_FAILED:
+            if aws.error_code(error) == CONDITION_FAILED:
                 return False
             raise
         return True

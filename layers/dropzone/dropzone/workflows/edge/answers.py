@@ -15,25 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from dropzone import aws
-from dropzone.models.edge import Definition, EdgeDeployment
-from dropzone.models.jobs import Job, JobKind, JobStatus
+from dropzone.models.jobs import JobKind
 from dropzone.settings import EdgeSettings
 from dropzone.store.devices import Devices, Registration
 from dropzone.store.ledger import Ledger
-from dropzone.workflows.edge_deployment import deployment_of, devices_of
-
-# Records devices are told about: submitted and later, whatever the outcome so far (a
-# device that missed a deployment still gets it). ACCEPTED/REJECTED records never had a
-# deployment that a device may act on; STOPPED and EXPIRED ones were withdrawn.
-ANSWERED = frozenset(
-    {
-        JobStatus.SUBMITTED,
-        JobStatus.RUNNING,
-        JobStatus.SUCCEEDED,
-        JobStatus.PARTIALLY_SUCCEEDED,
-        JobStatus.FAILED,
-    }
-)
+from dropzone.workflows.edge.rules import ANSWERED, deployment_of, devices_of, newest_per_handle
 
 
 @dataclass
@@ -75,21 +61,3 @@ class EdgeAnswers:
             and (deployment := deployment_of(job)) is not None
         ]
         return {"Deployments": [d.as_api() for d in newest_per_handle(relevant)]}
-
-
-def newest_per_handle(records: list[tuple[Job, EdgeDeployment]]) -> list[EdgeDeployment]:
-    """Each model handle's definition from the newest record that has one; records keep
-    only their winning definitions, oldest record first."""
-    ordered = sorted(records, key=lambda pair: (pair[0].created_at, pair[0].job_id))
-    winner: dict[str, str] = {}
-    for job, deployment in ordered:
-        for definition in deployment.definitions:
-            winner[definition.model_handle] = job.job_id
-    answer = []
-    for job, deployment in ordered:
-        kept: list[Definition] = [
-            d for d in deployment.definitions if winner[d.model_handle] == job.job_id
-        ]
-        if kept:
-            answer.append(deployment.model_copy(update={"definitions": kept}))
-    return answer

@@ -16,7 +16,7 @@ from dropzone.adapters.eventbridge import EventBus
 from dropzone.models.jobs import Job
 from dropzone.observability import logger, metrics
 from dropzone.settings import StatusPublisherSettings
-from dropzone.store.ledger import job_from_stream_image
+from dropzone.store.job_items import job_from_item
 
 EVENT_SOURCE = "dropzone"
 DETAIL_TYPE = "Dropzone Job Status Change"
@@ -100,4 +100,4 @@ def _status_change(record: dict[str, Any]) -> tuple[Job, str | None] | None:
     old_status = images.get("OldImage", {}).get("status", {}).get("S")
     if new_image.get("status", {}).get("S") == old_status:
         return None
-    return job_from_stream_image(new_image), old_status
+    return job_from_item(new_image), old_status

@@ -167,11 +167,11 @@ def check_model_input(
     raise ValueError(f"unknown invocation type {invocation_type!r}; expected {INVOCATION_TYPES}")
 
 
-# A pydantic-core schema per check, for the fast path of dropzone.bedrock.jsonl: it parses and
-# checks a line in one call without building the Python objects it does not need. Contract: a
-# schema accepts a modelInput only if check_model_input would return None. It refuses more (an
-# array of items that are not objects, say); the caller then asks check_model_input for the
-# verdict and its reason.
+# A pydantic-core schema per check, for the fast path of dropzone.workflows.bedrock.records:
+# it parses and checks a line in one call without building the Python objects it does not
+# need. Contract: a schema accepts a modelInput only if check_model_input would return None. It
+# refuses more (an array of items that are not objects, say); the caller then asks
+# check_model_input for the verdict and its reason.
 
 _ANY_OBJECT = core_schema.typed_dict_schema({}, extra_behavior="ignore", strict=True)
 _KIND_SCHEMAS: dict[Kind, CoreSchema] = {

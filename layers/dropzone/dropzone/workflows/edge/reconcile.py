@@ -40,42 +40,21 @@ from dropzone import aws
 from dropzone.adapters.greengrass import DeploymentNotFound, Greengrass, Throttled
 from dropzone.clock import iso, utcnow
 from dropzone.errors import TransientError
-from dropzone.models.jobs import Job, JobKind, JobStatus
+from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import logger, metrics
 from dropzone.settings import EdgeReconcileSettings
 from dropzone.store.ledger import Ledger
-from dropzone.workflows.edge_deployment import devices_of, results_of
-from dropzone.workflows.greengrass_deployment import (
-    CANCELED,
-    DEVICES_ATTRIBUTE,
-    FAILURE,
-    SERVICE_REF_PREFIX,
-    SUCCESS,
+from dropzone.workflows.edge.greengrass_progress import record_device, settle
+from dropzone.workflows.edge.greengrass_rules import (
+    UNREPORTED_AS,
+    deployment_id_of,
     device_entry,
-    device_rank,
-    outcome_of,
-    record_device,
-    settle,
+    devices_to_check,
+    ended_outcome,
+    greengrass_waiting,
+    is_rollout,
 )
-
-KIND = JobKind.EDGE_DEPLOYMENT
-_OPEN = (JobStatus.SUBMITTED, JobStatus.RUNNING)
-_FINAL_RANK = device_rank("SUCCEEDED")
-# What a device that never reported counts as, once Greengrass says the deployment ended.
-_UNREPORTED_AS = {
-    "COMPLETED": "COMPLETED",
-    "FAILED": "FAILED",
-    "CANCELED": "CANCELED",
-    "INACTIVE": "CANCELED",
-}
-_WHY = {
-    "COMPLETED": "Greengrass reports the deployment COMPLETED",
-    "FAILED": "Greengrass reports the deployment FAILED",
-    "CANCELED": "Greengrass reports the deployment CANCELED",
-    "INACTIVE": "Greengrass reports the deployment INACTIVE (a newer deployment to the "
-    "target replaced it)",
-}
-_NAMES_SHOWN = 20
+from dropzone.workflows.edge.rules import KIND, OPEN, edge_waiting, expiry_message
 
 
 @dataclass
@@ -88,23 +67,6 @@ class ReconcileSummary:
     errors: int = 0
     throttled: bool = False
     out_of_time: bool = False
-
-
-@dataclass(frozen=True)
-class Waiting:
-    """The devices of a deployment without a final report."""
-
-    names: list[str]  # the ones known by name
-    labels: list[str]  # for the message: names, with a status where one was reported
-    count: int
-    total: int
-
-
-def thing_name(target_arn: str) -> str | None:
-    """The thing of a thing target ARN (arn:…:iot:…:thing/<name>); None for a group."""
-    parts = target_arn.split(":", 5)
-    kind, _, name = parts[5].partition("/") if len(parts) == 6 else ("", "", "")
-    return name if kind == "thing" and name else None
 
 
 @dataclass
@@ -167,13 +129,13 @@ class EdgeReconciler:
 
     def _open_jobs(self, started: datetime) -> Iterator[Job]:
         """SUBMITTED and RUNNING edge deployments last updated before the run, oldest first."""
-        streams = [self.ledger.by_state(KIND, status, updated_before=started) for status in _OPEN]
+        streams = [self.ledger.by_state(KIND, status, updated_before=started) for status in OPEN]
         return heapq.merge(*streams, key=lambda job: (job.updated_at, job.job_id))
 
     def _reconcile(
         self, job: Job, summary: ReconcileSummary, quiet_before: str, expire_before: str
     ) -> None:
-        greengrass = (job.service_ref or "").startswith(SERVICE_REF_PREFIX)
+        greengrass = is_rollout(job)
         if greengrass and not summary.throttled and job.updated_at < quiet_before:
             summary.asked += 1
             job = self._ask_greengrass(job, summary)
@@ -185,7 +147,7 @@ class EdgeReconciler:
     # -- Greengrass ------------------------------------------------------------------------
 
     def _ask_greengrass(self, job: Job, summary: ReconcileSummary) -> Job:
-        deployment_id = (job.service_ref or "")[len(SERVICE_REF_PREFIX) :]
+        deployment_id = deployment_id_of(job)
         try:
             deployment = self.greengrass.get_deployment(deployment_id)
         except DeploymentNotFound:
@@ -206,7 +168,7 @@ class EdgeReconciler:
         if current.status.is_terminal:
             summary.settled += 1
             return current
-        if service_status in _UNREPORTED_AS:
+        if service_status in UNREPORTED_AS:
             ended = self._ended(current, service_status)
             if ended.status.is_terminal:
                 summary.settled += 1
@@ -215,7 +177,7 @@ class EdgeReconciler:
 
     def _check_devices(self, job: Job, deployment_id: str) -> Job:
         """Record what ListEffectiveDeployments says of the devices still open."""
-        for device in self._devices_to_check(job)[: self.settings.max_device_checks]:
+        for device in devices_to_check(job)[: self.settings.max_device_checks]:
             found = self.greengrass.effective_deployment(device, deployment_id)
             if not found:
                 continue
@@ -237,36 +199,15 @@ class EdgeReconciler:
                 job = recorded
         return job
 
-    def _devices_to_check(self, job: Job) -> list[str]:
-        devices = _core_devices(job)
-        names = [name for name, entry in sorted(devices.items()) if not _is_final(entry)]
-        thing = thing_name(job.target)
-        if thing and thing not in devices:
-            names.insert(0, thing)
-        return names
-
     def _ended(self, job: Job, service_status: str) -> Job:
         """Greengrass says the deployment is over while devices have not all reported."""
-        devices = _core_devices(job)
-        final = {name: str(entry["status"]) for name, entry in devices.items() if _is_final(entry)}
-        expected = job.options.get("expected_core_devices")
-        missing = max(int(expected) - len(final), 0) if expected is not None else 0
-        if not final and not missing:
-            missing = 1
-        statuses = list(final.values()) + [_UNREPORTED_AS[service_status]] * missing
-        outcome = outcome_of(statuses)
-        counted = {"COMPLETED": "succeeded", "FAILED": "failed"}.get(service_status, "canceled")
-        message = (
-            f"{_WHY[service_status]}; {len(final)} core devices reported a final status"
-            + (f", {missing} more counted as {counted}" if missing else "")
-            + _tally(final)
-        )
+        outcome, message = ended_outcome(job, service_status)
         result = self.ledger.transition(
             job.job_id,
             KIND,
             outcome,
             service_status=service_status,
-            message=message[:1000],
+            message=message,
             updates={"reconciled_at": iso(self.clock())},
         )
         return result.job or job
@@ -275,21 +216,14 @@ class EdgeReconciler:
 
     def _expire(self, job: Job, greengrass: bool) -> bool:
         hours = self.settings.edge_deployment_timeout_hours
-        waiting = _greengrass_waiting(job) if greengrass else _edge_waiting(job)
+        waiting = greengrass_waiting(job) if greengrass else edge_waiting(job)
         noun = "core devices" if greengrass else "devices"
-        shown = ", ".join(waiting.labels[:_NAMES_SHOWN])
-        if len(waiting.labels) > _NAMES_SHOWN:
-            shown += f" and {len(waiting.labels) - _NAMES_SHOWN} more"
-        message = (
-            f"no final report within {hours} hours from {waiting.count} of {waiting.total} "
-            f"{noun}" + (f": {shown}" if shown else "")
-        )
         result = self.ledger.transition(
             job.job_id,
             KIND,
             JobStatus.EXPIRED,
             service_status=job.service_status,
-            message=message[:1000],
+            message=expiry_message(waiting, hours, noun),
             updates={"unreported_devices": waiting.names},
         )
         if result.applied:
@@ -297,50 +231,3 @@ class EdgeReconciler:
                 "edge deployment expired", extra={"job_id": job.job_id, "waiting": waiting.count}
             )
         return result.applied
-
-
-def _core_devices(job: Job) -> dict[str, dict[str, Any]]:
-    return dict((job.model_extra or {}).get(DEVICES_ATTRIBUTE) or {})
-
-
-def _is_final(entry: dict[str, Any]) -> bool:
-    return device_rank(str(entry.get("status", ""))) == _FINAL_RANK
-
-
-def _tally(final: dict[str, str]) -> str:
-    groups = {
-        "succeeded": sum(status in SUCCESS for status in final.values()),
-        "failed": sum(status in FAILURE for status in final.values()),
-        "canceled": sum(status in CANCELED for status in final.values()),
-    }
-    shown = ", ".join(f"{count} {name}" for name, count in groups.items() if count)
-    return f" ({shown})" if shown else ""
-
-
-def _greengrass_waiting(job: Job) -> Waiting:
-    devices = _core_devices(job)
-    open_devices = sorted(name for name, entry in devices.items() if not _is_final(entry))
-    labels = [f"{name} ({devices[name].get('status', 'no status')})" for name in open_devices]
-    names = list(open_devices)
-    thing = thing_name(job.target)
-    if thing and thing not in devices:
-        names.append(thing)
-        labels.append(f"{thing} (never reported)")
-    final = len(devices) - len(open_devices)
-    expected = job.options.get("expected_core_devices")
-    total = max(int(expected) if expected is not None else 0, len(devices), len(names), 1)
-    unnamed = total - final - len(names)
-    if unnamed > 0:
-        labels.append(f"{unnamed} that never reported")
-    return Waiting(names, labels, total - final, total)
-
-
-def _edge_waiting(job: Job) -> Waiting:
-    devices = devices_of(job)
-    results = results_of(job)
-    names = [
-        device
-        for device in devices
-        if str(results.get(device, {}).get("outcome", "PENDING")) not in ("SUCCESS", "FAIL")
-    ]
-    return Waiting(names, list(names), len(names), len(devices))

@@ -1,1 +1,0 @@
-"""Amazon Bedrock batch inference: what an input file must hold and how it is split."""

@@ -1,0 +1,1 @@
+"""Bedrock batch inference: JSONL uploads validated, split, admitted under quota and tracked."""

@@ -1,0 +1,174 @@
+"""QUEUED → CreateModelInvocationJob → SUBMITTED, never more than N jobs per model.
+
+Queued jobs go oldest first while their model has a free slot; a job whose request Bedrock
+finds invalid is REJECTED, one it pushes back on stays queued for the next run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from dropzone import aws
+from dropzone.adapters.bedrock import Backpressure, Bedrock, Refused
+from dropzone.adapters.s3 import S3
+from dropzone.errors import InvalidInput, TransientError
+from dropzone.models.jobs import Job, JobStatus
+from dropzone.observability import logger, metrics
+from dropzone.settings import BedrockSettings
+from dropzone.store.ledger import Ledger
+from dropzone.store.slots import ModelSlots
+from dropzone.workflows.bedrock.rules import KIND, OUTPUTS_PREFIX, service_ref
+from dropzone.workflows.bedrock.settle import settle_parent
+from dropzone.workflows.rejection import reject
+
+
+@dataclass(frozen=True)
+class AdmissionSummary:
+    submitted: int = 0
+    rejected: int = 0
+    full_models: int = 0  # models whose slots were all taken: their jobs keep waiting
+
+
+@dataclass
+class BedrockAdmission:
+    settings: BedrockSettings
+    ledger: Ledger
+    slots: ModelSlots
+    bedrock: Bedrock
+    s3: S3
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @classmethod
+    def from_env(cls, client: aws.ClientSource = aws.client) -> BedrockAdmission:
+        settings = BedrockSettings.from_env().require("bedrock_role_arn")
+        return cls(
+            settings,
+            Ledger.from_settings(settings, client("dynamodb")),
+            ModelSlots(settings.slots_table, settings.max_jobs_per_model, client("dynamodb")),
+            Bedrock(client("bedrock")),
+            S3(client("s3")),
+        )
+
+    def admit(self, model_id: str | None = None) -> AdmissionSummary:
+        """Submit queued jobs, oldest first, while their model has free slots."""
+        submitted = rejected = 0
+        blocked: set[str] = set()
+        if model_id and len(self.slots.holders(model_id)) >= self.slots.limit:
+            return AdmissionSummary(full_models=1)  # one read instead of a query
+        failure: Exception | None = None
+        for job_id, target in self.ledger.refs_by_state(KIND, JobStatus.QUEUED):
+            if model_id and model_id in blocked:
+                break  # the model asked about is full: the rest can only wait
+            if (model_id and target != model_id) or target in blocked:
+                continue
+            try:
+                outcome = self._admit_one(job_id, target)
+            except Exception as error:  # one job's failure must not stall every model
+                logger.warning(
+                    "could not submit job; its model waits until the next run",
+                    extra={"job_id": job_id, "model_id": target, "error": repr(error)[:500]},
+                )
+                metrics.add_metric(name="BedrockSubmitErrors", unit="Count", value=1)
+                failure = failure or error
+                blocked.add(target)
+                continue
+            if outcome == "submitted":
+                submitted += 1
+            elif outcome == "rejected":
+                rejected += 1
+            elif outcome == "full":
+                blocked.add(target)
+        summary = AdmissionSummary(submitted, rejected, full_models=len(blocked))
+        logger.info("admission finished", extra={"model_id": model_id, **summary.__dict__})
+        if failure is not None:  # fail the run too, so it is retried and alarmed
+            raise TransientError(f"admission left jobs queued after errors: {failure}") from failure
+        return summary
+
+    def _admit_one(self, job_id: str, model_id: str) -> str:
+        if not self.ledger.acquire_lease(
+            job_id,
+            owner=self.owner,
+            lease_seconds=self.settings.lease_seconds,
+            status=JobStatus.QUEUED,
+        ):
+            return "busy"
+        job = self.ledger.get(job_id)
+        if job is None or job.status is not JobStatus.QUEUED:
+            return "busy"
+        if not self.slots.acquire(model_id, job_id):
+            self.ledger.release_lease(job_id, owner=self.owner)
+            return "full"
+        try:
+            job_arn = self.bedrock.create_job(**self.request(job))
+        except (Backpressure, Refused) as pressure:
+            logger.info(
+                "Bedrock pushed back; job stays queued",
+                extra={"job_id": job_id, "reason": str(pressure)},
+            )
+            metrics.add_metric(name="BedrockBackpressure", unit="Count", value=1)
+            self._give_back(job)
+            return "full"
+        except InvalidInput as invalid:
+            self.slots.release(model_id, job_id)
+            reject(
+                job,
+                invalid,
+                ledger=self.ledger,
+                s3=self.s3,
+                results_bucket=self.settings.results_bucket,
+            )
+            if job.parent_id:
+                settle_parent(self.ledger, job.parent_id)
+            return "rejected"
+        except Exception:
+            # 5xx or a lost connection: the job may exist in Bedrock, so it keeps its
+            # slot; the retry reuses the slot and the same clientRequestToken.
+            self.ledger.release_lease(job_id, owner=self.owner)
+            raise
+        bedrock_id = job_arn.rsplit("/", 1)[-1]
+        self.ledger.transition(
+            job_id,
+            KIND,
+            JobStatus.SUBMITTED,
+            service_status="Submitted",
+            updates={
+                "service_ref": service_ref(job_arn),
+                "job_arn": job_arn,
+                "output_location": (
+                    f"s3://{self.settings.results_bucket}/{OUTPUTS_PREFIX}{job_id}/{bedrock_id}/"
+                ),
+            },
+        )
+        metrics.add_metric(name="BedrockJobsSubmitted", unit="Count", value=1)
+        return "submitted"
+
+    def _give_back(self, job: Job) -> None:
+        self.slots.release(job.target, job.job_id)
+        self.ledger.release_lease(job.job_id, owner=self.owner)
+
+    def request(self, job: Job) -> dict[str, Any]:
+        tags = [
+            {"key": "dropzone:job-id", "value": job.job_id},
+            {"key": "dropzone:kind", "value": KIND.value},
+        ]
+        if job.parent_id:
+            tags.append({"key": "dropzone:parent-id", "value": job.parent_id})
+        return {
+            "jobName": job.job_id,
+            "roleArn": self.settings.bedrock_role_arn,
+            "clientRequestToken": job.job_id,
+            "modelId": job.target,
+            "inputDataConfig": {
+                "s3InputDataConfig": {"s3Uri": job.options["input_uri"], "s3InputFormat": "JSONL"}
+            },
+            "outputDataConfig": {
+                "s3OutputDataConfig": {
+                    "s3Uri": f"s3://{self.settings.results_bucket}/{OUTPUTS_PREFIX}{job.job_id}/"
+                }
+            },
+            "timeoutDurationInHours": int(job.options["timeout_hours"]),
+            "modelInvocationType": job.options["invocation_type"],
+            "tags": tags,
+        }

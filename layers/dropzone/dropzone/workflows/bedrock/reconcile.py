@@ -1,0 +1,74 @@
+"""In-flight jobs without news → GetModelInvocationJob; leaked slots freed.
+
+The scheduled backstop: quiet jobs are asked about one by one, split parents settle once
+their parts have, and slots held by ended or unknown jobs are freed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dropzone import aws
+from dropzone.clock import utcnow
+from dropzone.errors import TransientError
+from dropzone.models.jobs import JobStatus
+from dropzone.observability import logger, metrics
+from dropzone.settings import BedrockSettings
+from dropzone.workflows.bedrock.rules import KIND
+from dropzone.workflows.bedrock.settle import settle_parent
+from dropzone.workflows.bedrock.state import BedrockTracker
+
+
+@dataclass
+class BedrockReconciler:
+    settings: BedrockSettings
+    tracker: BedrockTracker
+    clock: Callable[[], datetime] = utcnow
+
+    @classmethod
+    def from_env(cls, client: aws.ClientSource = aws.client) -> BedrockReconciler:
+        settings = BedrockSettings.from_env()
+        return cls(settings, BedrockTracker.from_settings(settings, client))
+
+    def run(self) -> dict[str, int]:
+        """Free leaked slots first, then refresh each quiet job on its own, so that one
+        unreadable job cannot stop the sweep; errors fail the run at the end (retried,
+        alarmed)."""
+        ledger = self.tracker.ledger
+        freed = self._free_leaked_slots()
+        quiet_since = self.clock() - timedelta(minutes=self.settings.reconcile_grace_minutes)
+        refreshed = errors = 0
+        for status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
+            for job in ledger.by_state(KIND, status, updated_before=quiet_since):
+                try:
+                    if job.children:  # a split parent settles when its children have
+                        settle_parent(ledger, job.job_id)
+                        continue
+                    self.tracker.refresh(job, missing_is_final=True)
+                    refreshed += 1
+                except Exception as error:  # isolate: the next job still gets its turn
+                    errors += 1
+                    logger.warning(
+                        "could not reconcile job",
+                        extra={"job_id": job.job_id, "error": repr(error)[:500]},
+                    )
+        summary = {"refreshed": refreshed, "slots_freed": freed, "errors": errors}
+        logger.info("bedrock reconciliation finished", extra=summary)
+        if freed:
+            metrics.add_metric(name="BedrockSlotsRecovered", unit="Count", value=freed)
+        if errors:
+            raise TransientError(f"reconciliation finished with {errors} errors: {summary}")
+        return summary
+
+    def _free_leaked_slots(self) -> int:
+        ledger, slots = self.tracker.ledger, self.tracker.slots
+        freed = 0
+        for model_id in slots.models():
+            for holder in slots.holders(model_id):
+                holding = ledger.get(holder)
+                if holding is None or holding.status.is_terminal:
+                    slots.release(model_id, holder)
+                    freed += 1
+        return freed

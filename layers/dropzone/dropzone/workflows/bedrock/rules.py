@@ -1,0 +1,170 @@
+"""The rules of Bedrock batch jobs: keys, limits, Bedrock's statuses and counts, and how a
+split parent ends once its parts have."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dropzone.clock import iso
+from dropzone.errors import InvalidInput
+from dropzone.models.jobs import Job, JobKind, JobStatus
+from dropzone.models.s3_events import key_parts
+from dropzone.settings import BedrockSettings
+from dropzone.workflows.bedrock.plan import BatchLimits, Part
+
+KIND = JobKind.BEDROCK_BATCH
+STAGING_PREFIX = "bedrock-batch/staging/"
+OUTPUTS_PREFIX = "bedrock-batch/outputs/"
+RETRIES_PREFIX = "bedrock-batch/retries/"
+MODEL_ID = re.compile(
+    r"^[a-z0-9-]{1,63}[.][a-z0-9-]{1,63}([.]?[a-z0-9-]{1,63})([:][a-z0-9-]{1,63}){0,2}$"
+)
+
+SERVICE_STATUSES: dict[str, JobStatus] = {
+    "Submitted": JobStatus.SUBMITTED,
+    "Validating": JobStatus.SUBMITTED,
+    "Scheduled": JobStatus.SUBMITTED,
+    "InProgress": JobStatus.RUNNING,
+    "Stopping": JobStatus.RUNNING,
+    "Completed": JobStatus.SUCCEEDED,
+    "PartiallyCompleted": JobStatus.PARTIALLY_SUCCEEDED,
+    "Failed": JobStatus.FAILED,
+    "Stopped": JobStatus.STOPPED,
+    "Expired": JobStatus.EXPIRED,
+}
+# GetModelInvocationJob's record counts, by the name the job's counts give them
+COUNT_FIELDS = {
+    "totalRecordCount": "total_records",
+    "processedRecordCount": "processed_records",
+    "successRecordCount": "succeeded_records",
+    "errorRecordCount": "failed_records",
+}
+# manifest.json.out's counts and tokens, by the name the job's counts give them
+MANIFEST_FIELDS = {
+    **COUNT_FIELDS,
+    "inputTokenCount": "input_tokens",
+    "outputTokenCount": "output_tokens",
+}
+_FAILED_CHILD = frozenset(
+    {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.EXPIRED, JobStatus.REJECTED}
+)
+_UNSAFE_KEY_CHARACTERS = re.compile(r"[^-!_*'().a-zA-Z0-9]+")
+
+
+def service_ref(job_arn: str) -> str:
+    return f"bedrock:{job_arn}"
+
+
+def limits_of(settings: BedrockSettings) -> BatchLimits:
+    return BatchLimits(
+        min_records_per_job=settings.min_records_per_job,
+        max_records_per_file=settings.max_records_per_file,
+        max_records_per_job=settings.max_records_per_job,
+        max_bytes_per_file=settings.max_bytes_per_file,
+        max_bytes_per_job=settings.max_bytes_per_job,
+    )
+
+
+@dataclass(frozen=True)
+class ParsedKey:
+    model_id: str
+    batch_name: str
+
+
+def parse_key(key: str, prefix: str) -> ParsedKey:
+    parts = key_parts(key, prefix, layout="<ModelId>/<batch-name>/<file>.jsonl", min_parts=3)
+    model_id, batch_name = parts[0], parts[1]
+    if not MODEL_ID.match(model_id):
+        raise InvalidInput.single(
+            "model",
+            f"{model_id[:80]!r} is not a Bedrock model id "
+            "(e.g. anthropic.claude-3-haiku-20240307-v1:0)",
+        )
+    if not key.endswith(".jsonl"):
+        raise InvalidInput.single(
+            "key", f"batch inputs must be .jsonl files, got {parts[-1][:80]!r}"
+        )
+    return ParsedKey(model_id=model_id, batch_name=batch_name)
+
+
+def part_key(job: Job, part: Part) -> str:
+    """Where a part of the validated input is staged for Bedrock: the drop-zone key holds
+    the model id, and Bedrock refuses ':' in input URIs."""
+    name = job.source.key.rsplit("/", 1)[-1].removesuffix(".jsonl")
+    safe = _UNSAFE_KEY_CHARACTERS.sub("-", name).strip("-")[:100] or "input"
+    return f"{STAGING_PREFIX}{job.job_id}/{safe}.part-{part.index:03d}.jsonl"
+
+
+def terminal_status(status: JobStatus, counts: Mapping[str, int]) -> JobStatus:
+    """A job Bedrock calls Completed that failed some of its records partially succeeded."""
+    if status is JobStatus.SUCCEEDED and counts.get("failed_records", 0):
+        return JobStatus.PARTIALLY_SUCCEEDED
+    return status
+
+
+def service_details(info: dict[str, Any]) -> dict[str, Any]:
+    details: dict[str, Any] = {}
+    for key, name in (
+        ("submitTime", "service_submitted_at"),
+        ("endTime", "service_ended_at"),
+        ("jobExpirationTime", "service_expires_at"),
+    ):
+        value = info.get(key)
+        if isinstance(value, datetime):
+            details[name] = iso(value)
+        elif value:
+            details[name] = str(value)
+    return details
+
+
+def summary_message(status: JobStatus, counts: dict[str, int]) -> str | None:
+    if "succeeded_records" in counts or "failed_records" in counts:
+        return (
+            f"{counts.get('succeeded_records', 0)} records succeeded, "
+            f"{counts.get('failed_records', 0)} failed"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class ParentOutcome:
+    status: JobStatus
+    counts: dict[str, int]
+    message: str
+
+
+def awaits_parts(parent: Job) -> bool:
+    """Whether a job is a split parent that has not settled: one whose split is recorded."""
+    return parent.status is JobStatus.SUBMITTED and bool(parent.children)
+
+
+def parent_outcome(parent: Job, children: Sequence[Job | None]) -> ParentOutcome | None:
+    """A split parent's final status, totals and message once every part has ended; None
+    while it is not split yet (its submit may still be running), is already settled, or
+    has a part that has not ended."""
+    if not awaits_parts(parent):
+        return None
+    if any(child is None or not child.status.is_terminal for child in children):
+        return None
+    ended = [child for child in children if child is not None]
+    statuses = [child.status for child in ended]
+    succeeded = sum(status is JobStatus.SUCCEEDED for status in statuses)
+    if succeeded == len(statuses):
+        final = JobStatus.SUCCEEDED
+    elif all(status in _FAILED_CHILD for status in statuses):
+        final = JobStatus.FAILED
+    else:
+        final = JobStatus.PARTIALLY_SUCCEEDED
+    totals: dict[str, int] = dict(parent.counts)
+    for child in ended:
+        for name, value in child.counts.items():
+            if not name.startswith("input_"):
+                totals[name] = totals.get(name, 0) + value
+    tally = Counter(str(status) for status in statuses)
+    breakdown = ", ".join(f"{count} {status}" for status, count in sorted(tally.items()))
+    return ParentOutcome(final, totals, f"{len(statuses)} parts: {breakdown}")

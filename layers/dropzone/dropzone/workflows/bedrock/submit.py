@@ -1,0 +1,174 @@
+"""S3 Object Created → ACCEPTED → streaming validation (and splitting) → QUEUED.
+
+A split input: the parent is SUBMITTED and each part is a QUEUED child job. Admission is
+woken for the model once the job is queued.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from dropzone import aws
+from dropzone.adapters.lambda_invoke import LambdaInvoker
+from dropzone.adapters.s3 import S3, ObjectHead
+from dropzone.errors import ConfigurationError, InvalidInput
+from dropzone.models.jobs import Job, JobStatus, SourceObject
+from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys
+from dropzone.settings import BedrockSettings
+from dropzone.sqs_batch import SqsMessage
+from dropzone.store.ledger import Ledger
+from dropzone.workflows.bedrock.jsonl import plan_batch, write_parts
+from dropzone.workflows.bedrock.options import BatchOptions
+from dropzone.workflows.bedrock.plan import BatchPlan, Part
+from dropzone.workflows.bedrock.rules import KIND, limits_of, parse_key, part_key
+from dropzone.workflows.intake import claim, draft_job, head_of, with_head
+from dropzone.workflows.rejection import rejected
+
+
+@dataclass
+class BedrockSubmitter:
+    settings: BedrockSettings
+    ledger: Ledger
+    s3: S3
+    invoker: LambdaInvoker
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @classmethod
+    def from_env(cls, client: aws.ClientSource = aws.client) -> BedrockSubmitter:
+        settings = BedrockSettings.from_env().require("admission_function")
+        try:
+            limits_of(settings)
+        except ValueError as error:
+            raise ConfigurationError(
+                f"the Bedrock batch limits are inconsistent: {error}"
+            ) from error
+        ledger = Ledger.from_settings(settings, client("dynamodb"))
+        return cls(settings, ledger, S3(client("s3")), LambdaInvoker(client("lambda")))
+
+    def handle_record(self, message: SqsMessage) -> None:
+        event = ObjectCreatedEvent.model_validate_json(message.body)
+        self.submit(event.source_object())
+
+    def submit(self, source: SourceObject) -> Job:
+        keys = candidate_keys(source.key)
+        target = keys[0][len(self.settings.bedrock_batch_prefix) :].partition("/")[0]
+        draft = draft_job(source, KIND, keys[0], target)
+        taken = claim(
+            self.ledger, draft, owner=self.owner, lease_seconds=self.settings.lease_seconds
+        )
+        if not taken.claimed:
+            if taken.job.status is JobStatus.QUEUED:  # the first delivery may not have
+                self._wake_admission(taken.job)  # reached admission: harmless to repeat
+            return taken.job
+        job = taken.job
+        try:
+            head = head_of(self.s3, job.source, keys)
+            job = job.model_copy(update={"source": with_head(job.source, head)})
+            queued = self._plan_and_queue(job, head)
+        except InvalidInput as invalid:
+            return rejected(
+                job,
+                invalid,
+                ledger=self.ledger,
+                s3=self.s3,
+                results_bucket=self.settings.results_bucket,
+            )
+        except Exception:
+            self.ledger.release_lease(job.job_id, owner=self.owner)
+            raise
+        self._wake_admission(job)
+        return queued
+
+    def _wake_admission(self, job: Job) -> None:
+        self.invoker.invoke_async(self.settings.admission_function, {"model_id": job.target})
+
+    def _chunks(self, job: Job) -> Iterator[bytes]:
+        return self.s3.iter_chunks(
+            job.source.bucket,
+            job.source.key,
+            version_id=job.source.version_id,
+            etag=job.source.etag,
+        )
+
+    def _plan_and_queue(self, job: Job, head: ObjectHead) -> Job:
+        parsed = parse_key(head.key, self.settings.bedrock_batch_prefix)
+        if head.size == 0:
+            raise InvalidInput.single("object", "the object is empty (0 bytes)")
+        options = BatchOptions.from_head(head)
+        invocation_type = options.invocation_type or self.settings.default_invocation_type
+        plan = plan_batch(
+            self._chunks(job),
+            model_id=parsed.model_id,
+            invocation_type=invocation_type,
+            limits=limits_of(self.settings),
+        )
+        job_options = {
+            "batch_name": parsed.batch_name,
+            "invocation_type": invocation_type,
+            "timeout_hours": options.timeout_hours or self.settings.default_timeout_hours,
+        }
+        counts = {"input_records": plan.records, "input_bytes": plan.bytes}
+        staged = self._stage(job, plan)
+        if not plan.split:
+            result = self.ledger.transition(
+                job.job_id,
+                KIND,
+                JobStatus.QUEUED,
+                message=f"{plan.records} records validated; waiting for a slot",
+                updates={
+                    "source": job.source,
+                    "options": {**job_options, "input_uri": staged[0]},
+                    "counts": counts,
+                },
+            )
+            return result.job or job
+        children = [
+            self._create_child(job, part, len(plan.parts), uri, job_options)
+            for part, uri in zip(plan.parts, staged, strict=True)
+        ]
+        result = self.ledger.transition(
+            job.job_id,
+            KIND,
+            JobStatus.SUBMITTED,
+            message=f"{plan.records} records split into {len(children)} jobs",
+            updates={
+                "source": job.source,
+                "options": job_options,
+                "counts": counts,
+                "children": children,
+            },
+        )
+        return result.job or job
+
+    def _stage(self, job: Job, plan: BatchPlan) -> list[str]:
+        """Copy the validated input, normalised, to keys Bedrock accepts (the drop-zone key
+        holds the model id, and Bedrock refuses ':' in input URIs): one part per job."""
+        bucket = self.settings.results_bucket
+        write_parts(
+            self._chunks(job),
+            plan,
+            lambda part: self.s3.multipart_writer(bucket, part_key(job, part)),
+        )
+        return [f"s3://{bucket}/{part_key(job, part)}" for part in plan.parts]
+
+    def _create_child(
+        self, job: Job, part: Part, total: int, input_uri: str, job_options: dict[str, Any]
+    ) -> str:
+        child = Job(
+            job_id=f"{job.job_id}-p{part.index:03d}",
+            kind=KIND,
+            status=JobStatus.QUEUED,
+            source=job.source,
+            target=job.target,
+            parent_id=job.job_id,
+            message=f"part {part.index} of {total}: lines {part.first_line}-{part.last_line}",
+            options={**job_options, "input_uri": input_uri, "part": part.index},
+            counts={"input_records": part.records, "input_bytes": part.bytes},
+            created_at="",
+            updated_at="",
+        )
+        self.ledger.create(child)
+        return child.job_id

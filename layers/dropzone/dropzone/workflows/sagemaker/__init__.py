@@ -1,0 +1,1 @@
+"""SageMaker asynchronous inference: a dropped file becomes a tracked InvokeEndpointAsync."""

@@ -1,0 +1,1 @@
+"""Job status changes: the ledger's stream → `Dropzone Job Status Change` events."""

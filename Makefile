@@ -65,7 +65,8 @@ build: ## sam build for python3.13 on arm64 (needs a Python 3.13; see README)
 	PATH="$$(scripts/python313-bin.sh):$$PATH" $(SAM) build
 
 LAYER_BUILD := $(CURDIR)/.aws-sam/build/DropzoneLayer/python
-layer-check: ## After make build: the built layer alone creates a lookoutvision client on Python 3.13
+layer-check: ## After make build: the layer holds only the runtime at the pinned versions, and alone creates a lookoutvision client on Python 3.13
+	$(UV) run python scripts/check_built_layer.py $(LAYER_BUILD) $(LAYER_REQUIREMENTS)
 	AWS_DATA_PATH=$(LAYER_BUILD)/dropzone/botocore_data "$$(scripts/python313-bin.sh)/python3.13" -I -c \
 	  'import sys; sys.path.insert(0, "$(LAYER_BUILD)"); import boto3, botocore; \
 	   client = boto3.client("lookoutvision", region_name="us-east-1"); \

@@ -36,3 +36,20 @@ def object_created(
     else:
         event["detail"]["object"]["version-id"] = version_id
     return event  # type: ignore[no-any-return]
+
+
+def greengrass_status(
+    deployment_id: str, device: str, status: str, *, legacy_id: bool = False
+) -> str:
+    """A Greengrass V2 Effective Deployment Status Change for one core device, as its SQS
+    body; `legacy_id` spells the id as the older documentation does (deployment-id)."""
+    body = json.loads(load_event("greengrass_state.json")["Records"][0]["body"])
+    detail = body["detail"]
+    detail.pop("deploymentId")
+    detail["deployment-id" if legacy_id else "deploymentId"] = deployment_id
+    detail["coreDeviceExecutionStatus"] = status
+    if status not in ("FAILED", "REJECTED"):
+        detail.pop("statusDetails", None)
+        detail.pop("reason", None)
+    body["resources"] = [f"arn:aws:greengrass:us-east-1:123456789012:coreDevices:{device}"]
+    return json.dumps(body)

@@ -7,7 +7,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from dropzone import aws
 from dropzone.adapters.s3 import S3
@@ -28,6 +27,8 @@ def lambda_context() -> LambdaContext:
 
 @pytest.fixture
 def moto_aws() -> Iterator[None]:
+    from moto import mock_aws  # imported here: the unit tests run without moto
+
     aws.reset_clients()
     with mock_aws():
         yield

@@ -12,7 +12,6 @@ from botocore.stub import Stubber
 
 from dropzone.errors import TransientError
 from dropzone.models.jobs import Job, JobKind, JobStatus
-from dropzone.ratelimit import Pacer
 from dropzone.workflows.edge.greengrass_rules import deployment_job_id
 from dropzone.workflows.edge.rules import job_id_for_packaging
 from dropzone.workflows.packaging.rules import service_ref
@@ -252,20 +251,6 @@ def test_other_errors_fail_the_run_after_the_other_jobs_had_their_turn(w: Packag
     with pytest.raises(TransientError, match="1 errors"):
         w.poller().run()
     assert [_status(w, job.job_id) for job in jobs].count(JobStatus.RUNNING) == 1
-
-
-def test_the_pacer_spaces_calls_on_an_injected_clock() -> None:
-    now = [0.0]
-    moments: list[float] = []
-    pacer = Pacer.within(5.0, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
-    for _ in range(50):
-        pacer.acquire()
-        moments.append(now[0])
-    windows = [sum(1 for m in moments if start <= m <= start + 1.0) for start in moments]
-    assert max(windows) <= 5
-    assert moments[-1] == pytest.approx(49 / 4.5)
-    with pytest.raises(ValueError, match="positive"):
-        Pacer(0)
 
 
 # -- hand-off ------------------------------------------------------------------------------

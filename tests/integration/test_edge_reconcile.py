@@ -14,7 +14,7 @@ from dropzone.errors import TransientError
 from dropzone.models.greengrass import GreengrassDeploymentSection
 from dropzone.models.jobs import Job, JobKind, JobStatus
 from dropzone.settings import EdgeReconcileSettings
-from dropzone.workflows.edge.greengrass_rules import deployment_job_id, thing_name
+from dropzone.workflows.edge.greengrass_rules import deployment_job_id
 from dropzone.workflows.edge.reconcile import EdgeReconciler
 from dropzone.workflows.edge.rollout import PackagedComponent
 from dropzone_local.greengrass import FakeGreengrass
@@ -293,12 +293,6 @@ def test_other_errors_fail_the_run_after_the_other_jobs(
         _reconciler(w, fake).run()
     assert _get(w, rollout.job_id).status is JobStatus.SUBMITTED
     assert _get(w, record.job_id).status is JobStatus.EXPIRED
-
-
-def test_thing_names_come_from_thing_targets_only() -> None:
-    assert thing_name(THING) == "line-3-core"
-    assert thing_name("arn:aws:iot:us-east-1:123456789012:thing/a:b") == "a:b"
-    assert thing_name(GROUP) is None
 
 
 def test_the_handler_runs_the_reconciler_with_its_event(

@@ -9,7 +9,6 @@ from typing import Any
 import boto3
 import pytest
 
-from dropzone.errors import ConfigurationError
 from dropzone.models.jobs import JobKind, JobStatus
 from functions.greengrass_state import app as greengrass_app
 from functions.packaging_poll import app as poll_app
@@ -77,17 +76,6 @@ def test_a_status_event_for_an_unknown_deployment_is_retried(
     result = greengrass_app.handler(event, lambda_context, state=w.state_handler())
     (failure,) = result["batchItemFailures"]
     assert failure["itemIdentifier"] == event["Records"][0]["messageId"]
-
-
-def test_the_poll_handler_refuses_a_missing_setting(
-    lambda_context: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("JOBS_TABLE", "dropzone-jobs")
-    monkeypatch.delenv("RESULTS_BUCKET", raising=False)
-    poll_app.default_poller.cache_clear()
-    with pytest.raises(ConfigurationError, match="RESULTS_BUCKET"):
-        poll_app.handler(load_event("packaging_poll.json"), lambda_context)
-    poll_app.default_poller.cache_clear()
 
 
 def test_a_quota_refusal_is_retried_much_later_than_throttling(

@@ -3,7 +3,6 @@ client), idempotent starts, and deployment status events that never move a job b
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -14,10 +13,9 @@ from dropzone.errors import TransientError
 from dropzone.models.greengrass import GreengrassDeploymentSection
 from dropzone.models.jobs import Job, JobKind, JobStatus
 from dropzone.sqs_batch import SqsMessage
-from dropzone.workflows.edge.events import DeploymentStatusEvent
-from dropzone.workflows.edge.greengrass_rules import deployment_job_id, outcome_of
+from dropzone.workflows.edge.greengrass_rules import deployment_job_id
 from dropzone.workflows.edge.rollout import PackagedComponent
-from tests.support.events import load_event
+from tests.support.events import greengrass_status
 from tests.support.fixtures import Stack
 from tests.support.packaging import GROUP, THING, PackagingWorld, greengrass_client, world
 
@@ -165,19 +163,6 @@ def test_a_target_greengrass_refuses_is_rejected_with_a_report(w: PackagingWorld
 # -- status events -------------------------------------------------------------------------
 
 
-def _event(deployment_id: str, device: str, status: str, *, legacy_id: bool = False) -> str:
-    body = json.loads(load_event("greengrass_state.json")["Records"][0]["body"])
-    detail = body["detail"]
-    detail.pop("deploymentId")
-    detail["deployment-id" if legacy_id else "deploymentId"] = deployment_id
-    detail["coreDeviceExecutionStatus"] = status
-    if status not in ("FAILED", "REJECTED"):
-        detail.pop("statusDetails", None)
-        detail.pop("reason", None)
-    body["resources"] = [f"arn:aws:greengrass:us-east-1:123456789012:coreDevices:{device}"]
-    return json.dumps(body)
-
-
 def _deploy(w: PackagingWorld, section: GreengrassDeploymentSection) -> Job:
     return w.deployer().deploy(_packaging_job(w), section, COMPONENT)
 
@@ -191,19 +176,10 @@ def _deliver(w: PackagingWorld, *bodies: str) -> Job:
     return job
 
 
-def test_either_spelling_of_the_deployment_id_is_accepted() -> None:
-    for legacy in (False, True):
-        event = DeploymentStatusEvent.model_validate_json(
-            _event("d-1", "core-1", "SUCCEEDED", legacy_id=legacy)
-        )
-        assert event.detail.deployment_id == "d-1"
-        assert event.core_device() == "core-1"
-
-
 def test_a_thing_target_follows_its_one_device(w: PackagingWorld) -> None:
     job = _deploy(w, _section())
     deployment = (job.model_extra or {})["deployment_id"]
-    final = _deliver(w, _event(deployment, "line-3-core", "FAILED"))
+    final = _deliver(w, greengrass_status(deployment, "line-3-core", "FAILED"))
     assert final.status is JobStatus.FAILED
     assert (
         final.message is not None
@@ -219,10 +195,12 @@ def test_duplicates_and_reordering_never_move_a_job_back(w: PackagingWorld) -> N
     deployment = (job.model_extra or {})["deployment_id"]
     final = _deliver(
         w,
-        _event(deployment, "line-3-core", "SUCCEEDED", legacy_id=True),
-        _event(deployment, "line-3-core", "IN_PROGRESS"),  # late
-        _event(deployment, "line-3-core", "SUCCEEDED"),  # duplicate
-        _event(deployment, "line-3-core", "FAILED"),  # contradicts the first final report
+        greengrass_status(deployment, "line-3-core", "SUCCEEDED", legacy_id=True),
+        greengrass_status(deployment, "line-3-core", "IN_PROGRESS"),  # late
+        greengrass_status(deployment, "line-3-core", "SUCCEEDED"),  # duplicate
+        greengrass_status(
+            deployment, "line-3-core", "FAILED"
+        ),  # contradicts the first final report
     )
     assert final.status is JobStatus.SUCCEEDED
     assert (final.model_extra or {})["core_devices"]["line-3-core"]["status"] == "SUCCEEDED"
@@ -238,18 +216,18 @@ def test_a_thing_group_waits_for_its_devices_and_settles_by_counts(w: PackagingW
     deployment = (job.model_extra or {})["deployment_id"]
     running = _deliver(
         w,
-        _event(deployment, "core-1", "IN_PROGRESS"),
-        _event(deployment, "core-1", "SUCCEEDED"),
-        _event(deployment, "core-2", "FAILED"),
+        greengrass_status(deployment, "core-1", "IN_PROGRESS"),
+        greengrass_status(deployment, "core-1", "SUCCEEDED"),
+        greengrass_status(deployment, "core-2", "FAILED"),
     )
     assert running.status is JobStatus.RUNNING
     assert running.message == "2 of 3 core devices have finished"
-    final = _deliver(w, _event(deployment, "core-3", "COMPLETED"))
+    final = _deliver(w, greengrass_status(deployment, "core-3", "COMPLETED"))
     assert final.status is JobStatus.PARTIALLY_SUCCEEDED
     assert final.counts["core_devices_succeeded"] == 2
     assert final.counts["core_devices_failed"] == 1
     # a late report is still kept on the job, without moving its status
-    late = _deliver(w, _event(deployment, "core-4", "SUCCEEDED"))
+    late = _deliver(w, greengrass_status(deployment, "core-4", "SUCCEEDED"))
     assert late.status is JobStatus.PARTIALLY_SUCCEEDED
     assert late.counts["core_devices_reported"] == 4
 
@@ -277,7 +255,9 @@ def test_a_record_of_unknown_group_size_follows_the_first_final_report(
     )
     deployment = (job.model_extra or {})["deployment_id"]
     final = _deliver(
-        w, _event(deployment, "core-1", "CANCELED"), _event(deployment, "core-2", "SUCCEEDED")
+        w,
+        greengrass_status(deployment, "core-1", "CANCELED"),
+        greengrass_status(deployment, "core-2", "SUCCEEDED"),
     )
     assert final.status is JobStatus.STOPPED
     assert set((final.model_extra or {})["core_devices"]) == {"core-1", "core-2"}
@@ -312,15 +292,7 @@ def test_a_target_greengrass_refuses_while_listing_is_rejected_and_settles(
 
 def test_unknown_deployments_are_retried_then_dropped(w: PackagingWorld) -> None:
     handler = w.state_handler()
-    body = _event("not-ours", "core-1", "SUCCEEDED")
+    body = greengrass_status("not-ours", "core-1", "SUCCEEDED")
     with pytest.raises(TransientError, match="no job yet"):
         handler.handle_record(SqsMessage("m", body, 1))
     handler.handle_record(SqsMessage("m", body, 3))  # given up on: no error, a metric
-
-
-def test_outcomes_by_counts() -> None:
-    assert outcome_of(["SUCCEEDED", "COMPLETED"]) is JobStatus.SUCCEEDED
-    assert outcome_of(["FAILED", "REJECTED", "TIMED_OUT"]) is JobStatus.FAILED
-    assert outcome_of(["CANCELED"]) is JobStatus.STOPPED
-    assert outcome_of(["CANCELED", "FAILED"]) is JobStatus.FAILED
-    assert outcome_of(["SUCCEEDED", "CANCELED"]) is JobStatus.PARTIALLY_SUCCEEDED

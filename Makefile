@@ -43,11 +43,13 @@ lint: ## ruff check and format check
 typecheck: ## mypy (strict, with the pydantic plugin)
 	$(UV) run mypy
 
-cfn-lint: ## Lint template.yaml (SAM expanded)
-	$(UV) run cfn-lint template.yaml
+TEMPLATES := template.yaml $(sort $(wildcard stacks/*.yaml))
 
-sam-validate: ## sam validate --lint, with SAM CLI in its own tool environment
-	$(SAM) validate --lint --region us-east-1
+cfn-lint: ## Lint template.yaml and every nested template under stacks/ (SAM expanded)
+	$(UV) run cfn-lint $(TEMPLATES)
+
+sam-validate: ## sam validate --lint on every template, with SAM CLI in its own tool environment
+	for template in $(TEMPLATES); do $(SAM) validate --lint --region us-east-1 -t $$template || exit 1; done
 
 format: ## Apply ruff's fixes and formatting
 	$(UV) run ruff check --fix .

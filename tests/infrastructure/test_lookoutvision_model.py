@@ -14,7 +14,7 @@ import pytest
 from botocore.stub import Stubber
 
 from dropzone import botocore_data
-from dropzone_local.template import load_template
+from dropzone_local.template import load_template, resources_of_type
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_DIR = Path(botocore_data.DATA_PATH) / "lookoutvision" / "2020-11-20"
@@ -88,10 +88,16 @@ def test_a_fresh_interpreter_finds_the_model_through_aws_data_path_alone() -> No
 
 def test_the_template_points_lambda_at_the_model_inside_the_layer() -> None:
     template = load_template()
-    variables = template["Globals"]["Function"]["Environment"]["Variables"]
     layer = template["Resources"]["DropzoneLayer"]["Properties"]["ContentUri"]
-    # A python layer's content lands under /opt/python.
-    in_layer = Path(variables["AWS_DATA_PATH"]).relative_to("/opt/python")
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    data_paths = {
+        function["Properties"]["Environment"]["Variables"]["AWS_DATA_PATH"]
+        for function in functions.values()
+    }
+    # Every function, in every nested template, has the one path; a python layer's
+    # content lands under /opt/python.
+    assert len(data_paths) == 1 and len(functions) == 15
+    in_layer = Path(data_paths.pop()).relative_to("/opt/python")
     assert (ROOT / layer / in_layer / "lookoutvision" / "2020-11-20" / "service-2.json").is_file()
 
 

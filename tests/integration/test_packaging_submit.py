@@ -19,6 +19,7 @@ from tests.support.fixtures import Stack
 from tests.support.packaging import (
     KEY,
     PROJECT,
+    THING,
     PackagingWorld,
     lookoutvision_client,
     request_body,
@@ -220,3 +221,26 @@ def test_a_request_under_a_subfolder_and_with_an_output_prefix(w: PackagingWorld
     assert job.status is JobStatus.SUBMITTED
     assert job.output_location == f"s3://{w.stack.results_bucket}/model-packaging/outputs/nightly/"
     assert job.source.key != KEY
+
+
+def test_with_edge_deployments_switched_off_a_request_for_one_is_rejected(stack: Stack) -> None:
+    # Given a stack deployed with EnableEdgeDeployment=false
+    w = world(stack, edge_deployments="Disabled")
+    # When a request names a fleet and a Greengrass target
+    job = w.submit(
+        request_body(
+            Edge={"DeviceFleetName": "line-3", "DeviceNames": ["cam-1"]},
+            GreengrassDeployment={"TargetArn": THING},
+        )
+    )
+    # Then it is REJECTED, naming both sections and the switch, and nothing is started
+    assert job.status is JobStatus.REJECTED
+    assert job.message is not None
+    assert "Edge: edge deployments are switched off" in job.message
+    assert "GreengrassDeployment: edge deployments are switched off" in job.message
+    assert "EnableEdgeDeployment" in job.message
+    assert _starts(w) == []
+    # while the same stack still packages a request that asks for no edge deployment
+    assert w.submit(request_body(), key=KEY.replace(".json", "-2.json")).status is (
+        JobStatus.SUBMITTED
+    )

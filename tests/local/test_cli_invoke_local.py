@@ -34,8 +34,15 @@ REPORT = re.compile(
 )
 
 
-# Parameter values that create the functions a Condition leaves out by default.
-CONDITION_PARAMETERS = {"EdgeManagerSyncEnabled": ["EdgeManagerSync=Enabled"]}
+# Parameter values that create each function its Condition would leave out by default:
+# every workflow is on by default; the Edge Manager sync is not.
+CONDITION_PARAMETERS = {
+    "SageMakerAsyncEnabled": [],
+    "BedrockBatchEnabled": [],
+    "ModelPackagingEnabled": [],
+    "EdgeDeploymentEnabled": [],
+    "EdgeDeploymentEnabledAndEdgeManagerSyncEnabled": ["EdgeManagerSync=Enabled"],
+}
 
 
 def _parameters(logical_id: str) -> list[str]:
@@ -43,7 +50,8 @@ def _parameters(logical_id: str) -> list[str]:
     if condition is None:
         return []
     assert condition in CONDITION_PARAMETERS, f"add the parameters that enable {condition}"
-    return ["--parameter-overrides", *CONDITION_PARAMETERS[condition]]
+    overrides = CONDITION_PARAMETERS[condition]
+    return ["--parameter-overrides", *overrides] if overrides else []
 
 
 def _directory(logical_id: str) -> str:
@@ -110,10 +118,20 @@ def test_every_function_runs_locally_with_its_event(
 def test_a_function_its_condition_leaves_out_is_refused(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    conditional = [f for f in FUNCTIONS if "Condition" in TEMPLATE["Resources"][f]]
-    assert conditional == ["EdgeSyncFunction"]  # created only with EdgeManagerSync=Enabled
-    assert main(["invoke", conditional[0]]) == 2
+    off_by_default = [
+        f for f in FUNCTIONS if CONDITION_PARAMETERS.get(TEMPLATE["Resources"][f].get("Condition"))
+    ]
+    assert off_by_default == ["EdgeSyncFunction"]  # created only with EdgeManagerSync=Enabled
+    assert main(["invoke", off_by_default[0]]) == 2
     assert "--parameter-overrides" in capsys.readouterr().err
+    # A switched-off workflow's functions are refused the same way
+    assert (
+        main(
+            ["invoke", "BedrockSubmitFunction", "--parameter-overrides", "EnableBedrockBatch=false"]
+        )
+        == 2
+    )
+    assert "BedrockBatchEnabled" in capsys.readouterr().err
 
 
 def test_an_unknown_function_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:

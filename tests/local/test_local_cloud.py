@@ -11,7 +11,7 @@ import pytest
 from dropzone.models.jobs import JobStatus
 from dropzone_local import demo
 from dropzone_local.cloud import LocalCloud
-from dropzone_local.template import TEMPLATE_PATH
+from tests.support.stack_copy import copy_stack
 
 QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}
 
@@ -77,11 +77,9 @@ def test_objects_outside_the_prefix_are_not_routed() -> None:
 
 def test_routing_follows_the_prefix_in_the_template(tmp_path: Path) -> None:
     # Given a copy of the template whose async prefix default is changed
-    text = TEMPLATE_PATH.read_text()
-    assert "Default: sagemaker-async/" in text
-    changed = tmp_path / "template.yaml"
-    changed.write_text(text.replace("Default: sagemaker-async/", "Default: inference/async/"))
-    (tmp_path / "functions").symlink_to(TEMPLATE_PATH.parent / "functions")
+    changed = copy_stack(
+        tmp_path, {"template.yaml": ("Default: sagemaker-async/", "Default: inference/async/")}
+    )
     with LocalCloud(changed, function_environment=QUIET) as cloud:
         cloud.add_endpoint("churn-model")
         # When files are dropped under the old and the new prefix

@@ -15,7 +15,7 @@ from dropzone import aws, clock
 from dropzone.models.jobs import Job, JobKind, JobStatus
 from dropzone_local import LocalCloud
 from dropzone_local.service_model import validate_response
-from dropzone_local.template import TEMPLATE_PATH
+from tests.support.stack_copy import copy_stack
 
 QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}
 THING = "arn:aws:iot:us-east-1:123456789012:thing/line-3-core"
@@ -228,11 +228,10 @@ def test_a_quota_refusal_waits_out_its_backoff_on_the_local_clock() -> None:
 
 def test_a_failed_provisioning_leaves_nothing_behind(tmp_path: Path) -> None:
     # Given a template whose rule targets a queue that does not exist
-    text, target = TEMPLATE_PATH.read_text(), "Arn: !GetAtt SageMakerSubmitQueue.Arn"
-    assert target in text
-    broken = tmp_path / "template.yaml"
-    broken.write_text(text.replace(target, "Arn: !GetAtt Nope.Arn"))
-    (tmp_path / "functions").symlink_to(TEMPLATE_PATH.parent / "functions")
+    target = "Arn: !GetAtt SageMakerSubmitQueue.Arn"
+    broken = copy_stack(
+        tmp_path, {"stacks/sagemaker_async.yaml": (target, "Arn: !GetAtt Nope.Arn")}
+    )
     clock.advance(timedelta(hours=1))  # left over from an earlier run
     # When provisioning fails
     with pytest.raises(Exception, match="Nope"), LocalCloud(broken):

@@ -122,6 +122,9 @@ class PackagingSettings(Settings):
     not_found_grace_minutes: int = Field(default=15, ge=1)
     # Needed only for the hand-off to edge deployment records (the poller).
     edge_devices_table: str = ""
+    # Whether the stack deploys edge deployments: when it does not, requests that name a
+    # fleet (Edge) or a Greengrass target (GreengrassDeployment) are rejected at intake.
+    edge_deployments: Literal["Enabled", "Disabled"] = "Enabled"
     # A hand-off may stream a large packaged model to checksum it: it starts only with
     # this much of the invocation left, else the next run does it first.
     handoff_reserve_seconds: float = Field(default=20.0, ge=0)

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dropzone.errors import InvalidInput
+from dropzone.errors import InvalidInput, Problem
 from dropzone.models.greengrass import S3Location
 from dropzone.models.jobs import JobKind, JobStatus
-from dropzone.models.packaging import OUTPUTS_PREFIX, USER_JOB_NAME_MAX, check_project_name
+from dropzone.models.packaging import (
+    OUTPUTS_PREFIX,
+    USER_JOB_NAME_MAX,
+    PackagingRequest,
+    check_project_name,
+)
 from dropzone.models.s3_events import key_parts
 
 if TYPE_CHECKING:
@@ -82,3 +87,20 @@ def find_artifact(keys: list[str], prefix: str, component: PackagedComponent) ->
         if len(candidates) > 1:
             return None
     return None
+
+
+def refuse_edge_sections(request: PackagingRequest) -> None:
+    """A stack that deploys no edge deployments takes no request for one."""
+    named = (("Edge", request.edge), ("GreengrassDeployment", request.greengrass_deployment))
+    sections = [name for name, section in named if section is not None]
+    if sections:
+        raise InvalidInput(
+            [
+                Problem(
+                    name,
+                    "edge deployments are switched off in this stack (EnableEdgeDeployment is "
+                    "false): remove the section, or deploy the stack with them on",
+                )
+                for name in sections
+            ]
+        )

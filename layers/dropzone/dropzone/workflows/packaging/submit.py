@@ -42,6 +42,7 @@ from dropzone.workflows.packaging.rules import (
     default_output,
     job_name_for,
     project_from_key,
+    refuse_edge_sections,
     service_ref,
 )
 from dropzone.workflows.rejection import rejected
@@ -122,6 +123,8 @@ class PackagingSubmitter:
             if len(body) > MAX_REQUEST_BYTES:
                 break
         request = parse_request(bytes(body), project_name=project)
+        if self.settings.edge_deployments == "Disabled":
+            refuse_edge_sections(request)
         location = request.greengrass.s3_output_location
         if location is not None:
             check_output_location(location, results_bucket=self.settings.results_bucket)

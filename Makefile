@@ -8,7 +8,7 @@ UV_SYNC_FLAGS := $(if $(CI),--locked,)
 SAM := SAM_CLI_TELEMETRY=0 $(UV) tool run --from aws-sam-cli==$(SAM_CLI_VERSION) sam
 
 .PHONY: help setup demo test unit integration local infrastructure lint typecheck cfn-lint \
-	sam-validate format bench build layer-requirements layer-check clean
+	sam-validate format bench build layer-requirements layer-check clean docs docs-serve
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -19,7 +19,7 @@ setup: ## Install the project and its dev tools into .venv (bootstraps uv when m
 demo: setup ## Run every workflow offline, end to end (`dropzone demo --keep` keeps the state)
 	$(UV) run python -m dropzone_local.demo
 
-test: setup lint typecheck cfn-lint sam-validate unit integration local infrastructure ## Lint, type-check, validate the template, run every test folder
+test: setup lint typecheck cfn-lint sam-validate unit integration local infrastructure docs ## Lint, type-check, validate the template, run every test folder
 
 PYTEST_WORKERS ?= auto
 PYTEST := $(UV) run pytest -n $(PYTEST_WORKERS) --dist loadfile
@@ -30,10 +30,10 @@ unit: setup ## tests/unit: pure code, no moto (moto cannot even be imported), se
 integration: setup ## tests/integration: the workflows on moto
 	$(PYTEST) tests/integration
 
-local: setup ## tests/local: LocalCloud, the CLI in subprocesses, the README's examples
+local: setup ## tests/local: LocalCloud, the CLI in subprocesses, the examples/ files
 	$(PYTEST) tests/local
 
-infrastructure: setup ## tests/infrastructure: the templates, the layer and its pinned requirements
+infrastructure: setup ## tests/infrastructure: the templates, the docs' reference pages and links, the layer and its pinned requirements
 	$(PYTEST) tests/infrastructure
 
 lint: ## ruff check and format check
@@ -51,6 +51,12 @@ cfn-lint: ## Lint template.yaml and every nested template under stacks/ (SAM exp
 sam-validate: ## sam validate --lint on every template, with SAM CLI in its own tool environment
 	for template in $(TEMPLATES); do $(SAM) validate --lint --region us-east-1 -t $$template || exit 1; done
 
+docs: setup ## Build the documentation into site/ (mkdocs build --strict: any warning fails)
+	$(UV) run mkdocs build --strict
+
+docs-serve: setup ## Serve the documentation at http://127.0.0.1:8000, rebuilding on change
+	$(UV) run mkdocs serve
+
 format: ## Apply ruff's fixes and formatting
 	$(UV) run ruff check --fix .
 	$(UV) run ruff format .
@@ -63,7 +69,7 @@ layer-requirements: ## Pin the layer's requirements to the versions in uv.lock
 	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --no-header --quiet \
 	  --output-file $(LAYER_REQUIREMENTS)
 
-build: ## sam build for python3.13 on arm64 (needs a Python 3.13; see README)
+build: ## sam build for python3.13 on arm64 (needs a Python 3.13; see docs/operations/deploy.md)
 	PATH="$$(scripts/python313-bin.sh):$$PATH" $(SAM) build
 
 LAYER_BUILD := $(CURDIR)/.aws-sam/build/DropzoneLayer/python
@@ -76,4 +82,4 @@ layer-check: ## After make build: the layer holds only the runtime at the pinned
 	   print("layer OK: botocore", botocore.__version__, "creates", client.meta.service_model.service_name)'
 
 clean: ## Remove build output and caches
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .tools
+	rm -rf .aws-sam site .pytest_cache .mypy_cache .ruff_cache .hypothesis .tools

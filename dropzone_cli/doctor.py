@@ -15,7 +15,8 @@ from dropzone_cli.stack import (
     DeployedStack,
 )
 
-# Outputs operators and this CLI rely on (README: endpoint configuration, drop zone).
+# Outputs operators and this CLI rely on (docs/reference/outputs.md: endpoint configuration,
+# drop zone).
 REQUIRED_OUTPUTS = (
     "DropZoneBucketName",
     "ResultsBucketName",

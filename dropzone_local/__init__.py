@@ -1,7 +1,8 @@
 """Local stand-ins for AWS: fakes for services moto lacks, checked against botocore's models.
 
 Nothing here runs in Lambda; it backs the tests, `make demo` and the local cloud.
-`from dropzone_local import LocalCloud` is the public harness (see the README).
+`from dropzone_local import LocalCloud` is the public harness (see
+docs/local-development/localcloud.md).
 """
 
 from __future__ import annotations

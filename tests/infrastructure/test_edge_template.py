@@ -1,16 +1,14 @@
 """The edge resources in template.yaml: every queue and every reported metric is watched
-by an alarm the README lists, and the sync reads no device by key but its cursor."""
+by an alarm the alarms page lists, and the sync reads no device by key but its cursor."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dropzone.store.devices import SYNC_CURSOR_KEY
-
-README = Path(__file__).resolve().parents[2] / "README.md"
+from tests.support.docs import first_name, page, rows
 
 
 @pytest.mark.parametrize("queue", ["EdgeDeploymentSubmitQueue", "EdgeHeartbeatQueue"])
@@ -40,12 +38,10 @@ def test_each_heartbeat_report_metric_has_an_alarm(
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "edge-heartbeat"}]
 
 
-def test_the_readme_lists_the_heartbeat_and_queue_age_alarms(
+def test_the_alarms_page_lists_the_heartbeat_and_queue_age_alarms(
     alarms: dict[str, dict[str, Any]],
 ) -> None:
-    readme = README.read_text()
-    table = readme[readme.index("### Alarms") :]
-    table = table[: table.index("\n### ")]
+    table = {first_name(row["alarm"]) for row in rows(page("reference/alarms.md"), "alarm")}
     watched = {
         name
         for name, alarm in alarms.items()
@@ -56,7 +52,7 @@ def test_the_readme_lists_the_heartbeat_and_queue_age_alarms(
         )
     }
     assert len(watched) == 4
-    assert [name for name in sorted(watched) if f"`{name}`" not in table] == []
+    assert [name for name in sorted(watched) if name not in table] == []
 
 
 def test_the_sync_reads_only_its_cursor_by_key(template: dict[str, Any]) -> None:

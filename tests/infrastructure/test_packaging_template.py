@@ -1,24 +1,17 @@
 """The packaging and Greengrass resources in template.yaml: queue age alarms, the edge
-reconciler's schedule, alarm and least-privilege policy, and the README listing them."""
+reconciler's schedule, alarm and least-privilege policy, and the docs listing them."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def _readme_section(title: str) -> str:
-    readme = README.read_text()
-    section = readme[readme.index(title) :]
-    return section[: section.index("\n### ")]
+from tests.support.docs import first_name, page, rows
 
 
 @pytest.mark.parametrize("queue", ["PackagingSubmitQueue", "GreengrassStateQueue"])
-def test_each_packaging_queue_has_an_age_alarm_the_readme_lists(
+def test_each_packaging_queue_has_an_age_alarm_the_docs_list(
     alarms: dict[str, dict[str, Any]], queue: str
 ) -> None:
     (name,) = [
@@ -34,7 +27,7 @@ def test_each_packaging_queue_has_an_age_alarm_the_readme_lists(
         3600,
         [{"Ref": "AlarmTopic"}],
     )
-    assert f"`{name}`" in _readme_section("### Alarms")
+    assert name in {first_name(row["alarm"]) for row in rows(page("reference/alarms.md"), "alarm")}
 
 
 def test_the_edge_reconciler_runs_on_a_schedule_with_a_dead_letter_queue(
@@ -88,8 +81,8 @@ def test_quota_refusals_may_postpone_only_their_own_queue(template: dict[str, An
     assert statement["Resource"] == {"Fn::GetAtt": ["PackagingSubmitQueue", "Arn"]}
 
 
-def test_the_readme_documents_the_reconciler(template: dict[str, Any]) -> None:
-    assert "`EdgeDeploymentTimeoutHours`" in _readme_section("### Parameters")
-    assert "`EdgeReconcileFunctionName`" in _readme_section("### Outputs")
+def test_the_docs_document_the_reconciler(template: dict[str, Any]) -> None:
+    assert "`EdgeDeploymentTimeoutHours`" in page("reference/parameters.md")
+    assert "`EdgeReconcileFunctionName`" in page("reference/outputs.md")
     assert "EdgeReconcileFunctionName" in template["Outputs"]
-    assert "`edge_reconcile.json`" in _readme_section("### Sample events")
+    assert "`edge_reconcile.json`" in page("local-development/sample-events.md")

@@ -15,6 +15,8 @@ FUNCTION_TYPE = "AWS::Lambda::Function"
 QUEUE_TYPE = "AWS::SQS::Queue"
 ALARM_TYPE = "AWS::CloudWatch::Alarm"
 TABLE_TYPE = "AWS::DynamoDB::Table"
+# Each workflow is a nested stack of the root: its resources are listed with the root's.
+NESTED_STACK_TYPE = "AWS::CloudFormation::Stack"
 # A queue's messages, by state: a message in flight or delayed is as much in the queue.
 DEPTH_ATTRIBUTES = {
     "ApproximateNumberOfMessages": "waiting",
@@ -74,22 +76,27 @@ class DeployedStack:
 
     @cached_property
     def resources(self) -> list[Resource]:
-        """Every resource of the stack (ListStackResources, all pages)."""
+        """Every resource of the stack and of its nested stacks, one per workflow
+        (ListStackResources, all pages)."""
+        return self._list_resources(self.name)
+
+    def _list_resources(self, stack: str) -> list[Resource]:
         found: list[Resource] = []
         paginator = self._cloudformation.get_paginator("list_stack_resources")
         try:
-            for page in paginator.paginate(StackName=self.name):
+            for page in paginator.paginate(StackName=stack):
                 for summary in page.get("StackResourceSummaries", []):
-                    found.append(
-                        Resource(
-                            logical_id=summary["LogicalResourceId"],
-                            physical_id=summary.get("PhysicalResourceId", ""),
-                            resource_type=summary["ResourceType"],
-                            status=summary.get("ResourceStatus", ""),
-                        )
+                    resource = Resource(
+                        logical_id=summary["LogicalResourceId"],
+                        physical_id=summary.get("PhysicalResourceId", ""),
+                        resource_type=summary["ResourceType"],
+                        status=summary.get("ResourceStatus", ""),
                     )
+                    found.append(resource)
+                    if resource.resource_type == NESTED_STACK_TYPE and resource.physical_id:
+                        found.extend(self._list_resources(resource.physical_id))
         except ClientError as error:
-            raise _stack_error(self.name, error) from error
+            raise _stack_error(stack, error) from error
         return found
 
     def of_type(self, resource_type: str) -> list[Resource]:
@@ -106,7 +113,7 @@ class DeployedStack:
         except ClientError as error:
             message = error.response.get("Error", {}).get("Message", "")
             if "does not exist for stack" in message:
-                return None
+                return self._nested_resource(logical_id)
             problem = _stack_error(self.name, error)
             if "does not exist" in message or error_code(error) in ACCESS_DENIED:
                 raise StackUnavailable(str(problem), exit_code=problem.exit_code) from error
@@ -116,6 +123,17 @@ class DeployedStack:
             physical_id=detail.get("PhysicalResourceId", ""),
             resource_type=detail["ResourceType"],
             status=detail.get("ResourceStatus", ""),
+        )
+
+    def _nested_resource(self, logical_id: str) -> Resource | None:
+        """A resource the root stack does not hold itself: one of a nested stack's."""
+        return next(
+            (
+                resource
+                for resource in self.resources
+                if resource.logical_id == logical_id and resource.resource_type != NESTED_STACK_TYPE
+            ),
+            None,
         )
 
     def jobs_table(self) -> str:

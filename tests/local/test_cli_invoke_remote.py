@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,11 @@ def test_a_plain_name_the_stack_does_not_hold_is_invoked_as_a_name(
         service_message=f"Resource admission does not exist for stack {STACK}",
         http_status_code=400,
         expected_params={"StackName": STACK, "LogicalResourceId": "admission"},
+    )
+    aws["cloudformation"].add_response(  # nor does any of its nested stacks
+        "list_stack_resources",
+        {"StackResourceSummaries": []},
+        expected_params={"StackName": STACK},
     )
     aws["lambda"].add_response(
         "invoke",
@@ -460,3 +466,51 @@ def test_other_cloudformation_failures_still_fail(
         code = main(_remote("admission", "--type", "DryRun"), clients=aws)
     assert code == 1
     assert "DescribeStackResource: Throttling: Rate exceeded" in capsys.readouterr().err
+
+
+def test_a_logical_id_in_a_workflows_nested_stack_is_found_there(aws: StubbedClients) -> None:
+    nested = f"arn:aws:cloudformation:us-east-1:123456789012:stack/{STACK}-BedrockBatch-1/x"
+    aws["cloudformation"].add_client_error(
+        "describe_stack_resource",
+        service_error_code="ValidationError",
+        service_message=f"Resource BedrockAdmissionFunction does not exist for stack {STACK}",
+        http_status_code=400,
+        expected_params={"StackName": STACK, "LogicalResourceId": "BedrockAdmissionFunction"},
+    )
+    aws["cloudformation"].add_response(
+        "list_stack_resources",
+        {
+            "StackResourceSummaries": [
+                _summary("BedrockBatch", nested, "AWS::CloudFormation::Stack"),
+                _summary("JobsTable", "dropzone-jobs", "AWS::DynamoDB::Table"),
+            ]
+        },
+        expected_params={"StackName": STACK},
+    )
+    aws["cloudformation"].add_response(
+        "list_stack_resources",
+        {
+            "StackResourceSummaries": [
+                _summary("BedrockAdmissionFunction", DEPLOYED, "AWS::Lambda::Function")
+            ]
+        },
+        expected_params={"StackName": nested},
+    )
+    aws["lambda"].add_response(
+        "invoke",
+        {"StatusCode": 204, "Payload": _body(b"")},
+        expected_params={"FunctionName": DEPLOYED, "InvocationType": "DryRun"},
+    )
+    with aws.active():
+        code = main(_remote("BedrockAdmissionFunction", "--type", "DryRun"), clients=aws)
+    assert code == 0
+
+
+def _summary(logical_id: str, physical_id: str, resource_type: str) -> dict[str, Any]:
+    return {
+        "LogicalResourceId": logical_id,
+        "PhysicalResourceId": physical_id,
+        "ResourceType": resource_type,
+        "ResourceStatus": "CREATE_COMPLETE",
+        "LastUpdatedTimestamp": datetime(2026, 12, 1, tzinfo=UTC),
+    }

@@ -41,7 +41,7 @@ examples:
   dropzone invoke BedrockAdmissionFunction --remote --type Event -e events/bedrock_admission.json
   dropzone doctor
   dropzone redrive SageMakerSubmitDLQ
-  dropzone stop dz-3d383a696a3e…-p002
+  dropzone stop dz-3d383a696a3e5f7b20c4a9d18e6f3b2a7c5d9e01-p002
 """
 
 KINDS = ("sagemaker_async", "bedrock_batch", "model_packaging", "edge_deployment")
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--keep",
         action="store_true",
-        help="save the ledger, status events and buckets for `dropzone jobs --local`",
+        help="save the ledger, status events and buckets for `dropzone jobs list --local`",
     )
     demo.add_argument(
         "--state-dir",

@@ -16,16 +16,17 @@ from dropzone_cli.stack import (
 )
 
 # Outputs operators and this CLI rely on (docs/reference/outputs.md: endpoint configuration,
-# drop zone).
+# drop zone): the shared core's always, a workflow's while its switch leaves it on.
 REQUIRED_OUTPUTS = (
     "DropZoneBucketName",
     "ResultsBucketName",
     "JobsTableName",
-    "AsyncSuccessTopicArn",
-    "AsyncErrorTopicArn",
     "AlarmTopicArn",
-    "BedrockServiceRoleArn",
 )
+WORKFLOW_OUTPUTS = {
+    "EnableSageMakerAsync": ("AsyncSuccessTopicArn", "AsyncErrorTopicArn"),
+    "EnableBedrockBatch": ("BedrockServiceRoleArn",),
+}
 HEALTHY_STATUSES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"})
 _ALARM_NAMES_PER_CALL = 100
 
@@ -68,11 +69,25 @@ def _stack_status(stack: DeployedStack) -> Check:
     return Check(False, "stack", f"{status}: not a completed deployment")
 
 
+def expected_outputs(stack: DeployedStack) -> list[str]:
+    """The outputs this stack should have: a switched-off workflow has none of its own."""
+    parameters = {
+        parameter["ParameterKey"]: parameter.get("ParameterValue", "")
+        for parameter in stack.description.get("Parameters", [])
+    }
+    expected = list(REQUIRED_OUTPUTS)
+    for switch, outputs in WORKFLOW_OUTPUTS.items():
+        if parameters.get(switch, "true") != "false":
+            expected.extend(outputs)
+    return expected
+
+
 def _outputs(stack: DeployedStack) -> Check:
-    missing = [name for name in REQUIRED_OUTPUTS if not stack.outputs.get(name)]
+    expected = expected_outputs(stack)
+    missing = [name for name in expected if not stack.outputs.get(name)]
     if missing:
         return Check(False, "outputs", "missing: " + ", ".join(missing))
-    return Check(True, "outputs", f"{len(REQUIRED_OUTPUTS)} expected outputs present")
+    return Check(True, "outputs", f"{len(expected)} expected outputs present")
 
 
 def _dead_letter_queues(stack: DeployedStack) -> list[Check]:

@@ -37,7 +37,12 @@ PREFIX = "sagemaker-async/"
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 BATCH_PREFIX = f"bedrock-batch/{MODEL}/"
 # Small per-file limit so the demo's batch file is split, as a 1 GB file would be.
-PARAMETERS = {"BedrockMaxRecordsPerFile": "500", "BedrockMaxJobsPerModel": "2"}
+PARAMETERS = {
+    "BedrockMaxRecordsPerFile": "500",
+    "BedrockMaxJobsPerModel": "2",
+    # Greengrass roll-outs go only to the things and thing groups the stack names.
+    "GreengrassTargets": "line-3-core",
+}
 PROJECT = "circuit-boards"
 FLEET = "line-3"
 CORE = "arn:aws:iot:us-east-1:123456789012:thing/line-3-core"
@@ -202,7 +207,7 @@ def _options(argv: list[str] | None) -> Any:
     parser.add_argument(
         "--keep",
         action="store_true",
-        help="save the ledger, status events and buckets for `dropzone jobs --local`",
+        help="save the ledger, status events and buckets for `dropzone jobs list --local`",
     )
     parser.add_argument(
         "--state-dir", type=Path, help="where --keep saves (default: .dropzone/local/)"

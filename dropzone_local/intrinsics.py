@@ -76,6 +76,10 @@ class Resolver:
         separator, items = argument
         return str(separator).join(str(item) for item in self(items))
 
+    def _fn_Split(self, argument: Any) -> list[str]:
+        separator, text = argument
+        return str(self(text)).split(str(separator))
+
     def _fn_Select(self, argument: Any) -> Any:
         index, items = argument
         return self(items)[int(self(index))]

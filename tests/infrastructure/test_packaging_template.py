@@ -86,3 +86,113 @@ def test_the_docs_document_the_reconciler(template: dict[str, Any]) -> None:
     assert "`EdgeReconcileFunctionName`" in page("reference/outputs.md")
     assert "EdgeReconcileFunctionName" in template["Outputs"]
     assert "`edge_reconcile.json`" in page("local-development/sample-events.md")
+
+
+def _poller_policy(template: dict[str, Any], **parameters: str) -> list[dict[str, Any]]:
+    """The poller's statements as CloudFormation would deploy them with these parameters."""
+    from dropzone_local.intrinsics import Resolver
+
+    values = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+    values.update(parameters)
+    resolver = Resolver(
+        template,
+        parameters=values,
+        pseudo={"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "111"},
+        ref=lambda name: f"ref-{name}",
+        get_att=lambda name, attribute: f"att-{name}-{attribute}",
+    )
+    policies = resolver(template["Resources"]["PackagingPollFunction"]["Properties"]["Policies"])
+    return [statement for policy in policies for statement in policy["Statement"]]
+
+
+def _rollout_statements(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        statement
+        for statement in statements
+        if any(
+            action.startswith(("iot:", "greengrass:"))
+            for action in (
+                statement["Action"]
+                if isinstance(statement["Action"], list)
+                else [statement["Action"]]
+            )
+        )
+    ]
+
+
+def _resources(statement: dict[str, Any]) -> list[str]:
+    resource = statement["Resource"]
+    return resource if isinstance(resource, list) else [resource]
+
+
+@pytest.mark.parametrize(
+    "targets", ["line-3-core", "line-3-core,factory-a-*", ",".join(f"t{n}" for n in range(10))]
+)
+def test_the_poller_may_roll_out_only_to_the_listed_targets(
+    template: dict[str, Any], targets: str
+) -> None:
+    statements = _rollout_statements(_poller_policy(template, GreengrassTargets=targets))
+    iot = "arn:aws:iot:eu-west-1:111"
+    entries = targets.split(",")
+    expected = {f"{iot}:thing/{entry}" for entry in entries} | {
+        f"{iot}:thinggroup/{entry}" for entry in entries
+    }
+    named = {
+        resource
+        for statement in statements
+        for resource in _resources(statement)
+        if ":thing/" in resource or ":thinggroup/" in resource
+    }
+    # Every thing and thing group ARN is one the list names, and each entry is there
+    assert named == expected
+    (targeted,) = [s for s in statements if s["Sid"] == "DeployToAllowedTargets"]
+    assert sorted(_resources(targeted)) == sorted(expected)
+    # The IoT job ARN is the one unscoped IoT resource, for the job actions only
+    (jobs,) = [s for s in statements if s["Sid"] == "RunDeploymentJobs"]
+    assert jobs["Resource"] == f"{iot}:job/*"
+    assert sorted(jobs["Action"]) == [
+        "iot:CancelJob",
+        "iot:CreateJob",
+        "iot:DescribeJob",
+        "iot:UpdateJob",
+    ]
+    iot_resources = {
+        resource
+        for statement in statements
+        for resource in _resources(statement)
+        if resource.startswith("arn:aws:iot:") or resource == "*"
+    }
+    assert iot_resources - expected == {f"{iot}:job/*", "*"}
+    (star,) = [s for s in statements if "*" in _resources(s)]
+    assert sorted(star["Action"]) == ["greengrass:CreateDeployment", "greengrass:ListDeployments"]
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [{}, {"GreengrassTargets": ""}, {"GreengrassTargets": "a", "EnableEdgeDeployment": "false"}],
+)
+def test_without_targets_the_poller_holds_no_rollout_permission(
+    template: dict[str, Any], parameters: dict[str, str]
+) -> None:
+    statements = _poller_policy(template, **parameters)
+    assert _rollout_statements(statements) == []
+    assert statements  # the packaging permissions are still there
+
+
+def test_both_packaging_functions_get_the_targets_and_the_switch(
+    template: dict[str, Any],
+) -> None:
+    for parameter in ("GreengrassTargets", "GreengrassReplaceComponents"):
+        assert template["Parameters"][parameter]["Default"] in ("", "false")
+    for function in ("PackagingSubmitFunction", "PackagingPollFunction"):
+        variables = template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert variables["GREENGRASS_TARGETS"] == {"Ref": "GreengrassTargets"}
+        assert variables["GREENGRASS_REPLACE_COMPONENTS"] == {"Ref": "GreengrassReplaceComponents"}
+
+
+def test_the_target_pattern_is_the_settings_pattern(template: dict[str, Any]) -> None:
+    from dropzone.models.greengrass import GREENGRASS_TARGETS_PATTERN
+
+    assert template["Parameters"]["GreengrassTargets"]["AllowedPattern"] == (
+        GREENGRASS_TARGETS_PATTERN
+    )

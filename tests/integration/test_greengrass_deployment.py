@@ -28,7 +28,8 @@ COMPONENT = PackagedComponent(
 
 @pytest.fixture
 def w(stack: Stack) -> PackagingWorld:
-    return world(stack)
+    # Some roll-outs here replace the target's components (KeepExistingComponents false).
+    return world(stack, greengrass_replace_components=True)
 
 
 def _packaging_job(w: PackagingWorld, job_id: str = "dz-" + "b" * 40) -> Job:

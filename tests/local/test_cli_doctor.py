@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from dropzone_cli import main
-from dropzone_cli.doctor import REQUIRED_OUTPUTS
+from dropzone_cli.common import Target
+from dropzone_cli.doctor import REQUIRED_OUTPUTS, WORKFLOW_OUTPUTS, expected_outputs
+from dropzone_cli.stack import DeployedStack
 from dropzone_local.template import load_template
 from tests.support.cli import (
     REGION,
@@ -18,7 +20,10 @@ from tests.support.cli import (
     stack_description,
 )
 
-OUTPUTS = {name: f"value-of-{name}" for name in REQUIRED_OUTPUTS}
+OUTPUTS = {
+    name: f"value-of-{name}"
+    for name in (*REQUIRED_OUTPUTS, *(o for outputs in WORKFLOW_OUTPUTS.values() for o in outputs))
+}
 RESOURCES = [
     ("JobsTable", "dropzone-test-JobsTable-1", "AWS::DynamoDB::Table"),
     ("SageMakerSubmitQueue", queue_url("dz-SageMakerSubmitQueue"), "AWS::SQS::Queue"),
@@ -162,4 +167,26 @@ def test_a_dlq_with_messages_in_flight_or_delayed_fails(
 
 
 def test_required_outputs_exist_in_the_template() -> None:
-    assert set(REQUIRED_OUTPUTS) <= set(load_template()["Outputs"])
+    template = load_template()
+    assert set(OUTPUTS) <= set(template["Outputs"])
+    # the core's outputs always exist; a workflow's exist with its switch on
+    assert not any("Condition" in template["Outputs"][name] for name in REQUIRED_OUTPUTS)
+    for switch, outputs in WORKFLOW_OUTPUTS.items():
+        assert switch in template["Parameters"]
+        assert all("Condition" in template["Outputs"][name] for name in outputs)
+
+
+def test_a_stack_with_workflows_switched_off_expects_none_of_their_outputs(
+    aws: StubbedClients,
+) -> None:
+    aws["cloudformation"].add_response(
+        "describe_stacks",
+        stack_description(
+            dict.fromkeys((*REQUIRED_OUTPUTS, "BedrockServiceRoleArn"), "x"),
+            parameters={"EnableSageMakerAsync": "false", "EnableBedrockBatch": "true"},
+        ),
+        expected_params={"StackName": STACK},
+    )
+    with aws.active():
+        stack = DeployedStack(Target(STACK, REGION, aws))
+        assert expected_outputs(stack) == [*REQUIRED_OUTPUTS, "BedrockServiceRoleArn"]

@@ -19,6 +19,8 @@ from tests.support.stack_copy import copy_stack
 
 QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}
 THING = "arn:aws:iot:us-east-1:123456789012:thing/line-3-core"
+# The stack may roll out to THING: Greengrass roll-outs are off until GreengrassTargets is set.
+PARAMETERS = {"GreengrassTargets": "line-3-core"}
 KEY = "model-packaging/circuit-boards/release-7.json"
 
 
@@ -40,7 +42,7 @@ def by_kind(cloud: LocalCloud, kind: JobKind) -> list[Job]:
 
 
 def test_a_packaging_request_reaches_the_devices_and_their_answers() -> None:
-    with LocalCloud(function_environment=QUIET) as cloud:
+    with LocalCloud(function_environment=QUIET, parameters=PARAMETERS) as cloud:
         # Given a project, a Greengrass core and two cameras, one of which cannot load models
         cloud.add_packaging_project("circuit-boards")
         cloud.add_core_devices(THING, ["line-3-core"])
@@ -84,7 +86,7 @@ def test_a_packaging_request_reaches_the_devices_and_their_answers() -> None:
 
 
 def test_schedules_follow_the_clock_and_their_template_rates() -> None:
-    with LocalCloud(function_environment=QUIET) as cloud:
+    with LocalCloud(function_environment=QUIET, parameters=PARAMETERS) as cloud:
         rates = {
             function.logical_id: function.schedules
             for function in cloud.functions.values()
@@ -101,7 +103,7 @@ def test_schedules_follow_the_clock_and_their_template_rates() -> None:
 
 
 def test_failures_and_unreliable_events_still_end_every_job_truly() -> None:
-    with LocalCloud(function_environment=QUIET) as cloud:
+    with LocalCloud(function_environment=QUIET, parameters=PARAMETERS) as cloud:
         cloud.add_packaging_project("circuit-boards")
         cloud.add_core_devices(THING, ["line-3-core"])
         cloud.add_device("line-3", "cam-1")
@@ -122,7 +124,7 @@ def test_failures_and_unreliable_events_still_end_every_job_truly() -> None:
 
 
 def test_heartbeats_of_a_device_no_record_names_end_in_reports() -> None:
-    with LocalCloud(function_environment=QUIET) as cloud:
+    with LocalCloud(function_environment=QUIET, parameters=PARAMETERS) as cloud:
         # Given a device agent that no deployment record names
         cloud.add_device("line-3", "cam-9")
         # When two minutes pass, each with its periodic heartbeat
@@ -147,14 +149,14 @@ def test_heartbeats_of_a_device_no_record_names_end_in_reports() -> None:
 
 def test_an_unknown_service_for_faults_is_refused() -> None:
     with (
-        LocalCloud(function_environment=QUIET) as cloud,
+        LocalCloud(function_environment=QUIET, parameters=PARAMETERS) as cloud,
         pytest.raises(ValueError, match="no stand-in"),
     ):
         cloud.inject_faults("rekognition", "ThrottlingException")
 
 
 def test_a_slow_packaging_job_is_polled_until_it_ends() -> None:
-    with LocalCloud(function_environment=QUIET) as cloud:
+    with LocalCloud(function_environment=QUIET, parameters=PARAMETERS) as cloud:
         # Given a packaging job that runs for five minutes
         cloud.add_packaging_project("circuit-boards")
         cloud.lookoutvision.run_time = timedelta(minutes=5)
@@ -186,7 +188,7 @@ def test_slow_bedrock_jobs_take_more_rounds() -> None:
         }
     }
     body = "\n".join(json.dumps({"recordId": f"r{i}", **record}) for i in range(100)) + "\n"
-    with LocalCloud(function_environment=QUIET) as cloud:
+    with LocalCloud(function_environment=QUIET, parameters=PARAMETERS) as cloud:
         with pytest.raises(ValueError, match="no jobs to slow down"):
             cloud.slow("sagemaker-runtime", 3)
         # Given a Bedrock that keeps every job running three rounds longer
@@ -207,7 +209,7 @@ def test_slow_bedrock_jobs_take_more_rounds() -> None:
 
 
 def test_a_quota_refusal_waits_out_its_backoff_on_the_local_clock() -> None:
-    with LocalCloud(function_environment=QUIET) as cloud:
+    with LocalCloud(function_environment=QUIET, parameters=PARAMETERS) as cloud:
         # Given Lookout for Vision refusing the first start for its concurrent-jobs quota
         cloud.add_packaging_project("circuit-boards")
         cloud.inject_faults("lookoutvision", "ServiceQuotaExceededException")

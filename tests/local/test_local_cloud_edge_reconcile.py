@@ -12,11 +12,13 @@ from dropzone_local import LocalCloud
 
 QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}
 THING = "arn:aws:iot:us-east-1:123456789012:thing/line-3-core"
+# The stack may roll out to THING: Greengrass roll-outs are off until GreengrassTargets is set.
+PARAMETERS = {"GreengrassTargets": "line-3-core"}
 KEY = "model-packaging/circuit-boards/release-8.json"
 
 
 def test_a_roll_out_whose_events_were_lost_is_settled_by_the_schedule() -> None:
-    with LocalCloud(function_environment=QUIET) as cloud:
+    with LocalCloud(function_environment=QUIET, parameters=PARAMETERS) as cloud:
         # Given a roll-out whose Greengrass status events never arrive
         lost: list[dict[str, Any]] = []
         cloud.greengrass.deliver = lost.append

@@ -44,7 +44,10 @@ class StubbedClients:
 
 
 def stack_description(
-    outputs: dict[str, str] | None = None, status: str = "UPDATE_COMPLETE", name: str = STACK
+    outputs: dict[str, str] | None = None,
+    status: str = "UPDATE_COMPLETE",
+    name: str = STACK,
+    parameters: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     return {
         "Stacks": [
@@ -56,6 +59,10 @@ def stack_description(
                 "Outputs": [
                     {"OutputKey": key, "OutputValue": value}
                     for key, value in (outputs or {}).items()
+                ],
+                "Parameters": [
+                    {"ParameterKey": key, "ParameterValue": value}
+                    for key, value in (parameters or {}).items()
                 ],
             }
         ]

@@ -33,6 +33,7 @@ PROJECT = "circuit-boards"
 KEY = f"model-packaging/{PROJECT}/release-7.json"
 THING = "arn:aws:iot:us-east-1:123456789012:thing/line-3-core"
 GROUP = "arn:aws:iot:us-east-1:123456789012:thinggroup/line-3"
+TARGETS = "line-3-core,line-3"
 
 
 def request_body(**overrides: Any) -> dict[str, Any]:
@@ -211,6 +212,7 @@ class PackagingWorld:
             Greengrass(client or self.greengrass),
             self.stack.s3(),
             self.settings.results_bucket,
+            self.settings.rollout_policy,
         )
 
     def handoff(self, edge: EdgeRecorder | None = None) -> PackagingHandoff:
@@ -273,6 +275,8 @@ def world(stack: Stack, **settings: Any) -> PackagingWorld:
         "jobs_table": stack.table_name,
         "results_bucket": stack.results_bucket,
         "poll_reserve_seconds": 1.0,
+        # The stack may roll out to THING and GROUP (a stack's GreengrassTargets).
+        "greengrass_targets": TARGETS,
     }
     values.update(settings)
     ledger = stack.ledger(clock=time.utc)

@@ -7,11 +7,16 @@ import json
 
 import pytest
 
-from dropzone.errors import InvalidInput
-from dropzone.models.greengrass import parse_compiler_options
+from dropzone.errors import ConfigurationError, InvalidInput
+from dropzone.models.greengrass import (
+    GreengrassDeploymentSection,
+    RolloutPolicy,
+    parse_compiler_options,
+)
 from dropzone.models.packaging import PackagingRequest, parse_request
+from dropzone.settings import PackagingSettings
 from dropzone.workflows.edge.rollout import PackagedComponent
-from dropzone.workflows.packaging.rules import find_artifact, job_name_for
+from dropzone.workflows.packaging.rules import check_rollout, find_artifact, job_name_for
 from tests.support.packaging import (
     PROJECT,
     request_body,
@@ -72,3 +77,71 @@ def test_the_artifact_is_found_robustly() -> None:
     assert find_artifact(flat, prefix, component) == flat[0]
     assert find_artifact([f"{prefix}recipe.json"], prefix, component) is None
     assert find_artifact([f"{prefix}a.bin", f"{prefix}b.bin"], prefix, component) is None
+
+
+IOT = "arn:aws:iot:us-east-1:123456789012"
+
+
+def _section(target: str, **fields: object) -> GreengrassDeploymentSection:
+    extra = {"CoreDeviceCount": 2} if ":thinggroup/" in target else {}
+    return GreengrassDeploymentSection.model_validate({"TargetArn": target, **extra, **fields})
+
+
+@pytest.mark.parametrize(
+    ("target", "allowed"),
+    [
+        (f"{IOT}:thing/line-3-core", True),
+        (f"{IOT}:thinggroup/line-3-core", True),  # a name allows the thing and the group
+        (f"{IOT}:thing/line-3-core-2", False),  # an exact name is no prefix
+        (f"{IOT}:thing/factory-a-", True),
+        (f"{IOT}:thinggroup/factory-a-presses", True),
+        (f"{IOT}:thing/factory-b-press", False),
+        (f"{IOT}:thing/Line-3-core", False),  # names are case-sensitive
+        (f"{IOT}:thing/ns:factory-a-1", False),
+    ],
+)
+def test_rollout_targets_are_exact_names_or_prefixes(target: str, allowed: bool) -> None:
+    policy = RolloutPolicy.from_setting("line-3-core,factory-a-*", replace_components=False)
+    assert policy.allows(target) is allowed
+    if allowed:
+        check_rollout(_section(target), policy)
+    else:
+        with pytest.raises(InvalidInput, match="GreengrassTargets allows line-3-core, factory-a-"):
+            check_rollout(_section(target), policy)
+
+
+def test_no_targets_means_no_rollouts_and_replacing_needs_the_opt_in() -> None:
+    off = RolloutPolicy.from_setting("", replace_components=False)
+    with pytest.raises(InvalidInput) as raised:
+        check_rollout(_section(f"{IOT}:thing/a", KeepExistingComponents=False), off)
+    assert [p.field for p in raised.value.problems] == [
+        "GreengrassDeployment.TargetArn",
+        "GreengrassDeployment.KeepExistingComponents",
+    ]
+    assert "GreengrassTargets is empty" in raised.value.message
+    assert "GreengrassReplaceComponents" in raised.value.message
+    on = RolloutPolicy.from_setting("a", replace_components=True)
+    check_rollout(_section(f"{IOT}:thing/a", KeepExistingComponents=False), on)
+
+
+@pytest.mark.parametrize(
+    "value", ["*", "a, b", "a,,b", "a*b", ",".join("t" * n for n in range(1, 12))]
+)
+def test_packaging_settings_refuse_a_malformed_target_list(value: str) -> None:
+    environ = {"JOBS_TABLE": "jobs", "RESULTS_BUCKET": "results", "GREENGRASS_TARGETS": value}
+    with pytest.raises(ConfigurationError, match="GREENGRASS_TARGETS"):
+        PackagingSettings.from_env(environ)
+
+
+def test_packaging_settings_read_the_targets_and_the_switch() -> None:
+    settings = PackagingSettings.from_env(
+        {
+            "JOBS_TABLE": "jobs",
+            "RESULTS_BUCKET": "results",
+            "GREENGRASS_TARGETS": "line-3-core,factory-a-*",
+            "GREENGRASS_REPLACE_COMPONENTS": "true",
+        }
+    )
+    assert settings.rollout_policy == RolloutPolicy(("line-3-core", "factory-a-*"), True)
+    defaults = PackagingSettings.from_env({"JOBS_TABLE": "jobs", "RESULTS_BUCKET": "results"})
+    assert defaults.rollout_policy == RolloutPolicy((), False)

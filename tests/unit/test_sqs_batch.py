@@ -4,7 +4,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from dropzone.errors import RetryLater, TransientError
+from dropzone.errors import RetryLater, TransientError, UnreadableMessage
 from dropzone.sqs_batch import SqsMessage, process_sqs_batch, queue_url
 from tests.support.events import load_event
 
@@ -67,6 +67,32 @@ def test_a_retry_later_failure_hides_its_message_for_the_delay_it_asks() -> None
         result = process_sqs_batch(event, handle, client={"sqs": sqs}.__getitem__)
         stubber.assert_no_pending_responses()  # only the RetryLater record was postponed
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-2"}]}
+
+
+def test_an_unreadable_message_is_shown_again_at_once_for_the_dead_letter_queue() -> None:
+    sqs = boto3.client("sqs", region_name="eu-west-1")
+    event = _event("garbled", "broken")
+    for record in event["Records"]:
+        record["eventSourceARN"] = "arn:aws:sqs:eu-west-1:123456789012:dropzone-ResultQueue"
+
+    def handle(message: SqsMessage) -> None:
+        if message.body == "garbled":
+            raise UnreadableMessage.of("notification", ValueError("x"))
+        raise TransientError("throttled")
+
+    with Stubber(sqs) as stubber:
+        stubber.add_response(
+            "change_message_visibility",
+            {},
+            {
+                "QueueUrl": "https://sqs.eu-west-1.amazonaws.com/123456789012/dropzone-ResultQueue",
+                "ReceiptHandle": event["Records"][0]["receiptHandle"],
+                "VisibilityTimeout": 0,
+            },
+        )
+        result = process_sqs_batch(event, handle, client={"sqs": sqs}.__getitem__)
+        stubber.assert_no_pending_responses()  # the transient failure keeps its timeout
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m-0"}, {"itemIdentifier": "m-1"}]}
 
 
 def test_a_failed_postponement_still_reports_the_message() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 
@@ -32,6 +33,39 @@ class InvalidInput(Exception):
     @property
     def message(self) -> str:
         return "; ".join(f"{p.field}: {p.reason}" for p in self.problems)
+
+
+class UnreadableMessage(InvalidInput):
+    """A queued message that is not what its queue carries: not JSON, or not the event or
+    notification the queue is for. No retry can make it readable, so `process_sqs_batch`
+    reports it failed and makes it visible again at once: the queue moves it to its
+    dead-letter queue after its last receive, seconds later rather than one visibility
+    timeout per receive. The reasons name fields and JSON errors, never the content."""
+
+    @classmethod
+    def of(cls, what: str, error: Exception) -> UnreadableMessage:
+        """`error`, from decoding `what`, worded without the values it read."""
+        return cls([Problem(what, decoding_reason(error))])
+
+
+def decoding_reason(error: Exception) -> str:
+    """Why decoding failed (pydantic's or json's error), without the values it read."""
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):
+        items = error.errors(include_url=False, include_input=False)
+        reasons = [
+            (".".join(str(part) for part in item["loc"]) + ": " if item["loc"] else "")
+            + str(item["msg"])[:200]
+            for item in items[:5]
+        ]
+        more = f" (and {len(items) - 5} more)" if len(items) > 5 else ""
+        return "; ".join(reasons) + more if reasons else "not readable"
+    if isinstance(error, json.JSONDecodeError):
+        return f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+    if isinstance(error, RecursionError):
+        return "not valid JSON: nested too deeply"
+    return f"not readable ({type(error).__name__})"
 
 
 class TransientError(Exception):

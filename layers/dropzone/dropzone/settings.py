@@ -9,6 +9,8 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dropzone.errors import ConfigurationError
+from dropzone.leases import GuardedCall, LeaseGuard
+from dropzone.models.greengrass import GREENGRASS_TARGETS_PATTERN, RolloutPolicy
 
 
 class EnvModel(BaseModel):
@@ -36,6 +38,14 @@ class EnvModel(BaseModel):
         return self
 
 
+# What each lease guards, from taking it (the conditional create, or the UpdateItem that
+# takes an expired lease over) to the write that ends it, on the longest path. A lease lasts
+# at least `dropzone.leases.holder_bound_seconds` of its calls (tests/unit/test_leases.py).
+_CLAIM = GuardedCall("dynamodb:PutItem")
+_HEADS = GuardedCall("s3:HeadObject", count=2)  # the key's candidate spellings
+_REJECT = (GuardedCall("s3:PutObject"), GuardedCall("dynamodb:UpdateItem"))  # report, REJECTED
+
+
 class Settings(EnvModel):
     jobs_table: str = Field(min_length=3)
     job_retention_days: int = Field(default=90, ge=1)
@@ -47,6 +57,14 @@ class SageMakerSubmitSettings(Settings):
     default_request_ttl_seconds: int = Field(default=21600, ge=60, le=21600)
     default_invocation_timeout_seconds: int = Field(default=900, ge=1, le=3600)
     lease_seconds: int = Field(default=120, ge=10)
+
+
+SAGEMAKER_SUBMIT_LEASE = (
+    LeaseGuard(
+        "dropzone.workflows.sagemaker.submit.SageMakerSubmitter.submit",
+        (_CLAIM, _HEADS, GuardedCall("sagemaker-runtime:InvokeEndpointAsync"), *_REJECT),
+    ),
+)
 
 
 class SageMakerResultSettings(Settings):
@@ -78,8 +96,34 @@ class BedrockSettings(Settings):
     max_bytes_per_job: int = Field(default=5_000_000_000, ge=1)
     default_timeout_hours: int = Field(default=24, ge=24, le=168)
     default_invocation_type: Literal["InvokeModel", "Converse"] = "InvokeModel"
-    lease_seconds: int = Field(default=900, ge=10)
+    lease_seconds: int = Field(default=960, ge=10)
     reconcile_grace_minutes: int = Field(default=30, ge=1)
+
+
+BEDROCK_LEASE = (
+    LeaseGuard(
+        "dropzone.workflows.bedrock.submit.BedrockSubmitter.submit",
+        (
+            _CLAIM,
+            _HEADS,
+            GuardedCall("s3:GetObject", count=2, data_bound=True),  # validated, then staged
+            GuardedCall("s3:UploadPart", data_bound=True),
+            GuardedCall("dynamodb:PutItem", data_bound=True),  # a child job per part
+            GuardedCall("dynamodb:UpdateItem"),
+        ),
+    ),
+    LeaseGuard(
+        "dropzone.workflows.bedrock.admission.BedrockAdmission._admit_one",
+        (
+            GuardedCall("dynamodb:UpdateItem"),  # the QUEUED job's lease
+            GuardedCall("dynamodb:GetItem"),
+            GuardedCall("dynamodb:UpdateItem"),  # a slot
+            GuardedCall("bedrock:CreateModelInvocationJob"),
+            GuardedCall("dynamodb:UpdateItem"),  # the slot given back
+            *_REJECT,
+        ),
+    ),
+)
 
 
 class EdgeSettings(Settings):
@@ -92,7 +136,7 @@ class EdgeSettings(Settings):
     edge_deployments_prefix: str = "edge-deployments/"
     edge_manager_sync: Literal["Enabled", "Disabled"] = "Disabled"
     edge_cache_ttl_seconds: int = Field(default=3600, ge=1, le=10**9)
-    lease_seconds: int = Field(default=300, ge=10)
+    lease_seconds: int = Field(default=960, ge=10)
     # The sync's own pace, in dataplane calls a second: devices share the account's limits.
     edge_sync_tps: float = Field(default=10.0, gt=0, le=100)
     # Seconds of the sync's invocation kept free when a run stops for lack of time.
@@ -105,6 +149,34 @@ class EdgeSettings(Settings):
     @property
     def artifact_buckets(self) -> frozenset[str]:
         return frozenset(bucket for bucket in (self.dropzone_bucket, self.results_bucket) if bucket)
+
+
+# Up to 20 definitions (models.edge.MAX_DEFINITIONS), each object's SHA-1 (hashed as it is
+# read when S3 has none), then up to 100 devices (models.edge.MAX_DEVICES), then SUBMITTED.
+EDGE_LEASE = (
+    LeaseGuard(
+        "dropzone.workflows.edge.deployment_submit.EdgeDeployments.submit",
+        (
+            _CLAIM,
+            _HEADS,
+            GuardedCall("s3:GetObject"),  # the document, at most 256 KiB
+            GuardedCall("s3:HeadObject", count=20),
+            GuardedCall("s3:GetObject", count=20, data_bound=True),
+            GuardedCall("dynamodb:UpdateItem", count=100),
+            GuardedCall("dynamodb:UpdateItem"),
+        ),
+    ),
+    LeaseGuard(
+        "dropzone.workflows.edge.deployment_submit.EdgeDeployments.record_from_packaging",
+        (
+            _CLAIM,
+            GuardedCall("s3:HeadObject"),
+            GuardedCall("s3:GetObject", data_bound=True),
+            GuardedCall("dynamodb:UpdateItem", count=100),
+            GuardedCall("dynamodb:UpdateItem"),
+        ),
+    ),
+)
 
 
 class PackagingSettings(Settings):
@@ -125,6 +197,12 @@ class PackagingSettings(Settings):
     # Whether the stack deploys edge deployments: when it does not, requests that name a
     # fleet (Edge) or a Greengrass target (GreengrassDeployment) are rejected at intake.
     edge_deployments: Literal["Enabled", "Disabled"] = "Enabled"
+    # The things and thing groups a GreengrassDeployment may target: comma-separated names,
+    # or name prefixes ending in "*". Empty: roll-outs are off, and every request naming
+    # a target is rejected at intake (and refused by the poller).
+    greengrass_targets: str = Field(default="", pattern=GREENGRASS_TARGETS_PATTERN)
+    # Whether a roll-out may replace the target's components (KeepExistingComponents false).
+    greengrass_replace_components: bool = False
     # A hand-off may stream a large packaged model to checksum it: it starts only with
     # this much of the invocation left, else the next run does it first.
     handoff_reserve_seconds: float = Field(default=20.0, ge=0)
@@ -135,6 +213,27 @@ class PackagingSettings(Settings):
     # delivery waits this long times its receive count, up to quota_retry_max_seconds.
     quota_retry_seconds: int = Field(default=900, ge=1, le=43_200)
     quota_retry_max_seconds: int = Field(default=3600, ge=1, le=43_200)
+
+    @property
+    def rollout_policy(self) -> RolloutPolicy:
+        return RolloutPolicy.from_setting(
+            self.greengrass_targets, replace_components=self.greengrass_replace_components
+        )
+
+
+PACKAGING_LEASE = (
+    LeaseGuard(
+        "dropzone.workflows.packaging.submit.PackagingSubmitter.submit",
+        (
+            _CLAIM,
+            _HEADS,
+            GuardedCall("s3:GetObject"),  # the request, at most 64 KiB
+            GuardedCall("lookoutvision:StartModelPackagingJob"),
+            GuardedCall("lookoutvision:DescribeModelPackagingJob"),  # after a conflict
+            *_REJECT,
+        ),
+    ),
+)
 
 
 class GreengrassSettings(Settings):

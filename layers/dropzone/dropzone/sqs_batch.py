@@ -12,7 +12,7 @@ from typing import Any
 
 from dropzone import aws
 from dropzone.aws import ClientSource
-from dropzone.errors import RetryLater
+from dropzone.errors import RetryLater, UnreadableMessage
 from dropzone.observability import logger
 
 
@@ -40,16 +40,21 @@ def process_sqs_batch(
 ) -> dict[str, list[dict[str, str]]]:
     """Handle each message; report the ones that raised, so only they are delivered again
     (and, past the queue's maxReceiveCount, land in its dead-letter queue). A message
-    that raised RetryLater is also hidden for the delay it asks for (ChangeMessageVisibility
-    on its own queue, through the SQS client of `client`, by default Dropzone's)."""
+    that raised RetryLater is also hidden for the delay it asks for, and one that raised
+    UnreadableMessage is shown again at once, so that it reaches the dead-letter queue
+    within seconds (ChangeMessageVisibility on its own queue, through the SQS client of
+    `client`, by default Dropzone's)."""
     failures: list[dict[str, str]] = []
     for record in event.get("Records", []):
         message = SqsMessage.from_record(record)
         try:
             handle(message)
         except Exception as error:  # every failure is reported, none escapes the batch
+            unreadable = isinstance(error, UnreadableMessage)
             logger.warning(
-                "message failed; it will be delivered again",
+                "unreadable message; it goes back at once, on its way to the dead-letter queue"
+                if unreadable
+                else "message failed; it will be delivered again",
                 extra={
                     "message_id": message.message_id,
                     "receive_count": message.receive_count,
@@ -59,6 +64,8 @@ def process_sqs_batch(
             failures.append({"itemIdentifier": message.message_id})
             if isinstance(error, RetryLater):
                 postpone(record, error.delay_seconds, sqs=(client or aws.client)("sqs"))
+            elif unreadable:
+                postpone(record, 0, sqs=(client or aws.client)("sqs"))
     return {"batchItemFailures": failures}
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ast
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
+from dropzone.errors import InvalidInput, Problem
 from dropzone.models.api_shapes import STRICT, rule_error
 from dropzone.models.edge import MAX_DEVICES
 
@@ -20,6 +22,15 @@ from dropzone.models.edge import MAX_DEVICES
 # the same cap as an edge record's devices.
 MAX_CORE_DEVICES = MAX_DEVICES
 NVIDIA_COMPILER_OPTIONS = ("gpu-code", "trt-ver", "cuda-ver")
+
+# GreengrassTargets: up to MAX_GREENGRASS_TARGETS thing or thing group names, each exact or
+# a prefix ending in "*", comma-separated. The stack builds one IAM resource ARN per entry
+# (stacks/model_packaging.yaml), hence the fixed maximum.
+MAX_GREENGRASS_TARGETS = 10
+_TARGET_ENTRY = r"[a-zA-Z0-9:_-]+\*?"
+GREENGRASS_TARGETS_PATTERN = (
+    rf"^$|^{_TARGET_ENTRY}(,{_TARGET_ENTRY}){{0,{MAX_GREENGRASS_TARGETS - 1}}}$"
+)
 
 # The shapes' patterns, anchored: the service matches the whole value.
 _DESCRIPTION = r"^[a-zA-Z0-9\-_. ()':,;?]+$"
@@ -225,3 +236,72 @@ class GreengrassDeploymentSection(BaseModel):
 
     def expected_core_devices(self) -> int | None:
         return 1 if not self.targets_thing_group else self.core_device_count
+
+
+@dataclass(frozen=True)
+class RolloutPolicy:
+    """What the stack lets a request roll out to Greengrass: the things and thing groups it
+    may target (GreengrassTargets: names, or name prefixes ending in "*"; none means
+    roll-outs are off), and whether a roll-out may replace the components already running
+    on its target (GreengrassReplaceComponents)."""
+
+    targets: tuple[str, ...] = ()
+    replace_components: bool = False
+
+    @classmethod
+    def from_setting(cls, targets: str, *, replace_components: bool) -> RolloutPolicy:
+        entries = tuple(entry.strip() for entry in targets.split(",") if entry.strip())
+        return cls(entries, replace_components)
+
+    def allows(self, target_arn: str) -> bool:
+        """Whether the target's name is listed, or starts with a listed prefix."""
+        _, name = target_of(target_arn)
+        return any(
+            name.startswith(entry[:-1]) if entry.endswith("*") else name == entry
+            for entry in self.targets
+        )
+
+    def problems(self, section: GreengrassDeploymentSection) -> list[Problem]:
+        found: list[Problem] = []
+        if not self.targets:
+            found.append(
+                Problem(
+                    "GreengrassDeployment.TargetArn",
+                    "Greengrass roll-outs are off in this stack (GreengrassTargets is empty): "
+                    "remove the section, or deploy the stack with GreengrassTargets naming the "
+                    'things and thing groups (or name prefixes ending in "*") it may deploy to',
+                )
+            )
+        elif not self.allows(section.target_arn):
+            kind, name = target_of(section.target_arn)
+            found.append(
+                Problem(
+                    "GreengrassDeployment.TargetArn",
+                    f"{kind} {name!r} is not a target this stack may deploy to; "
+                    f"GreengrassTargets allows {', '.join(self.targets)}",
+                )
+            )
+        if not section.keep_existing_components and not self.replace_components:
+            found.append(
+                Problem(
+                    "GreengrassDeployment.KeepExistingComponents",
+                    "false would remove the components already running on the target, which "
+                    "this stack allows only with GreengrassReplaceComponents set to true: "
+                    "leave KeepExistingComponents out, or deploy the stack with "
+                    "GreengrassReplaceComponents=true",
+                )
+            )
+        return found
+
+    def check(self, section: GreengrassDeploymentSection) -> None:
+        """Raise InvalidInput, naming each reason, when the roll-out is not allowed."""
+        found = self.problems(section)
+        if found:
+            raise InvalidInput(found)
+
+
+def target_of(target_arn: str) -> tuple[str, str]:
+    """("thing" or "thing group", name) of a Greengrass target ARN."""
+    resource = target_arn.split(":", 5)[-1]
+    kind, _, name = resource.partition("/")
+    return ("thing group" if kind == "thinggroup" else "thing"), name

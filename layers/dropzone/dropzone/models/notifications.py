@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from dropzone.errors import InvalidInput
+from dropzone.errors import Problem, UnreadableMessage, decoding_reason
 
 
 class _RequestParameters(BaseModel):
@@ -36,13 +36,20 @@ class AsyncInferenceNotification(BaseModel):
 
 
 def parse_sns_delivery(body: str) -> AsyncInferenceNotification:
-    """Accept an SNS envelope (the default) or a raw-delivered message."""
+    """Accept an SNS envelope (the default) or a raw-delivered message. Anything else is an
+    UnreadableMessage, whose reason names fields and JSON errors, never the content."""
     try:
         payload: Any = json.loads(body)
         if isinstance(payload, dict) and payload.get("Type") == "Notification":
-            payload = json.loads(payload["Message"])
+            message = payload.get("Message")
+            if not isinstance(message, str):
+                raise _refused("the SNS envelope has no Message string")
+            payload = json.loads(message)
         return AsyncInferenceNotification.model_validate(payload)
-    except (ValueError, KeyError, TypeError, ValidationError) as error:
-        raise InvalidInput.single(
-            "notification", f"not a SageMaker async notification: {error}"
-        ) from error
+    except (ValueError, RecursionError) as error:  # ValidationError is a ValueError
+        raise _refused(decoding_reason(error)) from None
+
+
+def _refused(reason: str) -> UnreadableMessage:
+    reason = f"not a SageMaker async notification: {reason}"
+    return UnreadableMessage([Problem("notification", reason)])

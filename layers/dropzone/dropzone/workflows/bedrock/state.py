@@ -1,7 +1,9 @@
 """aws.bedrock state events → GetModelInvocationJob → RUNNING / terminal.
 
 A job that ends gets its record counts and tokens, a retry file of the records that failed
-or were never answered, frees its model's slot and lets the next queued job in.
+or were never answered, frees its model's slot and lets the next queued job in. Nothing
+Bedrock wrote can keep it from ending: an output line that cannot be decoded counts as a
+failed record, and an unreadable manifest leaves the counts to the job and its lines.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dropzone import aws
 from dropzone.adapters.bedrock import Bedrock, JobNotFound
 from dropzone.adapters.lambda_invoke import LambdaInvoker
 from dropzone.adapters.s3 import S3, ObjectMissing, parse_s3_uri
+from dropzone.errors import UnreadableMessage
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import logger
 from dropzone.settings import BedrockSettings
@@ -21,10 +24,18 @@ from dropzone.sqs_batch import SqsMessage
 from dropzone.store.ledger import Ledger
 from dropzone.store.slots import ModelSlots
 from dropzone.workflows.bedrock.events import BedrockStateDetail, BedrockStateEvent
+from dropzone.workflows.bedrock.outputs import (
+    MANIFEST_NAME,
+    OUTPUT_SUFFIX,
+    OutputTally,
+    UnreadableOutput,
+    decode_manifest,
+    decode_output_line,
+    numbered_lines,
+)
 from dropzone.workflows.bedrock.rules import (
     COUNT_FIELDS,
     KIND,
-    MANIFEST_FIELDS,
     RETRIES_PREFIX,
     SERVICE_STATUSES,
     service_details,
@@ -33,6 +44,9 @@ from dropzone.workflows.bedrock.rules import (
     terminal_status,
 )
 from dropzone.workflows.bedrock.settle import settle_parent
+
+MANIFEST_MAX_BYTES = 1 << 16
+MESSAGE_MAX = 1000
 
 
 @dataclass
@@ -65,7 +79,10 @@ class BedrockTracker:
         )
 
     def handle_record(self, message: SqsMessage) -> None:
-        event = BedrockStateEvent.model_validate_json(message.body)
+        try:
+            event = BedrockStateEvent.model_validate_json(message.body)
+        except ValueError as error:  # no retry can make it readable: off to the DLQ
+            raise UnreadableMessage.of("Bedrock state event", error) from None
         job = self._find(event.detail)
         if job is None:
             logger.info(
@@ -125,15 +142,20 @@ class BedrockTracker:
                 )
                 or job
             )
+        note = ""
         if new_status.is_terminal:
             details.update(self._results(job, info))
+            note = details.pop("output_note", "")
             new_status = terminal_status(new_status, details.get("counts", {}))
+        message = info.get("message") or summary_message(new_status, details.get("counts", {}))
+        if note:
+            message = f"{message}; {note}" if message else note
         result = self.ledger.transition(
             job.job_id,
             KIND,
             new_status,
             service_status=service_status,
-            message=info.get("message") or summary_message(new_status, details.get("counts", {})),
+            message=message[:MESSAGE_MAX] if message else message,
             updates=details,
         )
         final = result.job or job
@@ -142,71 +164,122 @@ class BedrockTracker:
         return final
 
     def _results(self, job: Job, info: dict[str, Any]) -> dict[str, Any]:
-        """Counts and tokens from manifest.json.out; failed records into a retry file."""
+        """Counts and tokens from GetModelInvocationJob and manifest.json.out; failed records
+        into a retry file. Nothing Bedrock wrote can keep the job from ending: an output line
+        that cannot be decoded counts as a failed record, and a manifest that cannot be
+        decoded leaves the counts to GetModelInvocationJob or the output lines."""
         output = job.output_location
         if not output:
             return {}
-        counts = dict(job.counts)
-        counts.update({name: int(info[key]) for key, name in COUNT_FIELDS.items() if key in info})
+        tally = OutputTally()
+        service = {name: int(info[key]) for key, name in COUNT_FIELDS.items() if key in info}
+        service.update(self._manifest(job, output, tally))
         bucket, prefix = parse_s3_uri(output)
-        try:
-            manifest = json.loads(
-                self.s3.read_text(f"{output}manifest.json.out", max_bytes=1 << 16)
-            )
-            counts.update(
-                {
-                    name: int(manifest[key])
-                    for key, name in MANIFEST_FIELDS.items()
-                    if key in manifest
-                }
-            )
-        except ObjectMissing:
-            logger.info("no manifest.json.out", extra={"job_id": job.job_id})
         retry_key = f"{RETRIES_PREFIX}{job.job_id}.jsonl"
         writer = self.s3.multipart_writer(self.settings.results_bucket, retry_key)
         try:
-            retried = self._write_retry_file(job, bucket, prefix, writer)
+            retried = self._write_retry_file(job, bucket, prefix, writer, tally)
         except BaseException:
             writer.abort()
             raise
+        counts = {**job.counts, **service, **tally.counts(service)}
+        details: dict[str, Any] = {"counts": counts}
+        if tally.problems:
+            details["output_problems"] = [problem.as_dict() for problem in tally.problems]
+            details["output_note"] = tally.note()
+            if tally.problems_not_kept:
+                logger.warning(
+                    "more problems in Bedrock's output, counted but not listed",
+                    extra={"job_id": job.job_id, "not_listed": tally.problems_not_kept},
+                )
         if retried:
             writer.close()
-            return {
-                "counts": {**counts, "retry_records": retried},
-                "failure_location": f"s3://{self.settings.results_bucket}/{retry_key}",
-            }
-        writer.abort()
-        return {"counts": counts}
+            counts["retry_records"] = retried
+            details["failure_location"] = f"s3://{self.settings.results_bucket}/{retry_key}"
+        else:
+            writer.abort()
+        return details
 
-    def _write_retry_file(self, job: Job, bucket: str, prefix: str, writer: Any) -> int:
+    def _manifest(self, job: Job, output: str, tally: OutputTally) -> dict[str, int]:
+        """manifest.json.out's counts and tokens: none when it is missing or unreadable,
+        and none of a field that is not a whole number."""
+        try:
+            counts, refused = decode_manifest(
+                self.s3.read_text(f"{output}{MANIFEST_NAME}", max_bytes=MANIFEST_MAX_BYTES)
+            )
+        except ObjectMissing:
+            logger.info("no manifest.json.out", extra={"job_id": job.job_id})
+            return {}
+        except UnreadableOutput as problem:
+            counts, refused = {}, [problem.reason]
+        for reason in refused:
+            tally.add_problem(MANIFEST_NAME, reason)
+            logger.warning(
+                "manifest.json.out could not all be read; counts come from the job and its lines",
+                extra={"job_id": job.job_id, "reason": reason},
+            )
+        return counts
+
+    def _write_retry_file(
+        self, job: Job, bucket: str, prefix: str, writer: Any, tally: OutputTally
+    ) -> int:
         """Records that came back with an error, then input records Bedrock never
-        answered (stopped, expired, cut off by the timeout). Memory holds the record ids
-        of one job, at most the per-job record limit."""
+        answered (stopped, expired, cut off by the timeout) or answered with a line that
+        cannot be read. Memory holds the record ids of one job, at most the per-job record
+        limit."""
         answered: set[str] = set()
         retried = 0
         for key in self.s3.list_keys(bucket, prefix):
-            if not key.endswith(".jsonl.out"):
+            if not key.endswith(OUTPUT_SUFFIX):
                 continue
-            for line in self.s3.iter_lines(bucket, key):
-                record = json.loads(line)
-                if "recordId" in record:
-                    answered.add(str(record["recordId"]))
-                if record.get("error") is None:
+            name = key[len(prefix) :]
+            for number, line in numbered_lines(self.s3.iter_chunks(bucket, key)):
+                try:
+                    record = decode_output_line(line)
+                except UnreadableOutput as problem:
+                    tally.unreadable += 1
+                    if tally.add_problem(f"{name} line {number}", problem.reason):
+                        logger.warning(
+                            "unreadable Bedrock output line counted as a failed record",
+                            extra={
+                                "job_id": job.job_id,
+                                "output": name,
+                                "line": number,
+                                "reason": problem.reason,
+                            },
+                        )
                     continue
+                record_id = record.get("recordId")
+                if record.get("error") is None:
+                    tally.succeeded += 1
+                    if record_id is not None:
+                        answered.add(record_id)
+                    continue
+                tally.errored += 1
+                if not isinstance(record.get("modelInput"), dict):
+                    continue  # retried from the staged input, when it has a record id
+                if record_id is not None:
+                    answered.add(record_id)
                 retry = {"modelInput": record["modelInput"]}
-                if "recordId" in record:
-                    retry = {"recordId": record["recordId"], **retry}
+                if record_id is not None:
+                    retry = {"recordId": record_id, **retry}
                 writer.write(json.dumps(retry).encode() + b"\n")
                 retried += 1
         staged = job.options.get("input_uri")
-        if not staged or not answered:
+        if not staged or not tally.lines:  # Bedrock answered nothing: nothing to compare
             return retried
         input_bucket, input_key = parse_s3_uri(str(staged))
-        for line in self.s3.iter_lines(input_bucket, input_key):
-            record_id = json.loads(line).get("recordId")
-            if record_id is not None and str(record_id) not in answered:
-                writer.write(line.rstrip(b"\r") + b"\n")
-                retried += 1
+        try:
+            for line in self.s3.iter_lines(input_bucket, input_key):
+                record_id = _record_id(line)
+                if record_id is not None and record_id not in answered:
+                    writer.write(line.rstrip(b"\r") + b"\n")
+                    retried += 1
+        except ObjectMissing:
+            logger.warning(
+                "the staged input is gone; records never answered are not in the retry file",
+                extra={"job_id": job.job_id},
+            )
         return retried
 
     def _finish(self, job: Job) -> None:
@@ -215,3 +288,13 @@ class BedrockTracker:
         if job.parent_id:
             settle_parent(self.ledger, job.parent_id)
         self.invoker.invoke_async(self.settings.admission_function, {"model_id": job.target})
+
+
+def _record_id(line: bytes) -> str | None:
+    """A staged input line's record id (Dropzone checked the line before staging it)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    record_id = record.get("recordId") if isinstance(record, dict) else None
+    return str(record_id) if record_id is not None else None

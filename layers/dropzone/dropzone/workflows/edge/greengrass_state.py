@@ -4,10 +4,12 @@ track    `Greengrass V2 Effective Deployment Status Change` events (EventBridge 
          one per core device → that device's result on the job → the job's status, by the
          rules of dropzone.workflows.edge.greengrass_rules
 
-An event for a deployment with no job yet (the roll-out may not have recorded its
-deployment id) is retried until `unknown_deployment_max_receives`, then dropped. Events
-are best effort: dropzone.workflows.edge.reconcile asks Greengrass about roll-outs that
-went quiet.
+An event that cannot be decoded goes back to the queue at once, on its way to the
+dead-letter queue (UnreadableMessage). An event for a deployment with no job yet (the
+roll-out may not have recorded its deployment id) is retried until
+`unknown_deployment_max_receives`, then dropped. Events are best effort:
+dropzone.workflows.edge.reconcile asks Greengrass about roll-outs that went quiet, so a
+roll-out ends even when one of its events could not be read.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 
 from dropzone import aws
 from dropzone.clock import iso, utcnow
-from dropzone.errors import TransientError
+from dropzone.errors import TransientError, UnreadableMessage
 from dropzone.models.jobs import Job
 from dropzone.observability import logger, metrics
 from dropzone.settings import GreengrassSettings
@@ -39,7 +41,10 @@ class GreengrassStateHandler:
         return cls(settings, Ledger.from_settings(settings, client("dynamodb")))
 
     def handle_record(self, message: SqsMessage) -> None:
-        event = DeploymentStatusEvent.model_validate_json(message.body)
+        try:
+            event = DeploymentStatusEvent.model_validate_json(message.body)
+        except ValueError as error:  # no retry can make it readable: off to the DLQ
+            raise UnreadableMessage.of("Greengrass status event", error) from None
         self.apply(event, receive_count=message.receive_count)
 
     def apply(self, event: DeploymentStatusEvent, *, receive_count: int = 1) -> Job | None:

@@ -8,7 +8,8 @@ heartbeat  `Edge Agent Heartbeat` events (the SendHeartbeat request as `detail`)
            targeted devices
 
 An invalid heartbeat, and one from a device no record names, becomes a report under
-reports/edge_heartbeat/ in the results bucket.
+reports/edge_heartbeat/ in the results bucket. An invalid heartbeat that still names its
+device and the deployment it reports on counts as that device's failed result.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 import botocore.session
 from botocore.model import Shape
 from botocore.validate import ParamValidator
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from dropzone import aws
 from dropzone.adapters.s3 import S3
@@ -34,8 +35,10 @@ from dropzone.errors import InvalidInput, Problem
 from dropzone.models.edge import (
     HEARTBEAT_DETAIL_TYPE,
     HEARTBEAT_SOURCE,
+    DataplaneName,
     DeploymentResult,
     Heartbeat,
+    Name,
 )
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import logger, metrics
@@ -61,6 +64,8 @@ from dropzone.workflows.edge.rules import (
 from dropzone.workflows.rejection import REPORTS_PREFIX
 
 HEARTBEAT_REPORTS_PREFIX = f"{REPORTS_PREFIX}edge_heartbeat/"
+# The order of a result read from an invalid heartbeat: before that of any readable report.
+UNREADABLE_RESULT_ORDER = "0"
 
 
 @cache
@@ -194,26 +199,61 @@ class HeartbeatProcessor:
             )
             metrics.add_metric(name="EdgeResultsUnmatched", unit="Count", value=1)
             return HeartbeatOutcome(device_updated=updated)
+        final = self._record_result(job, device, entry, result.deployment_status)
+        return HeartbeatOutcome(updated, final.job_id, final.status)
+
+    def _record_result(
+        self, job: Job, device: str, entry: dict[str, Any], service_status: str | None
+    ) -> Job:
+        """Keep a device's result on its deployment record, and settle the record."""
         recorded = self.ledger.record_entry(
             job.job_id, KIND, OPEN, attribute=RESULTS, key=device, entry=entry
         )
         # Re-read when nothing changed: a retry after a crash must still settle the job.
         current = recorded or self.ledger.get(job.job_id) or job
         if current.status.is_terminal:
-            return HeartbeatOutcome(updated, current.job_id, current.status)
+            return current
         settlement = settle(devices_of(current), results_of(current))
         if settlement.status is JobStatus.RUNNING and current.status is JobStatus.RUNNING:
-            return HeartbeatOutcome(updated, current.job_id, current.status)
+            return current
         moved = self.ledger.transition(
             current.job_id,
             KIND,
             settlement.status,
-            service_status=result.deployment_status,
+            service_status=service_status,
             message=settlement.message,
             updates={"counts": settlement.counts, "failures": settlement.failures},
         )
-        final = moved.job or current
-        return HeartbeatOutcome(updated, final.job_id, final.status)
+        return moved.job or current
+
+    def _unreadable_result(self, raw: Any, invalid: InvalidInput, report: str) -> HeartbeatOutcome:
+        """An invalid heartbeat that still names its fleet, device and the deployment it
+        reports on counts as that device's failed result, so that the deployment ends
+        rather than wait for its expiry. Its entry sorts before any readable report, which
+        replaces it while the deployment is open."""
+        rejected = HeartbeatOutcome(device_updated=False, rejected=True)
+        named = _names_of_result(raw)
+        if named is None:
+            return rejected
+        fleet, device, name = named
+        at = _event_time(raw.get("time"))
+        job = self._deployment_job(fleet, device, name, at)
+        if job is None:
+            return rejected
+        fields = ", ".join(sorted({problem.field for problem in invalid.problems})[:5])
+        entry = {
+            "order": UNREADABLE_RESULT_ORDER,
+            "outcome": "FAIL",
+            "message": f"its heartbeat could not be read ({fields}); see {report}"[:500],
+            "reported_at": iso(at),
+            "unreadable": True,
+        }
+        final = self._record_result(job, device, entry, None)
+        logger.warning(
+            "unreadable deployment result counted as the device's failure",
+            extra={"job_id": job.job_id, "device": device, "fields": fields},
+        )
+        return HeartbeatOutcome(False, final.job_id, final.status, rejected=True)
 
     def _deployment_job(
         self, fleet: str, device: str, name: str, reference: datetime
@@ -247,19 +287,24 @@ class HeartbeatProcessor:
 
     def _reject(self, body: str, message_id: str, invalid: InvalidInput) -> HeartbeatOutcome:
         """An invalid heartbeat is dropped from the queue but never lost: the event and
-        the reasons go to a report in the results bucket, with a metric an alarm watches."""
+        the reasons go to a report in the results bucket, with a metric an alarm watches.
+        A deployment result it carries counts as the device's failure."""
         try:
             raw: Any = json.loads(body)
         except ValueError:
             raw = body
         event_id = raw.get("id") if isinstance(raw, dict) else None
         location = self._report(raw, event_id, message_id, invalid, "invalid")
-        logger.warning(
+        logger.warning(  # the fields only: a reason may quote the values, the report has them
             "heartbeat rejected",
-            extra={"event_id": event_id, "reason": invalid.message[:500], "report": location},
+            extra={
+                "event_id": event_id,
+                "fields": sorted({problem.field for problem in invalid.problems})[:20],
+                "report": location,
+            },
         )
         metrics.add_metric(name="EdgeHeartbeatsRejected", unit="Count", value=1)
-        return HeartbeatOutcome(device_updated=False, rejected=True)
+        return self._unreadable_result(raw, invalid, location)
 
     def _unknown_device(
         self, event: HeartbeatEvent, fleet: str, device: str, message_id: str
@@ -305,6 +350,38 @@ class HeartbeatProcessor:
                 "event": raw,
             },
         )
+
+
+_NAMES = TypeAdapter(tuple[DataplaneName, DataplaneName, Name])
+
+
+def _names_of_result(raw: Any) -> tuple[str, str, str] | None:
+    """The fleet, device and deployment names of a heartbeat event that carries a
+    deployment result, when all three are valid names; else None."""
+    detail = raw.get("detail") if isinstance(raw, dict) else None
+    if not isinstance(detail, dict) or raw.get("source") != HEARTBEAT_SOURCE:
+        return None
+    result = detail.get("DeploymentResult")
+    if not isinstance(result, dict):
+        return None
+    try:
+        return _NAMES.validate_python(
+            (detail.get("DeviceFleetName"), detail.get("DeviceName"), result.get("DeploymentName"))
+        )
+    except ValidationError:
+        return None
+
+
+def _event_time(value: Any) -> datetime:
+    """An event's time, or now when it has none that can be read."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
+    return utcnow()
 
 
 def _safe_name(text: str) -> str:

@@ -6,7 +6,10 @@ deploy   a succeeded packaging job whose request has `GreengrassDeployment` →
 
 Its core devices' statuses then settle the job (dropzone.workflows.edge.greengrass_state).
 A target Greengrass refuses (while Dropzone reads its current components, or on
-CreateDeployment) ends the roll-out job REJECTED with a report.
+CreateDeployment) ends the roll-out job REJECTED with a report, and so does a roll-out the
+stack does not allow (a target GreengrassTargets does not list, or replacing the target's
+components without GreengrassReplaceComponents): intake rejects those requests already,
+this refuses one that reaches the deployer anyway, before any Greengrass call.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from typing import Any
 from dropzone.adapters.greengrass import Greengrass
 from dropzone.adapters.s3 import S3
 from dropzone.errors import InvalidInput
-from dropzone.models.greengrass import GreengrassDeploymentSection
+from dropzone.leases import GuardedCall, LeaseGuard
+from dropzone.models.greengrass import GreengrassDeploymentSection, RolloutPolicy
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import metrics
 from dropzone.store.ledger import Ledger
@@ -30,6 +34,29 @@ from dropzone.workflows.edge.greengrass_rules import (
 from dropzone.workflows.edge.rules import KIND
 from dropzone.workflows.intake import claim
 from dropzone.workflows.rejection import rejected
+
+# What the roll-out's lease guards (see dropzone.settings): the claim, CreateDeployment,
+# then SUBMITTED, or a report and REJECTED; a request that could not be built, only the
+# report and REJECTED.
+ROLLOUT_LEASE = (
+    LeaseGuard(
+        "dropzone.workflows.edge.rollout.GreengrassDeployer.deploy",
+        (
+            GuardedCall("dynamodb:PutItem"),
+            GuardedCall("greengrassv2:CreateDeployment"),
+            GuardedCall("s3:PutObject"),
+            GuardedCall("dynamodb:UpdateItem"),
+        ),
+    ),
+    LeaseGuard(
+        "dropzone.workflows.edge.rollout.GreengrassDeployer._refuse",
+        (
+            GuardedCall("dynamodb:PutItem"),
+            GuardedCall("s3:PutObject"),
+            GuardedCall("dynamodb:UpdateItem"),
+        ),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +80,9 @@ class GreengrassDeployer:
     greengrass: Greengrass
     s3: S3
     results_bucket: str
-    lease_seconds: int = 120
+    # GreengrassTargets and GreengrassReplaceComponents: checked before every call.
+    policy: RolloutPolicy
+    lease_seconds: int = 180
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def deploy(
@@ -69,8 +98,9 @@ class GreengrassDeployer:
         # The request is frozen in the first record: a retry sends exactly the same one,
         # which CreateDeployment recognises by its clientToken.
         try:
+            self.policy.check(section)
             draft = existing or self._draft(packaging_job, section, component, job_id)
-        except InvalidInput as invalid:  # e.g. a target ListDeployments refuses
+        except InvalidInput as invalid:  # not allowed, or a target ListDeployments refuses
             return self._refuse(packaging_job, section, component, job_id, invalid)
         taken = claim(self.ledger, draft, owner=self.owner, lease_seconds=self.lease_seconds)
         if not taken.claimed:

@@ -66,7 +66,11 @@ class PackagingPoller:
             if not deployer:
                 deployer.append(
                     GreengrassDeployer(
-                        ledger, Greengrass(client("greengrassv2")), s3, settings.results_bucket
+                        ledger,
+                        Greengrass(client("greengrassv2")),
+                        s3,
+                        settings.results_bucket,
+                        settings.rollout_policy,
                     )
                 )
             return deployer[0]

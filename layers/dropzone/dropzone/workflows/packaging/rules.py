@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dropzone.errors import InvalidInput, Problem
-from dropzone.models.greengrass import S3Location
+from dropzone.models.greengrass import GreengrassDeploymentSection, RolloutPolicy, S3Location
 from dropzone.models.jobs import JobKind, JobStatus
 from dropzone.models.packaging import (
     OUTPUTS_PREFIX,
@@ -104,3 +104,10 @@ def refuse_edge_sections(request: PackagingRequest) -> None:
                 for name in sections
             ]
         )
+
+
+def check_rollout(section: GreengrassDeploymentSection, policy: RolloutPolicy) -> None:
+    """A Greengrass roll-out only to a target GreengrassTargets lists, and replacing the
+    target's components only with GreengrassReplaceComponents: InvalidInput otherwise,
+    naming the allowed targets (or saying roll-outs are off) and the parameter."""
+    policy.check(section)

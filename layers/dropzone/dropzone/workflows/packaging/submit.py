@@ -39,6 +39,7 @@ from dropzone.store.ledger import Ledger
 from dropzone.workflows.intake import claim, draft_job, head_of, with_head
 from dropzone.workflows.packaging.rules import (
     KIND,
+    check_rollout,
     default_output,
     job_name_for,
     project_from_key,
@@ -125,6 +126,8 @@ class PackagingSubmitter:
         request = parse_request(bytes(body), project_name=project)
         if self.settings.edge_deployments == "Disabled":
             refuse_edge_sections(request)
+        if request.greengrass_deployment is not None:
+            check_rollout(request.greengrass_deployment, self.settings.rollout_policy)
         location = request.greengrass.s3_output_location
         if location is not None:
             check_output_location(location, results_bucket=self.settings.results_bucket)

@@ -46,7 +46,7 @@ PARAMETERS = {
 PROJECT = "circuit-boards"
 FLEET = "line-3"
 CORE = "arn:aws:iot:us-east-1:123456789012:thing/line-3-core"
-ARTIFACT = "models/defect-detector/model.tar.gz"
+ARTIFACT = "edge-artifacts/defect-detector/model.tar.gz"
 
 
 def _json(document: dict[str, Any]) -> bytes:

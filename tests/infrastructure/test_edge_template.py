@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from dropzone.store.devices import SYNC_CURSOR_KEY
+from dropzone.workflows.edge.rules import (
+    DROPZONE_ARTIFACTS_PREFIX,
+    RESULTS_ARTIFACTS_PREFIX,
+    artifact_places,
+    outside_artifact_places,
+)
 from tests.support.docs import first_name, page, rows
+from tests.support.fixtures import STACK_METRICS_NAMESPACE
 
 
 @pytest.mark.parametrize("queue", ["EdgeDeploymentSubmitQueue", "EdgeHeartbeatQueue"])
@@ -34,7 +41,7 @@ def test_each_heartbeat_report_metric_has_an_alarm(
     alarms: dict[str, dict[str, Any]], metric: str
 ) -> None:
     (alarm,) = [a for a in alarms.values() if a["MetricName"] == metric]
-    assert alarm["Namespace"] == "Dropzone"
+    assert alarm["Namespace"] == STACK_METRICS_NAMESPACE
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "edge-heartbeat"}]
 
 
@@ -62,3 +69,47 @@ def test_the_sync_reads_only_its_cursor_by_key(template: dict[str, Any]) -> None
     assert get_item["Condition"] == {
         "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [SYNC_CURSOR_KEY]}
     }
+
+
+def test_the_submit_function_reads_only_documents_and_artifact_prefixes(
+    template: dict[str, Any],
+) -> None:
+    function = template["Resources"]["EdgeDeploymentSubmitFunction"]["Properties"]
+    statements = [s for policy in function["Policies"] for s in policy["Statement"]]
+    reads = [s for s in statements if "s3:GetObject" in str(s["Action"])]
+    lists = [s for s in statements if "s3:ListBucket" in str(s["Action"])]
+    drop = "arn:${AWS::Partition}:s3:::${DropZoneBucket}"
+    results = "arn:${AWS::Partition}:s3:::${ResultsBucket}"
+    # Objects: the documents and exactly the prefixes rules.artifact_places names
+    assert [s["Action"] for s in reads] == [["s3:GetObject", "s3:GetObjectVersion"]]
+    assert [r["Fn::Sub"] for r in reads[0]["Resource"]] == [
+        f"{drop}/${{EdgeDeploymentsPrefix}}*",
+        f"{drop}/{DROPZONE_ARTIFACTS_PREFIX}*",
+        f"{results}/{RESULTS_ARTIFACTS_PREFIX}*",
+    ]
+    # Listing (404 for a missing object): the same prefixes, by condition
+    listed = {s["Resource"]["Fn::Sub"]: s["Condition"]["StringLike"]["s3:prefix"] for s in lists}
+    assert listed == {
+        drop: [{"Fn::Sub": "${EdgeDeploymentsPrefix}*"}, f"{DROPZONE_ARTIFACTS_PREFIX}*"],
+        results: f"{RESULTS_ARTIFACTS_PREFIX}*",
+    }
+    assert all(s["Action"] == "s3:ListBucket" for s in lists)
+
+
+def test_artifact_places_are_the_two_prefixes() -> None:
+    assert artifact_places("drop", "results") == (
+        "s3://drop/edge-artifacts/",
+        "s3://results/model-packaging/outputs/",
+    )
+    places = artifact_places("drop", "results")
+    assert outside_artifact_places("drop", "edge-artifacts/m.tar.gz", places) is None
+    assert outside_artifact_places("results", "model-packaging/outputs/j/c.zip", places) is None
+    for bucket, key in [
+        ("drop", "edge-deployments/fleet/d.json"),
+        ("drop", "edge-artifactsX/m"),
+        ("results", "reports/x.json"),
+        ("other", "edge-artifacts/m"),
+    ]:
+        assert outside_artifact_places(bucket, key, places) == (
+            "must be under s3://drop/edge-artifacts/ or s3://results/model-packaging/outputs/"
+        )

@@ -49,12 +49,12 @@ def test_newest_record_per_model_handle_wins(w: EdgeWorld) -> None:
     first["Definitions"].append(
         {
             "ModelHandle": "counter",
-            "S3Url": w.artifact("models/counter.bin", b"c"),
+            "S3Url": w.artifact("edge-artifacts/counter.bin", b"c"),
             "State": "DEPLOY",
         }
     )
     w.deployments().submit(w.drop_document(first, name="first.json"))
-    newer = w.document("camera-01", name="second", S3Url=w.artifact("models/v2.bin", b"v2"))
+    newer = w.document("camera-01", name="second", S3Url=w.artifact("edge-artifacts/v2.bin", b"v2"))
     w.deployments().submit(w.drop_document(newer, name="second.json"))
     undeploy = {
         "DeploymentName": "third",
@@ -65,7 +65,7 @@ def test_newest_record_per_model_handle_wins(w: EdgeWorld) -> None:
     # When camera-01 asks, Then each handle comes from its newest record
     deployments = _answers(w)["Deployments"]
     assert [d["DeploymentName"] for d in deployments] == ["second", "third"]
-    assert deployments[0]["Definitions"][0]["S3Url"].endswith("models/v2.bin")
+    assert deployments[0]["Definitions"][0]["S3Url"].endswith("edge-artifacts/v2.bin")
     assert deployments[1]["Definitions"] == [{"ModelHandle": "counter", "State": "UNDEPLOY"}]
     # And camera-02, named only by the first record, still gets both models from it
     (only,) = _answers(w, "camera-02")["Deployments"]

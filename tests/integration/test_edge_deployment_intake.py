@@ -82,6 +82,48 @@ def test_a_given_checksum_is_verified(w: EdgeWorld) -> None:
     )
 
 
+def test_an_artifact_outside_the_artifact_prefixes_is_rejected_unread(
+    w: EdgeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a document naming an object that exists, but outside the artifact prefixes
+    w.put("other-team/secret.bin", ARTIFACT, ChecksumAlgorithm="SHA1")
+    outside = f"s3://{w.stack.dropzone_bucket}/other-team/secret.bin"
+    source = w.drop_document(w.document(S3Url=outside))
+    read: list[str] = []
+    real_sha1 = S3.sha1
+
+    def recording(self: S3, bucket: str, key: str, **kwargs: Any) -> Any:
+        read.append(f"s3://{bucket}/{key}")
+        return real_sha1(self, bucket, key, **kwargs)
+
+    monkeypatch.setattr(S3, "sha1", recording)
+    # When it is submitted
+    job = w.deployments().submit(source)
+    # Then the record is REJECTED, naming the allowed prefixes, and the object was not read
+    assert job.status is JobStatus.REJECTED
+    assert job.message == (
+        f"Definitions[0].S3Url: must be under s3://{w.stack.dropzone_bucket}/edge-artifacts/ "
+        f"or s3://{w.stack.results_bucket}/model-packaging/outputs/"
+    )
+    assert read == []
+
+
+def test_an_artifact_under_the_packaging_outputs_is_accepted(w: EdgeWorld) -> None:
+    # Given a packaged component in the results bucket and a document naming it
+    key = "model-packaging/outputs/dz-1/defect/1.0.0/defect.zip"
+    w.put(key, ARTIFACT, bucket=w.stack.results_bucket, ChecksumAlgorithm="SHA1")
+    artifact = f"s3://{w.stack.results_bucket}/{key}"
+    # When the document is submitted
+    job = w.deployments().submit(w.drop_document(w.document(S3Url=artifact)))
+    # Then it is recorded with the artifact's SHA-1
+    assert job.status is JobStatus.SUBMITTED
+    deployment = deployment_of(job)
+    assert deployment is not None
+    (definition,) = deployment.definitions
+    assert definition.s3_url == artifact
+    assert definition.checksum is not None and definition.checksum.sum == SHA1
+
+
 def test_an_undeploy_is_a_new_record(w: EdgeWorld) -> None:
     w.deployments().submit(w.drop_document(w.document(), name="deploy.json"))
     undeploy = {

@@ -60,11 +60,19 @@ INVALID: list[tuple[str, Any, str, str]] = [
         "foreign bucket",
         lambda d: d["Definitions"][0].update(S3Url="s3://someone-elses-bucket/m.tar.gz"),
         "Definitions[0].S3Url",
-        "must be in this stack's buckets",
+        "must be under s3://dropzone-drop/edge-artifacts/ or "
+        "s3://dropzone-results/model-packaging/outputs/",
+    ),
+    (
+        "outside the artifact prefixes",
+        lambda d: d["Definitions"][0].update(S3Url="s3://dropzone-results/reports/x.json"),
+        "Definitions[0].S3Url",
+        "must be under s3://dropzone-drop/edge-artifacts/ or "
+        "s3://dropzone-results/model-packaging/outputs/",
     ),
     (
         "missing artifact",
-        lambda d: d["Definitions"][0].update(S3Url="s3://dropzone-drop/models/none.tar.gz"),
+        lambda d: d["Definitions"][0].update(S3Url="s3://dropzone-drop/edge-artifacts/none.tar.gz"),
         "Definitions[0].S3Url",
         "does not exist",
     ),

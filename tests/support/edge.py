@@ -95,8 +95,11 @@ class EdgeWorld:
             size=len(body),
         )
 
-    def artifact(self, key: str = "models/defect-detector/model.tar.gz", body: bytes = b"") -> str:
-        """A model artifact in the drop zone bucket, stored with S3's SHA-1 checksum."""
+    def artifact(
+        self, key: str = "edge-artifacts/defect-detector/model.tar.gz", body: bytes = b""
+    ) -> str:
+        """A model artifact in the drop zone bucket's edge artifacts prefix, stored with S3's
+        SHA-1 checksum."""
         self.put(key, body or b"model-bytes " * 100, ChecksumAlgorithm="SHA1")
         return f"s3://{self.stack.dropzone_bucket}/{key}"
 

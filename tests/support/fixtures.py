@@ -109,6 +109,11 @@ def stack(moto_aws: None) -> Stack:
     )
 
 
+# Every function's POWERTOOLS_METRICS_NAMESPACE, and the namespace of every alarm on
+# Dropzone's own metrics, in the folded template: one namespace per (root) stack.
+STACK_METRICS_NAMESPACE = {"Fn::Sub": "Dropzone/${AWS::StackName}"}
+
+
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
     """template.yaml as loaded by the local cloud."""

@@ -131,7 +131,8 @@ class EdgeSettings(Settings):
 
     results_bucket: str = Field(min_length=3)
     edge_devices_table: str = Field(min_length=3)
-    # Buckets a deployment's S3Url may point into (besides the results bucket).
+    # A dropped document's S3Url may name an object under this bucket's edge artifacts
+    # prefix (or the results bucket's packaging outputs; workflows.edge.rules.artifact_places).
     dropzone_bucket: str = ""
     edge_deployments_prefix: str = "edge-deployments/"
     edge_manager_sync: Literal["Enabled", "Disabled"] = "Disabled"
@@ -145,10 +146,6 @@ class EdgeSettings(Settings):
     @property
     def sync_enabled(self) -> bool:
         return self.edge_manager_sync == "Enabled"
-
-    @property
-    def artifact_buckets(self) -> frozenset[str]:
-        return frozenset(bucket for bucket in (self.dropzone_bucket, self.results_bucket) if bucket)
 
 
 # Up to 20 definitions (models.edge.MAX_DEFINITIONS), each object's SHA-1 (hashed as it is

@@ -40,11 +40,13 @@ from dropzone.workflows.edge.rules import (
     KIND,
     MAX_DOCUMENT_BYTES,
     RESULTS,
+    artifact_places,
     deployment_of,
     devices_of,
     fleet_from_key,
     invalid_from,
     job_id_for_packaging,
+    outside_artifact_places,
     parse_document,
     service_ref,
 )
@@ -103,7 +105,7 @@ class EdgeDeployments:
             deployment = EdgeDeployment(
                 deployment_name=document.deployment_name,
                 failure_handling_policy=document.failure_handling_policy,
-                definitions=self._definitions(document.definitions, restrict_buckets=True),
+                definitions=self._definitions(document.definitions, restrict_places=True),
             )
             return self._open(job, fleet, deployment, document.device_names, options={})
         except InvalidInput as invalid:
@@ -174,7 +176,7 @@ class EdgeDeployments:
             deployment = EdgeDeployment(
                 deployment_name=edge.deployment_name_for(packaging_job.job_id),
                 failure_handling_policy=edge.failure_handling_policy,
-                definitions=self._definitions([request], restrict_buckets=False),
+                definitions=self._definitions([request], restrict_places=False),
             )
             return self._open(job, fleet, deployment, edge.device_names, options=job.options)
         except ValidationError as error:
@@ -191,24 +193,23 @@ class EdgeDeployments:
     # -- shared
 
     def _definitions(
-        self, requests: list[DefinitionRequest], *, restrict_buckets: bool
+        self, requests: list[DefinitionRequest], *, restrict_places: bool
     ) -> list[Definition]:
-        """Edge Manager definitions: every DEPLOY model's object must exist (in this
-        stack's buckets, for uploaded documents) and gets its SHA-1; a given Checksum
-        must match it."""
+        """Edge Manager definitions: every DEPLOY model's object must exist (for uploaded
+        documents, under this stack's artifact prefixes, `rules.artifact_places`) and gets
+        its SHA-1; a given Checksum must match it."""
         problems: list[Problem] = []
         definitions: list[Definition] = []
+        places = artifact_places(self.settings.dropzone_bucket, self.settings.results_bucket)
         for index, request in enumerate(requests):
             where = f"Definitions[{index}]"
             if request.state is ModelState.UNDEPLOY or request.s3_url is None:
                 definitions.append(Definition(**request.model_dump()))
                 continue
             bucket, key = parse_s3_uri(request.s3_url)
-            if restrict_buckets and bucket not in self.settings.artifact_buckets:
-                allowed = " or ".join(sorted(self.settings.artifact_buckets))
-                problems.append(
-                    Problem(f"{where}.S3Url", f"must be in this stack's buckets ({allowed})")
-                )
+            outside = outside_artifact_places(bucket, key, places) if restrict_places else None
+            if outside is not None:
+                problems.append(Problem(f"{where}.S3Url", outside))
                 continue
             try:
                 digest = self.s3.sha1(bucket, key)

@@ -29,11 +29,17 @@ from dropzone.models.edge import (
     Heartbeat,
 )
 from dropzone.models.jobs import Job, JobKind, JobStatus
+from dropzone.models.packaging import OUTPUTS_PREFIX as PACKAGING_OUTPUTS_PREFIX
 from dropzone.models.s3_events import key_parts
 
 KIND = JobKind.EDGE_DEPLOYMENT
 RESULTS = "device_results"
 MAX_DOCUMENT_BYTES = 256 * 1024
+# Where a dropped document's models may be: model artifacts you put in the drop-zone bucket
+# under this prefix, and packaged components in the results bucket. The edge deployment
+# submit function may read nothing else (stacks/edge_deployment.yaml holds the same prefixes).
+DROPZONE_ARTIFACTS_PREFIX = "edge-artifacts/"
+RESULTS_ARTIFACTS_PREFIX = PACKAGING_OUTPUTS_PREFIX
 # Device clocks drift: a result may name a start time a little before its record existed.
 CLOCK_SKEW = timedelta(minutes=10)
 OPEN = (JobStatus.SUBMITTED, JobStatus.RUNNING)
@@ -120,6 +126,23 @@ def parse_document(body: bytes, fleet: str) -> EdgeDeploymentDocument:
             f"{document.device_fleet_name!r} differs from the fleet in the key ({fleet!r})",
         )
     return document
+
+
+def artifact_places(dropzone_bucket: str, results_bucket: str) -> tuple[str, ...]:
+    """The s3:// prefixes a dropped document's S3Url may start with."""
+    places = []
+    if dropzone_bucket:
+        places.append(f"s3://{dropzone_bucket}/{DROPZONE_ARTIFACTS_PREFIX}")
+    if results_bucket:
+        places.append(f"s3://{results_bucket}/{RESULTS_ARTIFACTS_PREFIX}")
+    return tuple(places)
+
+
+def outside_artifact_places(bucket: str, key: str, places: tuple[str, ...]) -> str | None:
+    """Why an artifact may not be read, or None when it is under one of `places`."""
+    if any(f"s3://{bucket}/{key}".startswith(place) for place in places):
+        return None
+    return f"must be under {' or '.join(places)}" if places else "no artifact place is set"
 
 
 def invalid_from(error: ValidationError, prefix: str = "") -> InvalidInput:

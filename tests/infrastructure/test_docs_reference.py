@@ -14,6 +14,7 @@ import tomllib
 from collections import defaultdict
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,6 +40,7 @@ from tests.support.docs import (
     tables,
 )
 from tests.support.fixtures import STACK_METRICS_NAMESPACE
+from tests.support.iam import markdown, role_rows
 
 PARAMETERS = "reference/parameters.md"
 OUTPUTS = "reference/outputs.md"
@@ -541,36 +543,68 @@ def test_the_events_page_lists_every_rule_with_its_pattern_and_queue(
 # ----------------------------------------------------------------------------- security
 
 
-def _allowed_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
-    statements = []
-    for function in resources_of_type(template, "AWS::Serverless::Function").values():
-        for policy in function["Properties"].get("Policies", []):
-            if not isinstance(policy, dict) or "Statement" not in policy:
-                continue  # a managed policy or a SAM policy template
-            for statement in policy["Statement"]:
-                if "Fn::If" in statement:  # a statement that exists only under a condition
-                    statement = statement["Fn::If"][1]
-                if isinstance(statement, dict) and statement.get("Effect") == "Allow":
-                    statements.append(statement)
-    return statements
+def _template_files() -> list[Path]:
+    return [TEMPLATE_PATH, *sorted((ROOT / "stacks").glob("*.yaml"))]
 
 
 def test_the_security_page_names_every_action_granted_on_every_resource(
     template: dict[str, Any],
 ) -> None:
-    statements = _allowed_statements(template)
-    assert statements
-    actions = [
-        (action, statement["Resource"])
-        for statement in statements
-        for action in (
-            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        )
+    statements = [
+        row for path in _template_files() for row in role_rows(template, read_document(path))
     ]
+    assert statements
+    actions = [(action, row["on"]) for row in statements for action in row["actions"].split(", ")]
     assert [action for action, _ in actions if "*" in action] == []
-    unscoped = sorted({action for action, resource in actions if resource == "*"})
-    text = page(SECURITY)
-    assert [action for action in unscoped if f"`{action}`" not in text] == []
+    unscoped = sorted({action for action, resource in actions if "*" in resource.split(", ")})
+    assert unscoped
+    section = page(SECURITY).split("## What each role may do")[0]
+    assert [action for action in unscoped if f"`{action}`" not in section] == []
+
+
+def _role_tables() -> dict[str, list[str]]:
+    """The security page's tables of role statements: template file → its rows as written."""
+    found: dict[str, list[str]] = {}
+    for section in page(SECURITY).split("\n### ")[1:]:
+        heading, _, body = section.partition("\n")
+        found[first_name(heading)] = [line for line in body.splitlines() if line.startswith("| `")]
+    return found
+
+
+def test_the_security_page_gives_every_statement_of_every_role_as_the_templates_do(
+    template: dict[str, Any],
+) -> None:
+    tables = _role_tables()
+    files = {str(path.relative_to(ROOT)): path for path in _template_files()}
+    assert sorted(tables) == sorted(files)
+    for name, path in files.items():
+        expected = [markdown(row) for row in role_rows(template, read_document(path))]
+        written = tables[name]
+        assert [row for row in expected if row not in written] == [], f"missing from {name}"
+        assert [row for row in written if row not in expected] == [], f"not in {name}"
+
+
+def test_every_function_has_its_own_role_and_no_role_has_a_managed_policy() -> None:
+    for path in _template_files():
+        document = read_document(path)
+        roles = resources_of_type(document, "AWS::IAM::Role")
+        assert roles, path
+        for name, function in resources_of_type(document, "AWS::Serverless::Function").items():
+            properties = function["Properties"]
+            assert "Policies" not in properties, name
+            assert properties["Role"] == {"Fn::GetAtt": [f"{name}Role", "Arn"]}, name
+            role = roles[f"{name}Role"]
+            assert role.get("Condition") == function.get("Condition"), name
+            (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+            assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}, name
+            policies = [
+                policy["Fn::If"][1] if "Fn::If" in policy else policy
+                for policy in role["Properties"]["Policies"]
+            ]
+            assert [policy["PolicyName"] for policy in policies][:2] == ["Runtime", "Work"], name
+        for name, resource in document["Resources"].items():
+            assert "ManagedPolicyArns" not in resource.get("Properties", {}), name
+            assert resource["Type"] not in {"AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"}, name
 
 
 # ------------------------------------------------------------------------- make targets

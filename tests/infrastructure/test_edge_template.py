@@ -16,6 +16,7 @@ from dropzone.workflows.edge.rules import (
 )
 from tests.support.docs import first_name, page, rows
 from tests.support.fixtures import STACK_METRICS_NAMESPACE
+from tests.support.iam import work_policies
 
 
 @pytest.mark.parametrize("queue", ["EdgeDeploymentSubmitQueue", "EdgeHeartbeatQueue"])
@@ -63,8 +64,9 @@ def test_the_alarms_page_lists_the_heartbeat_and_queue_age_alarms(
 
 
 def test_the_sync_reads_only_its_cursor_by_key(template: dict[str, Any]) -> None:
-    function = template["Resources"]["EdgeSyncFunction"]["Properties"]
-    statements = [s for policy in function["Policies"] for s in policy["Statement"]]
+    statements = [
+        s for policy in work_policies(template, "EdgeSyncFunction") for s in policy["Statement"]
+    ]
     (get_item,) = [s for s in statements if "dynamodb:GetItem" in str(s["Action"])]
     assert get_item["Condition"] == {
         "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [SYNC_CURSOR_KEY]}
@@ -74,8 +76,11 @@ def test_the_sync_reads_only_its_cursor_by_key(template: dict[str, Any]) -> None
 def test_the_submit_function_reads_only_documents_and_artifact_prefixes(
     template: dict[str, Any],
 ) -> None:
-    function = template["Resources"]["EdgeDeploymentSubmitFunction"]["Properties"]
-    statements = [s for policy in function["Policies"] for s in policy["Statement"]]
+    statements = [
+        s
+        for policy in work_policies(template, "EdgeDeploymentSubmitFunction")
+        for s in policy["Statement"]
+    ]
     reads = [s for s in statements if "s3:GetObject" in str(s["Action"])]
     lists = [s for s in statements if "s3:ListBucket" in str(s["Action"])]
     drop = "arn:${AWS::Partition}:s3:::${DropZoneBucket}"

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.support.docs import first_name, page, rows
+from tests.support.iam import work_policies
 
 
 @pytest.mark.parametrize("queue", ["PackagingSubmitQueue", "GreengrassStateQueue"])
@@ -56,7 +57,7 @@ def test_the_edge_reconciler_runs_on_a_schedule_with_a_dead_letter_queue(
 
 
 def test_the_edge_reconciler_may_do_only_what_it_does(template: dict[str, Any]) -> None:
-    (policy,) = template["Resources"]["EdgeReconcileFunction"]["Properties"]["Policies"]
+    (policy,) = work_policies(template, "EdgeReconcileFunction")
     actions = sorted(
         action
         for statement in policy["Statement"]
@@ -75,7 +76,7 @@ def test_the_edge_reconciler_may_do_only_what_it_does(template: dict[str, Any]) 
 
 
 def test_quota_refusals_may_postpone_only_their_own_queue(template: dict[str, Any]) -> None:
-    (policy,) = template["Resources"]["PackagingSubmitFunction"]["Properties"]["Policies"]
+    (policy,) = work_policies(template, "PackagingSubmitFunction")
     (statement,) = [s for s in policy["Statement"] if s["Sid"] == "PostponeQuotaRefusals"]
     assert statement["Action"] == "sqs:ChangeMessageVisibility"
     assert statement["Resource"] == {"Fn::GetAtt": ["PackagingSubmitQueue", "Arn"]}
@@ -101,7 +102,7 @@ def _poller_policy(template: dict[str, Any], **parameters: str) -> list[dict[str
         ref=lambda name: f"ref-{name}",
         get_att=lambda name, attribute: f"att-{name}-{attribute}",
     )
-    policies = resolver(template["Resources"]["PackagingPollFunction"]["Properties"]["Policies"])
+    policies = resolver(work_policies(template, "PackagingPollFunction"))
     return [statement for policy in policies for statement in policy["Statement"]]
 
 

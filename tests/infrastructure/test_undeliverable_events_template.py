@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.support.iam import work_policies
+
 SCHEDULED = {
     "SageMakerReconcileFunction",
     "BedrockAdmissionFunction",
@@ -170,7 +172,7 @@ def test_events_may_be_put_only_with_dropzones_own_source(template: dict[str, An
     put_events = [
         (logical_id, statement)
         for logical_id, function in _of_type(template, "AWS::Serverless::Function").items()
-        for statement in _statements(function["Properties"])
+        for statement in _statements({"Policies": work_policies(template, logical_id)})
         if "events:PutEvents" in _listed(statement["Action"])
     ]
     assert [logical_id for logical_id, _ in put_events] == ["StatusPublisherFunction"]

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.iam import work_policies
+
 
 @pytest.mark.parametrize(
     ("function", "queue"),
@@ -24,7 +26,7 @@ def test_an_unreadable_message_may_go_back_only_to_its_own_queue(
     assert source["Properties"]["Queue"] == {"Fn::GetAtt": [queue, "Arn"]}
     statements = [
         statement
-        for policy in properties["Policies"]
+        for policy in work_policies(template, function)
         for statement in policy["Statement"]
         if "sqs:ChangeMessageVisibility" in statement["Action"]
     ]

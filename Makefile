@@ -3,12 +3,20 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 SAM_CLI_VERSION ?= 1.170.0
+CHECKOV_VERSION ?= 3.3.30
+PARLIAMENT_VERSION ?= 1.6.4
 UV := scripts/uv.sh
 UV_SYNC_FLAGS := $(if $(CI),--locked,)
 SAM := SAM_CLI_TELEMETRY=0 $(UV) tool run --from aws-sam-cli==$(SAM_CLI_VERSION) sam
+# The scanners run in tool environments of their own, as SAM CLI does. parliament imports
+# pkg_resources without declaring it, which setuptools 80 still ships (84 no longer does).
+CHECKOV := $(UV) tool run --from checkov==$(CHECKOV_VERSION) checkov
+PARLIAMENT_PYTHON := $(UV) tool run --from parliament==$(PARLIAMENT_VERSION) \
+	--with setuptools==80.10.2 python
 
 .PHONY: help setup demo test unit integration local infrastructure lint typecheck cfn-lint \
-	sam-validate format bench build layer-requirements layer-check clean docs docs-serve
+	sam-validate scan checkov parliament format bench build layer-requirements layer-check \
+	clean docs docs-serve
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -19,7 +27,7 @@ setup: ## Install the project and its dev tools into .venv (bootstraps uv when m
 demo: setup ## Run every workflow offline, end to end (`dropzone demo --keep` keeps the state)
 	$(UV) run python -m dropzone_local.demo
 
-test: setup lint typecheck cfn-lint sam-validate unit integration local infrastructure docs ## Lint, type-check, validate the template, run every test folder
+test: setup lint typecheck cfn-lint sam-validate scan unit integration local infrastructure docs ## Lint, type-check, validate and scan the templates, run every test folder
 
 PYTEST_WORKERS ?= auto
 PYTEST := $(UV) run pytest -n $(PYTEST_WORKERS) --dist loadfile
@@ -45,11 +53,19 @@ typecheck: ## mypy (strict, with the pydantic plugin)
 
 TEMPLATES := template.yaml $(sort $(wildcard stacks/*.yaml))
 
-cfn-lint: ## Lint template.yaml and every nested template under stacks/ (SAM expanded)
-	$(UV) run cfn-lint $(TEMPLATES)
+cfn-lint: ## Lint template.yaml and every nested template under stacks/ (SAM expanded), with AWS Labs' serverless rules
+	$(UV) run cfn-lint --append-rules cfn_lint_serverless.rules -- $(TEMPLATES)
 
 sam-validate: ## sam validate --lint on every template, with SAM CLI in its own tool environment
 	for template in $(TEMPLATES); do $(SAM) validate --lint --region us-east-1 -t $$template || exit 1; done
+
+scan: checkov cfn-lint parliament ## The template scanners: checkov, cfn-lint with the serverless rules, parliament on every IAM policy
+
+checkov: ## checkov's CloudFormation checks on every template; a suppression needs its reason (Metadata checkov skip comment)
+	$(CHECKOV) --framework cloudformation --skip-download --quiet --compact $(addprefix --file ,$(TEMPLATES))
+
+parliament: ## parliament on every IAM policy document of the SAM-expanded templates (scripts/check_policies.py)
+	$(PARLIAMENT_PYTHON) scripts/check_policies.py --sam-cli-version $(SAM_CLI_VERSION) $(TEMPLATES)
 
 docs: setup ## Build the documentation into site/ (mkdocs build --strict: any warning fails)
 	$(UV) run mkdocs build --strict

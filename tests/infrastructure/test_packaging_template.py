@@ -146,17 +146,13 @@ def test_the_poller_may_roll_out_only_to_the_listed_targets(
     }
     # Every thing and thing group ARN is one the list names, and each entry is there
     assert named == expected
+    # CreateJob is authorized against the job and its targets together: the job's ARN
+    # stands beside the targets, and the other job actions name the job only
     (targeted,) = [s for s in statements if s["Sid"] == "DeployToAllowedTargets"]
-    assert sorted(_resources(targeted)) == sorted(expected)
-    # The IoT job ARN is the one unscoped IoT resource, for the job actions only
+    assert sorted(_resources(targeted)) == sorted({f"{iot}:job/*", *expected})
     (jobs,) = [s for s in statements if s["Sid"] == "RunDeploymentJobs"]
     assert jobs["Resource"] == f"{iot}:job/*"
-    assert sorted(jobs["Action"]) == [
-        "iot:CancelJob",
-        "iot:CreateJob",
-        "iot:DescribeJob",
-        "iot:UpdateJob",
-    ]
+    assert sorted(jobs["Action"]) == ["iot:CancelJob", "iot:DescribeJob", "iot:UpdateJob"]
     iot_resources = {
         resource
         for statement in statements

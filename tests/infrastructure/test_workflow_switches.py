@@ -99,7 +99,7 @@ def _expand(templates: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "--from",
             f"aws-sam-cli=={SAM_CLI_VERSION}",
             "python",
-            str(ROOT / "tests" / "support" / "sam_expand.py"),
+            str(ROOT / "scripts" / "sam_expand.py"),
         ],
         input=json.dumps(templates),
         capture_output=True,

@@ -3,7 +3,8 @@
 Run with the Python of the pinned SAM CLI's tool environment (which carries the translator;
 the project's own environment does not): it reads a JSON list of templates on standard
 input and writes the JSON list of their expansions. Code locations are replaced by S3
-placeholders first, as `sam package` would replace them.
+placeholders first, as `sam package` would replace them. Used by the workflow switch tests
+(tests/infrastructure/test_workflow_switches.py) and by scripts/check_policies.py.
 """
 
 from __future__ import annotations

@@ -121,6 +121,10 @@ def _with_id(model_input: dict[str, Any]) -> bytes:
     return line({"recordId": "x", "modelInput": model_input})
 
 
+def _converse_image(image: dict[str, Any]) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": [{"image": image}]}]}
+
+
 def _cannot_split_by_bytes() -> tuple[bytes, BatchLimits]:
     small, limit = 60, 190
     body = sized("a", small) + sized("b", small) + sized("c", small) + sized("d", 140)
@@ -354,6 +358,59 @@ BAD_INPUTS = [
         {"invocation_type": "Converse"},
         Problem("line 1", "modelInput.inferenceConfig must be an object, got an array"),
         id="converse-inference-config-not-an-object",
+    ),
+    pytest.param(
+        _with_id({**CLAUDE_OK, "messages": [{"role": "user", "content": SECRET}]}),
+        {"invocation_type": "Converse"},
+        Problem(
+            "line 1",
+            "modelInput.anthropic_version is not a member of a Converse request; it belongs to "
+            "an InvokeModel body for Anthropic Claude (Messages API): upload such records with "
+            "invocation-type InvokeModel",
+        ),
+        id="converse-given-an-invoke-model-body",
+    ),
+    pytest.param(
+        _with_id({"messages": [{"role": "user", "content": [{"type": "text", "text": SECRET}]}]}),
+        {"invocation_type": "Converse"},
+        Problem("line 1", "modelInput.messages[0].content[0].type is not a member of ContentBlock"),
+        id="converse-unknown-nested-member",
+    ),
+    pytest.param(
+        _with_id({"messages": [{"role": "user", "content": [{"text": SECRET, "image": {}}]}]}),
+        {"invocation_type": "Converse"},
+        Problem(
+            "line 1",
+            "modelInput.messages[0].content[0] sets text and image; ContentBlock takes exactly "
+            "one member",
+        ),
+        id="converse-union-with-two-members",
+    ),
+    pytest.param(
+        _with_id(_converse_image({"format": "bmp", "source": {"bytes": "QQ=="}})),
+        {"invocation_type": "Converse"},
+        Problem(
+            "line 1",
+            'modelInput.messages[0].content[0].image.format must be one of "png", "jpeg", '
+            '"gif" or "webp"',
+        ),
+        id="converse-value-not-in-enum",
+    ),
+    pytest.param(
+        _with_id(_converse_image({"format": "png", "source": {"bytes": SECRET}})),
+        {"invocation_type": "Converse"},
+        Problem(
+            "line 1",
+            "modelInput.messages[0].content[0].image.source.bytes must be a non-empty base64 "
+            "string (A-Z, a-z, 0-9, + and /, padded with =)",
+        ),
+        id="converse-bytes-not-base64",
+    ),
+    pytest.param(
+        _with_id({**CONVERSE_OK, "inferenceConfig": {"maxTokens": 0}}),
+        {"invocation_type": "Converse"},
+        Problem("line 1", "modelInput.inferenceConfig.maxTokens must be a positive integer, got 0"),
+        id="converse-under-the-minimum",
     ),
     pytest.param(
         _with_id({"anthropic_version": "bedrock-2023-05-31", "messages": [{"text": SECRET}]}),

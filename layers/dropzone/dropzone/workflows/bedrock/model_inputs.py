@@ -1,8 +1,10 @@
 """What a batch record's `modelInput` must hold, by invocation type and model family.
 
-Converse has one request shape for every model. InvokeModel takes each provider's native
-body, so its checks come from FAMILIES: the first family whose prefix matches the model id
-(cross-region inference profile prefix and ARN stripped) applies; unknown models pass.
+Converse has one request shape for every model: bedrock-runtime's Converse request, without
+`modelId` (dropzone.workflows.bedrock.converse_shape). InvokeModel takes each provider's
+native body, so its checks come from FAMILIES: the first family whose prefix matches the
+model id (cross-region inference profile prefix and ARN stripped) applies; unknown models
+pass.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from itertools import product
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic_core import CoreSchema, core_schema
 
+if TYPE_CHECKING:
+    from dropzone.workflows.bedrock.converse_shape import ConverseShape
+
 INVOCATION_TYPES = ("InvokeModel", "Converse")
-CONVERSE_ROLES = ("user", "assistant")
 INFERENCE_PROFILE_PREFIX = re.compile(r"^(?:us|us-gov|eu|apac|jp|au|ca|global)\.")
 
 Kind = Literal["string", "positive integer", "non-empty array", "array", "object"]
@@ -101,10 +105,6 @@ class ModelFamily:
 
 
 _MESSAGES = Need.field("messages", "non-empty array")
-_CONVERSE_OPTIONAL: tuple[tuple[str, Kind], ...] = (
-    ("system", "array"),
-    ("inferenceConfig", "object"),
-)
 
 FAMILIES: tuple[ModelFamily, ...] = (
     ModelFamily(
@@ -203,48 +203,36 @@ def _family_schema(family: ModelFamily | None) -> CoreSchema | None:
     return choices[0] if choices else None
 
 
-def _converse_schema() -> CoreSchema:
-    message = core_schema.typed_dict_schema(
-        {
-            "role": core_schema.typed_dict_field(core_schema.literal_schema(list(CONVERSE_ROLES))),
-            "content": core_schema.typed_dict_field(_KIND_SCHEMAS["array"]),
-        },
-        extra_behavior="ignore",
-        strict=True,
-    )
-    messages = core_schema.list_schema(message, min_length=1, strict=True)
-    fields = {"messages": core_schema.typed_dict_field(messages)} | {
-        name: core_schema.typed_dict_field(_KIND_SCHEMAS[kind], required=False)
-        for name, kind in _CONVERSE_OPTIONAL
-    }
-    return core_schema.typed_dict_schema(fields, extra_behavior="ignore", strict=True)
-
-
 def model_input_schema(model_id: str, invocation_type: str) -> CoreSchema | None:
     """A schema that accepts a JSON modelInput only when check_model_input would accept it
     (it may refuse more, never less), or None when the checks cannot be put as one."""
     if invocation_type == "Converse":
-        return _converse_schema()
+        return _converse().schema()
     if invocation_type == "InvokeModel":
         return _family_schema(family_of(model_id))
     raise ValueError(f"unknown invocation type {invocation_type!r}; expected {INVOCATION_TYPES}")
 
 
 def _converse_problem(model_input: Mapping[str, Any]) -> str | None:
-    reason = _MESSAGES.problem(model_input, "Converse")
-    if reason:
-        return reason
-    for position, message in enumerate(model_input["messages"]):
-        path = f"modelInput.messages[{position}]"
-        if not isinstance(message, dict):
-            return _wrong(path, "object", message)
-        if message.get("role") not in CONVERSE_ROLES:
-            return f'{path}.role must be "user" or "assistant"'
-        if "content" not in message:
-            return f"{path}.content is missing; Converse needs an array"
-        if not isinstance(message["content"], list):
-            return _wrong(f"{path}.content", "array", message["content"])
-    for name, kind in _CONVERSE_OPTIONAL:
-        if name in model_input and not _IS[kind](model_input[name]):
-            return _wrong(f"modelInput.{name}", kind, model_input[name])
+    return _converse().problem(model_input)
+
+
+@cache
+def _converse() -> ConverseShape:
+    """The Converse check, built on the first Converse record: loading botocore's model
+    costs more than a process that never sees one should pay."""
+    from dropzone.workflows.bedrock.converse_shape import ConverseShape
+
+    return ConverseShape.load(hint=_invoke_model_hint)
+
+
+def _invoke_model_hint(name: str) -> str | None:
+    """Where a member a Converse request does not have belongs, if some family's
+    InvokeModel body needs it: the record was likely written for InvokeModel."""
+    for family in FAMILIES:
+        if any(name == field for need in family.needs for field, _ in need.options):
+            return (
+                f"it belongs to an InvokeModel body for {family.name}: upload such records "
+                "with invocation-type InvokeModel"
+            )
     return None

@@ -24,6 +24,12 @@ Service behaviour reproduced here, and where it is a reading rather than a fact:
 - Unconfirmed, configurable: a reused token with other parameters raises
   ValidationException (`idempotency_mismatch_code`); a reused job name raises
   ConflictException (`name_conflict_code`; Bedrock's import jobs use ValidationException).
+- A record fails as `record_faults` says (a `RecordFaults`, shared with the on-demand
+  `FakeBedrockRuntime` in the local cloud: by marker or predicate, for a number of runs
+  counted per record content across jobs), else as malformed input when `record_fails`
+  picks it (by default when its modelInput has `"fail": true`). Its output line carries
+  the documented `error`: `{"errorCode": <number>, "errorMessage": <string>}`. AWS shows
+  only 400; the other codes (429, 408, 500, 503) are the runtime's HTTP statuses.
 - Unconfirmed, configurable: records that error make the job PartiallyCompleted
   (`status_with_record_errors`). AWS documents PartiallyCompleted as "not all records could
   be processed in time"; a job with failed records may end Completed with
@@ -59,6 +65,7 @@ from botocore.utils import parse_to_aware_datetime
 
 from dropzone import aws
 from dropzone.clock import utcnow
+from dropzone_local.record_faults import Fault, RecordFaults, fails_when_flagged
 from dropzone_local.service_model import (
     check_constraints,
     client_error,
@@ -115,12 +122,6 @@ _EXPIRES = frozenset({S.SUBMITTED, S.VALIDATING, S.SCHEDULED})  # never started 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def fails_when_flagged(record: dict[str, Any]) -> bool:
-    """Default `record_fails`: the record's modelInput carries `"fail": true`."""
-    model_input = record.get("modelInput")
-    return isinstance(model_input, dict) and model_input.get("fail") is True
-
-
 @dataclass
 class _InputFile:
     name: str  # path below the input prefix; the output is `<name>.out`
@@ -167,6 +168,9 @@ class FakeBedrock:
     quota_per_model: int = 10
     min_records: int = 100
     max_records: int = 50_000
+    # Which records fail, how and how often; shared with FakeBedrockRuntime by the local cloud.
+    record_faults: RecordFaults = field(default_factory=RecordFaults)
+    # Records that fail every run as malformed input, unless `record_faults` says otherwise.
     record_fails: Callable[[dict[str, Any]], bool] = fails_when_flagged
     # Extra advances a job stays InProgress, by job name; "*" applies to every job.
     slow_jobs: dict[str, int] = field(default_factory=dict)
@@ -575,10 +579,12 @@ class FakeBedrock:
 
     def _invoke(self, record: dict[str, Any], manifest: dict[str, int]) -> dict[str, Any]:
         line = {"recordId": record["recordId"], "modelInput": record["modelInput"]}
-        if self.record_fails(record):
+        fault = self.record_faults.attempt(record["modelInput"])
+        if fault is None and self.record_fails(record):
+            fault = Fault.malformed_input()
+        if fault is not None:
             manifest["errorRecordCount"] += 1
-            error = {"errorCode": 400, "errorMessage": "Malformed input request (fake)."}
-            return {**line, "error": error}
+            return {**line, "error": fault.output_error()}
         output = {"outputText": f"fake output for record {record['recordId']}"}
         manifest["successRecordCount"] += 1
         manifest["inputTokenCount"] += len(json.dumps(record["modelInput"])) // 4

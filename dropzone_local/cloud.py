@@ -110,6 +110,7 @@ class LocalCloud(StandIns):
             "sagemaker-runtime": self.sagemaker,
             "lambda": self.lambda_service,
             "bedrock": self.bedrock,
+            "bedrock-runtime": self.bedrock_runtime,
             "lookoutvision": self.lookoutvision,
             "greengrassv2": self.greengrass,
             "sqs": self._delivery.watched_sqs(),

@@ -1,6 +1,7 @@
 """The stand-ins the local cloud holds for the services moto lacks (SageMaker endpoints,
-Bedrock, Lookout for Vision, Greengrass, edge devices), and what a user does with them:
-set them up, make them fail, slow them down, and make their events unreliable."""
+Bedrock batch and on-demand inference, Lookout for Vision, Greengrass, edge devices), and
+what a user does with them: set them up, make them fail, slow them down, and make their
+events unreliable."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from datetime import UTC
 from typing import Any
 
 from dropzone_local.bedrock import Deliver, FakeBedrock, PutEventsDelivery, UnreliableDelivery
+from dropzone_local.bedrock_runtime import FakeBedrockRuntime
 from dropzone_local.edge_devices import DeploymentSource, FakeEdgeDevice
 from dropzone_local.greengrass import FakeGreengrass
 from dropzone_local.lookoutvision import FakeLookoutVision
+from dropzone_local.record_faults import RecordFaults
 from dropzone_local.sagemaker import FakeSageMakerRuntime
 
 
@@ -21,7 +24,13 @@ class StandIns:
 
     def __init__(self, *, region: str, account: str) -> None:
         self.sagemaker = FakeSageMakerRuntime(region=region, account=account)
-        self.bedrock = FakeBedrock(account=account, region=region)
+        # One record-fault policy for batch jobs and on-demand calls, so that a record is
+        # recognised, and its runs counted, wherever it runs.
+        self.record_faults = RecordFaults()
+        self.bedrock = FakeBedrock(account=account, region=region, record_faults=self.record_faults)
+        self.bedrock_runtime = FakeBedrockRuntime(
+            account=account, region=region, record_faults=self.record_faults
+        )
         self.bedrock_peak_in_flight = 0  # the most batch jobs Bedrock held at once
         self.greengrass = FakeGreengrass(account=account, region=region)
         self.lookoutvision = FakeLookoutVision(
@@ -61,6 +70,7 @@ class StandIns:
         fakes: dict[str, Any] = {
             "sagemaker-runtime": self.sagemaker,
             "bedrock": self.bedrock,
+            "bedrock-runtime": self.bedrock_runtime,
             "lookoutvision": self.lookoutvision,
             "greengrassv2": self.greengrass,
         }

@@ -114,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     jobs = commands.add_parser(
-        "jobs", help="list jobs or show one, with its history", description="Read the job ledger."
+        "jobs",
+        help="list jobs, show one with its history, fetch a Bedrock result",
+        description="Read the job ledger.",
     )
     jobs_commands = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
     listing = jobs_commands.add_parser(
@@ -146,6 +148,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("job_id", metavar="JOB_ID", help="a job id, or a unique leading part of one")
     show.add_argument("--json", action="store_true", help="print the job record as JSON")
+    result = jobs_commands.add_parser(
+        "result",
+        parents=[remote, local],
+        help="fetch a Bedrock upload's result file",
+        description=(
+            "Fetch a Bedrock upload's result file: one line per input record, in input order, "
+            "with its modelOutput or its error. A part's id stands for its upload."
+        ),
+    )
+    result.add_argument(
+        "job_id", metavar="JOB_ID", help="a job id, or a unique leading part of one"
+    )
+    result.add_argument("-o", "--output", metavar="FILE", help="write to FILE, not standard output")
 
     demo = commands.add_parser(
         "demo",
@@ -398,7 +413,8 @@ def _jobs_source(args: argparse.Namespace, clients: ClientFactory | None) -> Any
         except StateError as error:
             raise CliError(str(error), exit_code=1) from error
     stack = _stack(args, clients)
-    return RemoteJobs(stack.jobs_table(), stack.target.client("dynamodb"))
+    s3 = stack.target.client("s3") if args.jobs_command == "result" else None
+    return RemoteJobs(stack.jobs_table(), stack.target.client("dynamodb"), s3)
 
 
 def _dispatch(args: argparse.Namespace, clients: ClientFactory | None) -> int:
@@ -415,13 +431,15 @@ def _dispatch(args: argparse.Namespace, clients: ClientFactory | None) -> int:
 
 
 def _jobs(args: argparse.Namespace, clients: ClientFactory | None) -> int:
-    from dropzone_cli.jobs import list_jobs, show_job
+    from dropzone_cli.jobs import job_result, list_jobs, show_job
 
     source = _jobs_source(args, clients)
     if args.jobs_command == "list":
         return list_jobs(
             source, kind=args.kind, status=args.status, limit=args.limit, as_json=args.json
         )
+    if args.jobs_command == "result":
+        return job_result(source, args.job_id, output=args.output)
     return show_job(source, args.job_id, as_json=args.json)
 
 

@@ -1,9 +1,11 @@
-"""`dropzone jobs list|show`: read the job ledger of a deployed stack or a saved local run."""
+"""`dropzone jobs list|show|result`: read the job ledger of a deployed stack or a saved local
+run, and fetch a Bedrock upload's result file."""
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import sys
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
@@ -11,7 +13,7 @@ from dropzone.models.jobs import Job, JobKind, JobStatus
 from dropzone.store.job_items import job_from_item, state_key
 from dropzone.store.ledger import BY_STATE_INDEX, Ledger
 from dropzone_cli.common import CliError, print_json, print_table
-from dropzone_local.state import LocalState
+from dropzone_local.state import SMALL_OBJECT_BYTES, LocalState
 
 FULL_ID_LENGTH = len("dz-") + 40
 
@@ -63,11 +65,12 @@ class RemoteJobs:
     """The jobs table of a deployed stack: the by-state index whenever a kind or status
     is given (one query per kind#status pair), otherwise a paginated scan."""
 
-    def __init__(self, table_name: str, dynamodb: Any) -> None:
+    def __init__(self, table_name: str, dynamodb: Any, s3: Any = None) -> None:
         self.table_name = table_name
         self.description = f"table {table_name}"
         self._client = dynamodb
         self._ledger = Ledger(table_name, dynamodb)
+        self.s3 = s3
 
     def matching(
         self, kinds: list[JobKind], statuses: list[JobStatus], limit: int
@@ -144,6 +147,10 @@ def resolve_job(source: JobSource, job_id: str) -> Job:
         return job
     if len(job_id) < FULL_ID_LENGTH:
         matches = source.ids_starting(job_id)
+        # an upload's id is the start of its jobs' ids: a short id names the upload
+        shortest = min(matches, key=len, default="")
+        if matches and all(match.startswith(f"{shortest}-") for match in matches[1:]):
+            matches = [shortest]
         if len(matches) == 1:
             found = source.get(matches[0])
             if found is not None:
@@ -218,6 +225,55 @@ def show_job(source: JobSource, job_id: str, *, as_json: bool) -> int:
     if isinstance(source, LocalJobs):
         _print_saved_bodies(source.state, job)
     return 0
+
+
+def job_result(source: JobSource, job_id: str, *, output: str | None) -> int:
+    """Write a Bedrock upload's result file to `output`, or to standard output. A part's id
+    stands for its upload."""
+    job = resolve_job(source, job_id)
+    if job.kind is JobKind.BEDROCK_BATCH and job.parent_id:
+        job = resolve_job(source, job.parent_id)
+    uri = job.output_location
+    if job.kind is not JobKind.BEDROCK_BATCH or not job.children:
+        raise CliError(f"{job.job_id} is not a Bedrock batch upload: only those have a result file")
+    if not uri or not job.status.is_terminal:
+        raise CliError(
+            f"{job.job_id} is {job.status}: its result file is written once every one of its "
+            "jobs has ended",
+            exit_code=1,
+        )
+    sink = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115
+    try:
+        for chunk in _result_chunks(source, uri):
+            sink.write(chunk)
+    finally:
+        if output:
+            sink.close()
+        else:
+            sink.flush()
+    if output:
+        print(f"{uri} → {output}", file=sys.stderr)
+    return 0
+
+
+def _result_chunks(source: JobSource, uri: str) -> Iterator[bytes]:
+    if isinstance(source, LocalJobs):
+        saved = source.state.object(uri)
+        if saved is None or saved.body is None:
+            size = f" ({saved.size} bytes)" if saved is not None else ""
+            raise CliError(
+                f"the local state did not keep {uri}{size}: it keeps objects up to "
+                f"{SMALL_OBJECT_BYTES // 1024} KiB",
+                exit_code=1,
+            )
+        yield saved.body
+        return
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    body = source.s3.get_object(Bucket=bucket, Key=key)["Body"]  # type: ignore[attr-defined]
+    try:
+        yield from body.iter_chunks(1 << 20)
+    finally:
+        body.close()
 
 
 def _print_saved_bodies(state: LocalState, job: Job) -> None:

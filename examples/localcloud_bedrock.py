@@ -1,5 +1,5 @@
-"""A Bedrock batch on LocalCloud: two bad records end the job PARTIALLY_SUCCEEDED, with a
-retry file holding just those two.
+"""A Bedrock batch on LocalCloud: two bad records end the upload PARTIALLY_SUCCEEDED, with
+one result file holding every record in input order, those two with their error.
 
 Copy it to tests/local/test_my_bedrock_batch.py and run it with pytest, or run it as it is:
 `scripts/uv.sh run python examples/localcloud_bedrock.py`.
@@ -36,13 +36,19 @@ def test_a_batch_with_two_bad_records_ends_partially_succeeded() -> None:
         cloud.put_object(key, batch(150, failing={7, 70}), metadata={"timeout-hours": "48"})
         cloud.run_until_idle()  # submit → admission (async invoke) → Bedrock → state events
 
-        (job,) = cloud.jobs()
-        assert job.status is JobStatus.PARTIALLY_SUCCEEDED
-        assert (job.counts["succeeded_records"], job.counts["failed_records"]) == (148, 2)
-        retry = cloud.read_object(job.failure_location or "").decode().splitlines()
-        assert sorted(json.loads(line)["recordId"] for line in retry) == ["r0007", "r0070"]
+        upload = next(job for job in cloud.jobs() if job.parent_id is None)
+        assert upload.status is JobStatus.PARTIALLY_SUCCEEDED
+        assert upload.message == "148 of 150 records succeeded, 2 failed"
+        result = cloud.read_object(upload.output_location or "").decode().splitlines()
+        lines = [json.loads(line) for line in result]
+        assert [line["recordId"] for line in lines] == [f"r{index:04d}" for index in range(150)]
+        failed = [line for line in lines if "error" in line]
+        assert [line["recordId"] for line in failed] == ["r0007", "r0070"]
+        assert [line["error"]["code"] for line in failed] == [400, 400]  # final: no retry
+        assert [line["error"]["attempts"] for line in failed] == [1, 1]
         (call,) = cloud.bedrock.create_calls
-        assert call["jobName"] == call["clientRequestToken"] == job.job_id
+        (part_id,) = upload.children  # the one Bedrock job that ran the upload's records
+        assert call["jobName"] == call["clientRequestToken"] == part_id
         assert call["timeoutDurationInHours"] == 48
         assert cloud.queue_depth("BedrockSubmitDLQUrl") == 0
 

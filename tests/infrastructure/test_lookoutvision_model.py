@@ -96,7 +96,8 @@ def test_the_template_points_lambda_at_the_model_inside_the_layer() -> None:
     }
     # Every function, in every nested template, has the one path; a python layer's
     # content lands under /opt/python.
-    assert len(data_paths) == 1 and len(functions) == 15
+    assert len(data_paths) == 1
+    assert len(functions) == len(list((ROOT / "functions").glob("*/app.py")))
     in_layer = Path(data_paths.pop()).relative_to("/opt/python")
     assert (ROOT / layer / in_layer / "lookoutvision" / "2020-11-20" / "service-2.json").is_file()
 

@@ -9,6 +9,7 @@ import pytest
 
 from dropzone.models.jobs import JobKind, JobStatus
 from functions.bedrock_admission import app as admission_app
+from functions.bedrock_finish import app as finish_app
 from functions.bedrock_reconcile import app as reconcile_app
 from functions.bedrock_state import app as state_app
 from functions.bedrock_submit import app as submit_app
@@ -37,8 +38,10 @@ def test_submit_handler(w: BedrockWorld, lambda_context: Any) -> None:
     event, _key = _submit_event(w, jsonl(150))
     result = submit_app.handler(event, lambda_context, submitter=w.submitter())
     assert result == {"batchItemFailures": []}
+    (upload,) = list(w.ledger.by_state(JobKind.BEDROCK_BATCH, JobStatus.SUBMITTED))
     (job,) = list(w.ledger.by_state(JobKind.BEDROCK_BATCH, JobStatus.QUEUED))
-    assert job.counts["input_records"] == 150
+    assert job.parent_id == upload.job_id
+    assert job.counts["input_records"] == upload.counts["input_records"] == 150
 
 
 def test_admission_handler(w: BedrockWorld, lambda_context: Any) -> None:
@@ -54,7 +57,11 @@ def test_state_handler_applies_what_bedrock_says(w: BedrockWorld, lambda_context
     event, _key = _submit_event(w, jsonl(150))
     submit_app.handler(event, lambda_context, submitter=w.submitter())
     w.admission().admit()
-    (job,) = list(w.ledger.by_state(JobKind.BEDROCK_BATCH, JobStatus.SUBMITTED))
+    (job,) = [
+        job
+        for job in w.ledger.by_state(JobKind.BEDROCK_BATCH, JobStatus.SUBMITTED)
+        if job.parent_id
+    ]
     w.fake.advance_until_idle()
     # The file in events/ names a job; point it at ours, as Bedrock would
     state = load_event("bedrock_state.json")
@@ -65,6 +72,26 @@ def test_state_handler_applies_what_bedrock_says(w: BedrockWorld, lambda_context
     assert result == {"batchItemFailures": []}
     final = w.ledger.get(job.job_id)
     assert final is not None and final.status is JobStatus.SUCCEEDED
+
+
+def test_finish_handler_writes_the_result_once_the_jobs_have_ended(
+    w: BedrockWorld, lambda_context: Any
+) -> None:
+    event, _key = _submit_event(w, jsonl(150))
+    submit_app.handler(event, lambda_context, submitter=w.submitter())
+    (upload,) = list(w.ledger.by_state(JobKind.BEDROCK_BATCH, JobStatus.SUBMITTED))
+    finish = load_event("bedrock_finish.json")
+    finish["upload_id"] = upload.job_id
+    assert finish_app.handler(finish, lambda_context, finisher=w.finisher()) == {
+        "upload_id": upload.job_id,
+        "outcome": "waiting",
+    }
+    w.admission().admit()
+    w.fake.advance_until_idle()
+    w.deliver_events()
+    result = finish_app.handler(finish, lambda_context, finisher=w.finisher())
+    assert result == {"upload_id": upload.job_id, "outcome": "finished"}
+    assert len(w.result_lines(upload.job_id)) == 150
 
 
 def test_state_handler_ignores_jobs_it_did_not_start(w: BedrockWorld, lambda_context: Any) -> None:

@@ -39,7 +39,7 @@ def w(stack: Stack) -> BedrockWorld:
 def _completed_in_bedrock(w: BedrockWorld, failing: set[int] | None = None) -> Job:
     """A job Bedrock has completed and written outputs for; its events not delivered yet."""
     source = w.upload(f"bedrock-batch/{MODEL}/b/in.jsonl", jsonl(100, failing=failing or set()))
-    job_id = w.submitter().submit(source).job_id
+    (job_id,) = w.submitter().submit(source).children
     w.admission().admit(MODEL)
     w.fake.advance_until_idle()
     job = w.ledger.get(job_id)
@@ -100,10 +100,11 @@ def test_an_unreadable_output_line_counts_as_failed_and_the_job_ends(
     assert "1 output line could not be read, counted as failed: in.part-001.jsonl.out line 7" in (
         final.message
     )
-    # And its record is in the retry file, taken from the staged input
-    retry = [json.loads(line) for line in _read(w, final.failure_location or "").splitlines()]
-    assert [item["recordId"] for item in retry] == [poisoned]
-    assert final.counts["retry_records"] == 1
+    # And the upload's result gives that record an error, with its own record id
+    assert w.finish_asked() == ["finished"]
+    (failed,) = [line for line in w.result_lines(final.parent_id or "") if "error" in line]
+    assert failed["recordId"] == f"r{int(poisoned) - 1:06d}"
+    assert failed["error"]["code"] == "NotAnswered"
     # And its slot is free and the next queued job may be admitted
     assert w.slots().holders(MODEL) == set()
     assert {"model_id": MODEL} in [call["Payload"] for call in w.lambda_client.invocations]
@@ -143,8 +144,13 @@ def test_a_job_whose_every_line_is_unreadable_fails_every_record(w: BedrockWorld
     assert (final.counts["succeeded_records"], final.counts["failed_records"]) == (0, 100)
     assert len((final.model_extra or {})["output_problems"]) == 20  # the first 20 are kept
     assert final.message is not None and "(and 97 more)" in final.message
-    assert final.counts["retry_records"] == 100  # every staged record, to drop again
     assert w.slots().holders(MODEL) == set()
+    # And the records whose answers were lost are run again, in a retry round
+    assert w.finish_asked() == ["round"]
+    upload = w.run_to_end(final.parent_id or "")
+    assert upload.status is JobStatus.SUCCEEDED
+    assert upload.counts["retry_rounds"] == 1
+    assert all("modelOutput" in line for line in w.result_lines(upload.job_id))
 
 
 @pytest.mark.parametrize(
@@ -196,7 +202,7 @@ def test_without_a_manifest_or_counts_from_bedrock_the_lines_are_counted(
     assert w.slots().holders(MODEL) == set()
 
 
-def test_an_error_line_without_its_model_input_is_retried_from_the_staged_input(
+def test_an_error_line_without_its_model_input_still_gives_the_record_its_error(
     w: BedrockWorld,
 ) -> None:
     # Given a job with a failed record whose error line lacks its modelInput
@@ -210,14 +216,15 @@ def test_an_error_line_without_its_model_input_is_retried_from_the_staged_input(
     w.stack.s3_client.put_object(Bucket=bucket, Key=key, Body=body)
     # When the job ends
     w.deliver_events()
-    # Then the record counts as failed, and the retry file holds it as it was staged
+    # Then the record counts as failed, and the result gives it Bedrock's error
     final = w.ledger.get(job.job_id)
     assert final is not None and final.status is JobStatus.PARTIALLY_SUCCEEDED
     assert final.counts["failed_records"] == 1
     assert "unreadable_records" not in final.counts
-    retry = [json.loads(line) for line in _read(w, final.failure_location or "").splitlines()]
-    assert [item["recordId"] for item in retry] == ["r000004"]
-    assert retry[0]["modelInput"]["fail"] is True  # the staged record, as it was sent
+    assert w.finish_asked() == ["finished"]
+    (failed,) = [line for line in w.result_lines(final.parent_id or "") if "error" in line]
+    assert failed["recordId"] == "r000004"
+    assert failed["error"]["code"] == 400
 
 
 def test_a_state_event_that_cannot_be_decoded_is_refused_without_its_content(

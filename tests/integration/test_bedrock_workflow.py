@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from dropzone.models.jobs import JobStatus
+from dropzone.workflows.bedrock.staging import staged_id
 from dropzone_local.bedrock import UnreliableDelivery
-from tests.support.bedrock import MODEL, ROLE, BedrockWorld, jsonl, world
+from tests.support.bedrock import MODEL, ROLE, BedrockWorld, jsonl, record, world
 from tests.support.fixtures import Stack
 
 KEY = f"bedrock-batch/{MODEL}/reviews/part-1.jsonl"
@@ -24,18 +25,35 @@ def _read(w: BedrockWorld, uri: str) -> bytes:
     return w.stack.s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()  # type: ignore[no-any-return]
 
 
+def _staged(line: int, record_id: str | None = None) -> dict[str, Any]:
+    """What a line of jsonl() is staged as: Dropzone's record id, the same modelInput."""
+    return {"recordId": staged_id(line), "modelInput": record()["modelInput"]}
+
+
+def _lines(w: BedrockWorld, uri: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in _read(w, uri).splitlines()]
+
+
 def test_a_valid_file_is_staged_under_a_safe_key_and_queued(w: BedrockWorld) -> None:
     # Given a valid input whose key holds a model id with a colon
     source = w.upload(KEY, jsonl(120))
     # When it is submitted
-    job = w.submitter().submit(source)
-    # Then it waits for a slot, staged where Bedrock accepts it, and admission was started
-    assert job.status is JobStatus.QUEUED
-    assert job.target == MODEL
-    assert job.counts == {"input_records": 120, "input_bytes": len(jsonl(120))}
-    staged = job.options["input_uri"]
+    upload = w.submitter().submit(source)
+    # Then the upload waits for its one job, staged where Bedrock accepts it, each record
+    # under Dropzone's id, and admission was started
+    assert upload.status is JobStatus.SUBMITTED
+    assert upload.target == MODEL
+    assert upload.counts == {"input_records": 120, "input_bytes": len(jsonl(120))}
+    (part_id,) = upload.children
+    part = w.ledger.get(part_id)
+    assert part is not None and part.status is JobStatus.QUEUED and part.parent_id == upload.job_id
+    assert (part.options["first_line"], part.options["last_line"]) == (1, 120)
+    staged = part.options["input_uri"]
     assert ":" not in staged.removeprefix("s3://")
-    assert _read(w, staged) == jsonl(120)
+    assert _lines(w, staged) == [_staged(line) for line in range(1, 121)]
+    # and the record index gives each line its own id back
+    index = _lines(w, upload.options["records_uri"])
+    assert index == [[line, f"r{line - 1:06d}"] for line in range(1, 121)]
     (call,) = w.lambda_client.invocations
     assert call["InvocationType"] == "Event"
     assert call["FunctionName"] == "dropzone-BedrockAdmissionFunction"
@@ -47,8 +65,8 @@ def test_a_duplicate_upload_event_queues_nothing_new(w: BedrockWorld) -> None:
     first = w.submitter().submit(source)
     second = w.submitter().submit(source)
     assert first.job_id == second.job_id
-    assert w.stack.dynamodb.scan(TableName=w.stack.table_name)["Count"] == 1
-    # a queued job's duplicate wakes admission again, in case the first wake was lost
+    assert w.stack.dynamodb.scan(TableName=w.stack.table_name)["Count"] == 2  # upload, part
+    # a duplicate wakes admission again, in case the first wake was lost
     assert [call["Payload"] for call in w.lambda_client.invocations] == [{"model_id": MODEL}] * 2
 
 
@@ -61,8 +79,8 @@ def test_a_file_over_the_limits_is_split_into_child_jobs(stack: Stack) -> None:
     children = [w.ledger.get(child_id) for child_id in parent.children]
     assert all(child is not None and child.status is JobStatus.QUEUED for child in children)
     assert all(child.parent_id == parent.job_id for child in children if child)
-    staged = b"".join(_read(w, child.options["input_uri"]) for child in children if child)
-    assert staged == jsonl(250)  # nothing lost, nothing duplicated, order kept
+    staged = [line for child in children if child for line in _lines(w, child.options["input_uri"])]
+    assert staged == [_staged(line) for line in range(1, 251)]  # nothing lost or duplicated
     assert sum(child.counts["input_records"] for child in children if child) == 250
 
 
@@ -97,13 +115,21 @@ def test_bad_input_is_rejected_with_its_reason_and_a_report(
 
 
 def _queue(w: BedrockWorld, count: int) -> list[str]:
+    """Upload `count` files of 100 records: the ids of their (only) parts, the batch jobs."""
     ids = []
     for index in range(count):
         source = w.upload(
             f"bedrock-batch/{MODEL}/b{index}/in.jsonl", jsonl(100, prefix=f"j{index}-")
         )
-        ids.append(w.submitter().submit(source).job_id)
+        (part,) = w.submitter().submit(source).children
+        ids.append(part)
     return ids
+
+
+def _upload_of(w: BedrockWorld, part_id: str) -> str:
+    part = w.ledger.get(part_id)
+    assert part is not None and part.parent_id is not None
+    return part.parent_id
 
 
 def test_admission_fills_the_free_slots_in_order_and_no_more(w: BedrockWorld) -> None:
@@ -150,16 +176,6 @@ def test_a_job_bedrock_refuses_is_rejected(w: BedrockWorld) -> None:
     assert w.slots().holders(MODEL) == set()
 
 
-def _run_to_the_end(w: BedrockWorld) -> None:
-    tracker = w.tracker()
-    for _ in range(50):
-        w.admission().admit()
-        w.fake.advance()
-        w.deliver_events(tracker)
-        if not w.fake.in_flight and not list(w.ledger.by_state(w_kind(), JobStatus.QUEUED)):
-            return
-
-
 def w_kind() -> Any:
     from dropzone.models.jobs import JobKind
 
@@ -168,7 +184,7 @@ def w_kind() -> Any:
 
 def test_a_job_is_tracked_to_success_with_counts_and_tokens(w: BedrockWorld) -> None:
     (job_id,) = _queue(w, 1)
-    _run_to_the_end(w)
+    upload = w.run_to_end(_upload_of(w, job_id))
     job = w.ledger.get(job_id)
     assert job is not None
     assert job.status is JobStatus.SUCCEEDED
@@ -176,37 +192,52 @@ def test_a_job_is_tracked_to_success_with_counts_and_tokens(w: BedrockWorld) -> 
     assert job.counts["succeeded_records"] == 100
     assert job.counts["failed_records"] == 0
     assert job.counts["input_tokens"] > 0 and job.counts["output_tokens"] > 0
-    assert job.failure_location is None
     history = [t.status for t in job.history]
-    assert history[:3] == [JobStatus.ACCEPTED, JobStatus.QUEUED, JobStatus.SUBMITTED]
+    assert history[:2] == [JobStatus.QUEUED, JobStatus.SUBMITTED]
     assert JobStatus.RUNNING in history
     assert w.slots().holders(MODEL) == set()
+    # and the upload ends with its result file, and the tokens of its job
+    assert upload.status is JobStatus.SUCCEEDED
+    assert upload.output_location == (
+        f"s3://{w.stack.results_bucket}/bedrock-batch/results/{upload.job_id}.jsonl"
+    )
+    assert upload.counts["input_tokens"] == job.counts["input_tokens"]
+    assert upload.counts["output_tokens"] == job.counts["output_tokens"]
+    assert upload.message == "100 of 100 records succeeded"
+    assert len(w.result_lines(upload.job_id)) == 100
 
 
-def test_failed_records_become_a_valid_retry_file(w: BedrockWorld) -> None:
+def test_failed_records_carry_their_error_in_the_result_file(w: BedrockWorld) -> None:
+    # Given records Bedrock refuses for good (HTTP 400: no retry can help)
     source = w.upload(KEY, jsonl(120, failing={3, 50, 119}))
-    job_id = w.submitter().submit(source).job_id
-    _run_to_the_end(w)
-    job = w.ledger.get(job_id)
-    assert job is not None
-    assert job.status is JobStatus.PARTIALLY_SUCCEEDED
-    assert job.counts["failed_records"] == 3
-    retry = [json.loads(line) for line in _read(w, job.failure_location or "").splitlines()]
-    assert sorted(item["recordId"] for item in retry) == ["r000003", "r000050", "r000119"]
-    assert all(set(item) == {"recordId", "modelInput"} for item in retry)
+    upload_id = w.submitter().submit(source).job_id
+    # When the upload runs to its end
+    upload = w.run_to_end(upload_id)
+    # Then the result has every record once, in input order, each failed one with its error
+    assert upload.status is JobStatus.PARTIALLY_SUCCEEDED
+    assert upload.message == "117 of 120 records succeeded, 3 failed"
+    assert upload.counts["failed_records"] == 3 and upload.counts["retry_rounds"] == 0
+    lines = w.result_lines(upload_id)
+    assert [line["line"] for line in lines] == list(range(1, 121))
+    assert [line["recordId"] for line in lines] == [f"r{index:06d}" for index in range(120)]
+    failed = [line for line in lines if "error" in line]
+    assert [line["recordId"] for line in failed] == ["r000003", "r000050", "r000119"]
+    assert all(line["error"]["code"] == 400 and line["error"]["attempts"] == 1 for line in failed)
+    assert all("modelOutput" in line for line in lines if "error" not in line)
 
 
-def test_a_split_parent_settles_when_its_children_end(stack: Stack) -> None:
+def test_a_split_upload_gets_one_result_in_input_order(stack: Stack) -> None:
     w = world(stack, max_records_per_file=100, min_records_per_job=10)
     source = w.upload(KEY, jsonl(250, failing={249}))
-    parent_id = w.submitter().submit(source).job_id
-    _run_to_the_end(w)
-    parent = w.ledger.get(parent_id)
-    assert parent is not None
-    assert parent.status is JobStatus.PARTIALLY_SUCCEEDED
-    assert parent.message == "3 parts: 1 PARTIALLY_SUCCEEDED, 2 SUCCEEDED"
-    assert parent.counts["succeeded_records"] == 249
-    assert parent.counts["failed_records"] == 1
+    upload = w.run_to_end(w.submitter().submit(source).job_id)
+    assert upload.status is JobStatus.PARTIALLY_SUCCEEDED
+    assert upload.message == "249 of 250 records succeeded, 1 failed"
+    assert upload.counts["succeeded_records"] == 249
+    assert upload.counts["failed_records"] == 1
+    assert upload.counts["jobs"] == 3
+    lines = w.result_lines(upload.job_id)
+    assert [line["line"] for line in lines] == list(range(1, 251))
+    assert "error" in lines[249]
 
 
 def test_state_events_of_jobs_dropzone_did_not_start_are_ignored(w: BedrockWorld) -> None:
@@ -239,7 +270,7 @@ def test_duplicated_missing_and_reordered_events_still_end_every_job_truly(
     failing_source = w.upload(
         f"bedrock-batch/{MODEL}/bad/in.jsonl", jsonl(100, failing=set(range(100)))
     )
-    ids.append(w.submitter().submit(failing_source).job_id)
+    ids.extend(w.submitter().submit(failing_source).children)
     tracker = w.tracker()
     # When everything runs, held events are released late and out of order, and the
     # reconciler sweeps each hour of a clock that runs ahead
@@ -254,6 +285,7 @@ def test_duplicated_missing_and_reordered_events_still_end_every_job_truly(
         later += timedelta(hours=1)
         moment = later
         w.reconciler(clock=lambda moment=moment: moment).run()
+        w.finish_asked()
     # Then every job holds the status Bedrock gave it, and every slot is free
     for job_id in ids:
         job = w.ledger.get(job_id)
@@ -262,6 +294,11 @@ def test_duplicated_missing_and_reordered_events_still_end_every_job_truly(
         expected = {"Completed": JobStatus.SUCCEEDED, "Failed": JobStatus.FAILED}[truth]
         assert job.status is expected, (job_id, truth, [t.status for t in job.history])
     assert w.slots().holders(MODEL) == set()
+    # and every upload ended with one result line per record
+    for job_id in ids:
+        upload = w.ledger.get(_upload_of(w, job_id))
+        assert upload is not None and upload.status.is_terminal, upload
+        assert len(w.result_lines(upload.job_id)) == 100
 
 
 def test_the_reconciler_frees_a_slot_leaked_by_a_job_that_ended_unseen(w: BedrockWorld) -> None:
@@ -279,10 +316,13 @@ def test_a_part_bedrock_refuses_still_lets_its_parent_settle(stack: Stack) -> No
     parent_id = w.submitter().submit(w.upload(KEY, jsonl(200))).job_id
     w.fake.inject_faults("ValidationException", "ValidationException")
     w.admission().admit()
+    assert w.finish_asked() == ["finished"]
     parent = w.ledger.get(parent_id)
     assert parent is not None
     assert parent.status is JobStatus.FAILED
-    assert parent.message == "2 parts: 2 REJECTED"
+    assert parent.message == "0 of 200 records succeeded, 200 failed"
+    errors = {line["error"]["code"] for line in w.result_lines(parent_id)}
+    assert errors == {"JobRejected"}  # what Bedrock refuses is not retried
 
 
 def test_inconsistent_limits_fail_at_cold_start(
@@ -347,8 +387,6 @@ def test_every_bad_input_of_the_corpus_ends_rejected_with_its_own_reason(
 
 def test_a_parent_whose_split_has_not_been_recorded_is_never_settled(stack: Stack) -> None:
     # Given a submit that crashed after creating the parts, before recording them
-    from dropzone.workflows.bedrock.settle import settle_parent
-
     w = world(stack)
     orphan_parent = w.upload(f"bedrock-batch/{MODEL}/crashed/in.jsonl", jsonl(120))
     from dropzone.ids import job_id_for
@@ -364,8 +402,8 @@ def test_a_parent_whose_split_has_not_been_recorded_is_never_settled(stack: Stac
         updated_at="",
     )
     w.ledger.create(accepted)
-    # When a settlement is attempted (a part ended)
-    settle_parent(w.ledger, accepted.job_id)
+    # When its finishing is attempted (a part ended)
+    assert w.finisher().finish(accepted.job_id) == "ended"
     # Then the parent is left for the redelivered submit to finish
     still = w.ledger.get(accepted.job_id)
     assert still is not None and still.status is JobStatus.ACCEPTED
@@ -380,13 +418,15 @@ def test_one_failing_job_does_not_stall_admission_for_other_models(w: BedrockWor
         json.dumps({"recordId": f"t{i}", "modelInput": {"inputText": "hi"}}).encode() + b"\n"
         for i in range(100)
     )
-    other = w.submitter().submit(w.upload(f"bedrock-batch/{other_model}/b/in.jsonl", titan))
+    (other,) = (
+        w.submitter().submit(w.upload(f"bedrock-batch/{other_model}/b/in.jsonl", titan)).children
+    )
     # When the oldest job's create fails with a 5xx (it may or may not exist in Bedrock)
     w.fake.inject_faults("InternalServerException")
     with pytest.raises(TransientError, match="admission left jobs queued"):
         w.admission().admit()
     # Then the other model's job went through, and the ambiguous job keeps its slot
-    assert w.ledger.get(other.job_id).status is JobStatus.SUBMITTED  # type: ignore[union-attr]
+    assert w.ledger.get(other).status is JobStatus.SUBMITTED  # type: ignore[union-attr]
     assert w.ledger.get(stuck).status is JobStatus.QUEUED  # type: ignore[union-attr]
     assert w.slots().holders(MODEL) == {stuck}
     # And the next run submits it with the same token
@@ -432,24 +472,22 @@ def test_a_job_bedrock_has_no_record_of_fails_at_reconciliation(w: BedrockWorld)
     assert w.slots().holders(MODEL) == set()
 
 
-def test_the_retry_file_also_holds_records_bedrock_never_answered(w: BedrockWorld) -> None:
-    # Given a stopped job that answered two of its four records, one with an error
-    (job_id,) = _queue(w, 1)
+def test_records_a_stopped_job_never_answered_are_retried_in_a_round(stack: Stack) -> None:
+    # Given a job stopped after answering two of its four records, one with a throttling error
+    w = world(stack, min_records_per_job=1)
+    source = w.upload(KEY, jsonl(4))
+    upload_id = w.submitter().submit(source).job_id
     w.admission().admit()
-    job = w.ledger.get(job_id)
+    (part_id,) = w.ledger.get(upload_id).children  # type: ignore[union-attr]
+    job = w.ledger.get(part_id)
     assert job is not None and job.output_location
-    staged_bucket, staged_key = job.options["input_uri"][5:].split("/", 1)
-    staged = b"".join(
-        json.dumps({"recordId": f"s{i}", "modelInput": {"n": i}}).encode() + b"\n" for i in range(4)
-    )
-    w.stack.s3_client.put_object(Bucket=staged_bucket, Key=staged_key, Body=staged)
     out_bucket, out_prefix = job.output_location[5:].split("/", 1)
     answered = [
-        {"recordId": "s0", "modelInput": {"n": 0}, "modelOutput": {"ok": True}},
+        {"recordId": staged_id(1), "modelInput": {}, "modelOutput": {"ok": True}},
         {
-            "recordId": "s1",
-            "modelInput": {"n": 1},
-            "error": {"errorCode": 400, "errorMessage": "x"},
+            "recordId": staged_id(2),
+            "modelInput": {},
+            "error": {"errorCode": 429, "errorMessage": "x"},
         },
     ]
     w.stack.s3_client.put_object(
@@ -457,10 +495,38 @@ def test_the_retry_file_also_holds_records_bedrock_never_answered(w: BedrockWorl
         Key=f"{out_prefix}in.jsonl.out",
         Body="\n".join(json.dumps(item) for item in answered).encode(),
     )
-    # When the tracker learns the job was stopped
+    # When the tracker learns the job was stopped, and the upload is finished
     final = w.tracker().apply(job, {"status": "Stopped", "errorRecordCount": 1})
-    # Then the retry file holds the errored record and the two never answered
     assert final is not None and final.status is JobStatus.STOPPED
-    retry = [json.loads(line) for line in _read(w, final.failure_location or "").splitlines()]
-    assert [item["recordId"] for item in retry] == ["s1", "s2", "s3"]
-    assert final.counts["retry_records"] == 3
+    assert w.finish_asked() == ["round"]
+    # Then a retry round holds the throttled record and the two never answered
+    upload = w.ledger.get(upload_id)
+    assert upload is not None and upload.status is JobStatus.SUBMITTED
+    round_id = f"{upload_id}-r1-p001"
+    assert upload.children == [part_id, round_id]
+    retry = w.ledger.get(round_id)
+    assert retry is not None and retry.status is JobStatus.QUEUED
+    assert [line["recordId"] for line in _lines(w, retry.options["input_uri"])] == [
+        staged_id(2),
+        staged_id(3),
+        staged_id(4),
+    ]
+    # and once it has run, every record has its answer, the retried ones after two attempts
+    upload = w.run_to_end(upload_id)
+    assert upload.status is JobStatus.SUCCEEDED
+    assert upload.message == "4 of 4 records succeeded (after 1 retry round)"
+    assert [("modelOutput" in line) for line in w.result_lines(upload_id)] == [True] * 4
+
+
+def test_a_round_is_started_once_however_often_the_upload_is_finished(stack: Stack) -> None:
+    w = world(stack, min_records_per_job=1)
+    upload_id = w.submitter().submit(w.upload(KEY, jsonl(3))).job_id
+    w.admission().admit()
+    (part_id,) = w.ledger.get(upload_id).children  # type: ignore[union-attr]
+    job = w.ledger.get(part_id)
+    assert job is not None
+    w.tracker().apply(job, {"status": "Failed"})  # nothing answered
+    outcomes = [w.finisher().finish(upload_id) for _ in range(3)]
+    assert outcomes == ["round", "waiting", "waiting"]
+    upload = w.ledger.get(upload_id)
+    assert upload is not None and upload.children == [part_id, f"{upload_id}-r1-p001"]

@@ -11,30 +11,44 @@ from tests.support.bedrock import MODEL, jsonl
 QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}
 
 
-def test_a_dropped_file_becomes_a_finished_batch_job_with_a_retry_file() -> None:
+def test_a_dropped_file_becomes_one_result_file_in_input_order() -> None:
     with LocalCloud(function_environment=QUIET) as cloud:
-        # Given a batch input where two records will fail
+        # Given a batch input where two records will fail for good
         key = f"bedrock-batch/{MODEL}/reviews/2026-11.jsonl"
         cloud.put_object(key, jsonl(150, failing={7, 70}), metadata={"timeout-hours": "48"})
         # When the pipeline runs: upload → submit → admission (async invoke) → Bedrock →
-        # state events → tracker
+        # state events → tracker → finish (async invoke)
         cloud.run_until_idle()
-        # Then the job ends with its counts and a retry file of exactly the failed records
-        (job,) = cloud.jobs()
-        assert job.status is JobStatus.PARTIALLY_SUCCEEDED
-        assert job.counts["succeeded_records"] == 148
-        assert job.counts["failed_records"] == 2
-        retry = cloud.read_object(job.failure_location or "").decode().splitlines()
-        assert sorted(json.loads(line)["recordId"] for line in retry) == ["r000007", "r000070"]
+        # Then the upload ends with one result line per record, in input order
+        (upload,) = [job for job in cloud.jobs() if job.parent_id is None]
+        (part,) = [job for job in cloud.jobs() if job.parent_id == upload.job_id]
+        assert upload.status is JobStatus.PARTIALLY_SUCCEEDED
+        assert upload.message == "148 of 150 records succeeded, 2 failed"
+        assert (upload.counts["succeeded_records"], upload.counts["failed_records"]) == (148, 2)
+        assert part.status is JobStatus.PARTIALLY_SUCCEEDED
+        result = [
+            json.loads(line)
+            for line in cloud.read_object(upload.output_location or "").splitlines()
+        ]
+        assert [line["recordId"] for line in result] == [f"r{index:06d}" for index in range(150)]
+        failed = [line["recordId"] for line in result if "error" in line]
+        assert failed == ["r000007", "r000070"]
         (call,) = cloud.bedrock.create_calls
         assert call["timeoutDurationInHours"] == 48
         assert call["roleArn"].endswith(":role/dropzone-local-BedrockServiceRole")
         statuses = [
             e["detail"]["status"]
             for e in cloud.status_events
-            if e["detail"]["job_id"] == job.job_id
+            if e["detail"]["job_id"] == upload.job_id
         ]
-        assert statuses[0] == "ACCEPTED" and statuses[-1] == "PARTIALLY_SUCCEEDED"
+        assert statuses == ["ACCEPTED", "SUBMITTED", "PARTIALLY_SUCCEEDED"]
+        final = next(
+            e
+            for e in cloud.status_events
+            if e["detail"]["status"] == "PARTIALLY_SUCCEEDED"
+            and e["detail"]["job_id"] == upload.job_id
+        )
+        assert final["detail"]["output_location"] == upload.output_location
         assert cloud.queue_depth("BedrockSubmitDLQUrl") == 0
 
 

@@ -15,6 +15,7 @@ from dropzone.sqs_batch import SqsMessage
 from dropzone.store.ledger import Ledger
 from dropzone.store.slots import ModelSlots
 from dropzone.workflows.bedrock.admission import BedrockAdmission
+from dropzone.workflows.bedrock.finish import BedrockFinisher
 from dropzone.workflows.bedrock.reconcile import BedrockReconciler
 from dropzone.workflows.bedrock.state import BedrockTracker
 from dropzone.workflows.bedrock.submit import BedrockSubmitter
@@ -24,6 +25,8 @@ from tests.support.fixtures import Stack
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 ROLE = "arn:aws:iam::123456789012:role/dropzone-BedrockServiceRole"
+ADMISSION_FUNCTION = "dropzone-BedrockAdmissionFunction"
+FINISH_FUNCTION = "dropzone-BedrockFinishFunction"
 
 
 @dataclass
@@ -96,7 +99,51 @@ class BedrockWorld:
             self.slots(),
             Bedrock(self.fake),
             self.stack.s3(),  # type: ignore[arg-type]
+            LambdaInvoker(self.lambda_client),  # type: ignore[arg-type]
         )
+
+    def finisher(self, spool_dir: str | None = None) -> BedrockFinisher:
+        return BedrockFinisher(self.settings, self.ledger, self.stack.s3(), spool_dir)
+
+    def finish_requests(self) -> list[str]:
+        """The uploads the finishing step was asked about, in order, and forgets them."""
+        asked = [
+            call["Payload"]["upload_id"]
+            for call in self.lambda_client.invocations
+            if call["FunctionName"] == FINISH_FUNCTION
+        ]
+        self.lambda_client.invocations[:] = [
+            call
+            for call in self.lambda_client.invocations
+            if call["FunctionName"] != FINISH_FUNCTION
+        ]
+        return asked
+
+    def finish_asked(self) -> list[str]:
+        """Run the finishing step for every upload it was asked about (once each)."""
+        outcomes = []
+        for upload_id in dict.fromkeys(self.finish_requests()):
+            outcomes.append(self.finisher().finish(upload_id))
+        return outcomes
+
+    def run_to_end(self, upload_id: str, *, limit: int = 60) -> Any:
+        """Admit, advance Bedrock one step, deliver its events and finish, until the upload
+        ends."""
+        for _ in range(limit):
+            upload = self.ledger.get(upload_id)
+            if upload is not None and upload.status.is_terminal:
+                return upload
+            self.admission().admit()
+            self.fake.advance()
+            self.deliver_events()
+            self.finish_asked()
+        raise AssertionError(f"{upload_id} did not end in {limit} steps")
+
+    def result_lines(self, upload_id: str) -> list[dict[str, Any]]:
+        body = self.stack.s3_client.get_object(
+            Bucket=self.stack.results_bucket, Key=f"bedrock-batch/results/{upload_id}.jsonl"
+        )["Body"].read()
+        return [json.loads(line) for line in body.splitlines()]
 
     def tracker(self) -> BedrockTracker:
         return BedrockTracker(
@@ -148,7 +195,8 @@ def world(stack: Stack, **settings: Any) -> BedrockWorld:
         "jobs_table": stack.table_name,
         "results_bucket": stack.results_bucket,
         "slots_table": stack.slots_table,
-        "admission_function": "dropzone-BedrockAdmissionFunction",
+        "admission_function": ADMISSION_FUNCTION,
+        "finish_function": FINISH_FUNCTION,
         "bedrock_role_arn": ROLE,
         "max_jobs_per_model": 3,
     }

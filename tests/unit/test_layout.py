@@ -20,6 +20,7 @@ TOOLS = {"moto", "yaml", "dropzone_local", "dropzone_cli", "pytest", "boto3_stub
 FUNCTION_MODULES = {
     "bedrock_submit": "dropzone.workflows.bedrock.submit",
     "bedrock_admission": "dropzone.workflows.bedrock.admission",
+    "bedrock_finish": "dropzone.workflows.bedrock.finish",
     "bedrock_state": "dropzone.workflows.bedrock.state",
     "bedrock_reconcile": "dropzone.workflows.bedrock.reconcile",
     "sagemaker_submit": "dropzone.workflows.sagemaker.submit",

@@ -64,6 +64,7 @@ HOLDER_FUNCTIONS = {
     "dropzone.workflows.bedrock.admission.BedrockAdmission._admit_one": [
         "BedrockAdmissionFunction"
     ],
+    "dropzone.workflows.bedrock.finish.BedrockFinisher.finish": ["BedrockFinishFunction"],
     "dropzone.workflows.edge.deployment_submit.EdgeDeployments.submit": [
         "EdgeDeploymentSubmitFunction"
     ],

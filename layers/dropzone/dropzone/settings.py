@@ -86,6 +86,9 @@ class BedrockSettings(Settings):
     results_bucket: str = Field(min_length=3)
     slots_table: str = Field(min_length=3)
     admission_function: str = ""
+    finish_function: str = ""
+    # retry rounds for records whose errors may pass on another try (BedrockRecordRetries)
+    record_retries: int = Field(default=2, ge=0, le=10)
     bedrock_role_arn: str = Field(default="", pattern=r"^(arn:aws(-[^:]+)?:iam::\d{12}:role/.+)?$")
     bedrock_batch_prefix: str = "bedrock-batch/"
     max_jobs_per_model: int = Field(default=10, ge=1)
@@ -121,6 +124,19 @@ BEDROCK_LEASE = (
             GuardedCall("bedrock:CreateModelInvocationJob"),
             GuardedCall("dynamodb:UpdateItem"),  # the slot given back
             *_REJECT,
+        ),
+    ),
+    LeaseGuard(
+        "dropzone.workflows.bedrock.finish.BedrockFinisher.finish",
+        (
+            GuardedCall("dynamodb:UpdateItem"),  # the upload's lease
+            # every job's outputs and held lines, then the staged parts for a round
+            GuardedCall("s3:ListObjectsV2", data_bound=True),
+            GuardedCall("s3:GetObject", data_bound=True),
+            GuardedCall("s3:UploadPart", data_bound=True),  # a round's parts, or the result
+            GuardedCall("s3:PutObject", data_bound=True),  # a round job's lines
+            GuardedCall("dynamodb:PutItem", data_bound=True),  # a round's jobs
+            GuardedCall("dynamodb:UpdateItem"),  # the upload: its round, or its end
         ),
     ),
 )

@@ -247,6 +247,12 @@ class S3:
         if pending.strip():
             yield pending
 
+    def put_bytes(
+        self, bucket: str, key: str, body: bytes, *, content_type: str = "text/plain"
+    ) -> str:
+        self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+        return f"s3://{bucket}/{key}"
+
     def put_json(self, bucket: str, key: str, document: Any) -> str:
         self._client.put_object(
             Bucket=bucket,

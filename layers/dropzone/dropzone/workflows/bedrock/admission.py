@@ -12,6 +12,7 @@ from typing import Any
 
 from dropzone import aws
 from dropzone.adapters.bedrock import Backpressure, Bedrock, Refused
+from dropzone.adapters.lambda_invoke import LambdaInvoker
 from dropzone.adapters.s3 import S3
 from dropzone.errors import InvalidInput, TransientError
 from dropzone.models.jobs import Job, JobStatus
@@ -19,8 +20,8 @@ from dropzone.observability import logger, metrics
 from dropzone.settings import BedrockSettings
 from dropzone.store.ledger import Ledger
 from dropzone.store.slots import ModelSlots
+from dropzone.workflows.bedrock.finish import wake_finish
 from dropzone.workflows.bedrock.rules import KIND, OUTPUTS_PREFIX, service_ref
-from dropzone.workflows.bedrock.settle import settle_parent
 from dropzone.workflows.rejection import reject
 
 
@@ -38,17 +39,19 @@ class BedrockAdmission:
     slots: ModelSlots
     bedrock: Bedrock
     s3: S3
+    invoker: LambdaInvoker
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
     def from_env(cls, client: aws.ClientSource = aws.client) -> BedrockAdmission:
-        settings = BedrockSettings.from_env().require("bedrock_role_arn")
+        settings = BedrockSettings.from_env().require("bedrock_role_arn", "finish_function")
         return cls(
             settings,
             Ledger.from_settings(settings, client("dynamodb")),
             ModelSlots(settings.slots_table, settings.max_jobs_per_model, client("dynamodb")),
             Bedrock(client("bedrock")),
             S3(client("s3")),
+            LambdaInvoker(client("lambda")),
         )
 
     def admit(self, model_id: str | None = None) -> AdmissionSummary:
@@ -120,7 +123,7 @@ class BedrockAdmission:
                 results_bucket=self.settings.results_bucket,
             )
             if job.parent_id:
-                settle_parent(self.ledger, job.parent_id)
+                wake_finish(self.invoker, self.settings, job.parent_id)
             return "rejected"
         except Exception:
             # 5xx or a lost connection: the job may exist in Bedrock, so it keeps its

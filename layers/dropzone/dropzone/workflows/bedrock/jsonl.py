@@ -71,9 +71,13 @@ def plan_batch(
 
 
 def write_parts(
-    chunks: Iterable[bytes], plan: BatchPlan, open_part: Callable[[Part], PartSink]
+    chunks: Iterable[bytes],
+    plan: BatchPlan,
+    open_part: Callable[[Part], PartSink],
+    stage: Callable[[bytes, int], bytes] | None = None,
 ) -> None:
-    """Stream each planned part's lines, ending in b"\\n", into its own sink.
+    """Stream each planned part's lines, ending in b"\\n", into its own sink; `stage`
+    rewrites each line (content, line number) on the way.
 
     Pass 1 proved record ids unique within each part it cut; a part that then borrowed
     records from the part before it is checked again. A sink still open when anything
@@ -95,7 +99,7 @@ def write_parts(
                 sink = open_part(part)
             if content is None or number > part.last_line:
                 raise InputChanged(f"line {number} is not the line planned for part {part.index}")
-            sink.write(content + b"\n")
+            sink.write((stage(content, number) if stage else content) + b"\n")
             measured += size
             if part.borrowed:
                 _check_unique_again(content, number, ids, part)

@@ -1,7 +1,8 @@
 """In-flight jobs without news → GetModelInvocationJob; leaked slots freed.
 
-The scheduled backstop: quiet jobs are asked about one by one, split parents settle once
-their parts have, and slots held by ended or unknown jobs are freed.
+The scheduled backstop: quiet jobs are asked about one by one, quiet uploads are handed to
+their finishing step (which acts only once all their jobs have ended), and slots held by
+ended or unknown jobs are freed.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from dropzone.errors import TransientError
 from dropzone.models.jobs import JobStatus
 from dropzone.observability import logger, metrics
 from dropzone.settings import BedrockSettings
+from dropzone.workflows.bedrock.finish import wake_finish
 from dropzone.workflows.bedrock.rules import KIND
-from dropzone.workflows.bedrock.settle import settle_parent
 from dropzone.workflows.bedrock.state import BedrockTracker
 
 
@@ -43,8 +44,8 @@ class BedrockReconciler:
         for status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
             for job in ledger.by_state(KIND, status, updated_before=quiet_since):
                 try:
-                    if job.children:  # a split parent settles when its children have
-                        settle_parent(ledger, job.job_id)
+                    if job.children:  # an upload: finished once all its jobs have ended
+                        wake_finish(self.tracker.invoker, self.settings, job.job_id)
                         continue
                     self.tracker.refresh(job, missing_is_final=True)
                     refreshed += 1

@@ -1,11 +1,10 @@
-"""The rules of Bedrock batch jobs: keys, limits, Bedrock's statuses and counts, and how a
-split parent ends once its parts have."""
+"""The rules of Bedrock batch jobs: keys, limits, and Bedrock's statuses and counts (an
+upload's rounds and result: `rounds`)."""
 
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,11 +15,11 @@ from dropzone.models.jobs import Job, JobKind, JobStatus
 from dropzone.models.s3_events import key_parts
 from dropzone.settings import BedrockSettings
 from dropzone.workflows.bedrock.plan import BatchLimits, Part
+from dropzone.workflows.bedrock.staging import RECORDS_NAME
 
 KIND = JobKind.BEDROCK_BATCH
 STAGING_PREFIX = "bedrock-batch/staging/"
 OUTPUTS_PREFIX = "bedrock-batch/outputs/"
-RETRIES_PREFIX = "bedrock-batch/retries/"
 MODEL_ID = re.compile(
     r"^[a-z0-9-]{1,63}[.][a-z0-9-]{1,63}([.]?[a-z0-9-]{1,63})([:][a-z0-9-]{1,63}){0,2}$"
 )
@@ -50,9 +49,6 @@ MANIFEST_FIELDS = {
     "inputTokenCount": "input_tokens",
     "outputTokenCount": "output_tokens",
 }
-_FAILED_CHILD = frozenset(
-    {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.EXPIRED, JobStatus.REJECTED}
-)
 _UNSAFE_KEY_CHARACTERS = re.compile(r"[^-!_*'().a-zA-Z0-9]+")
 
 
@@ -100,6 +96,11 @@ def part_key(job: Job, part: Part) -> str:
     return f"{STAGING_PREFIX}{job.job_id}/{safe}.part-{part.index:03d}.jsonl"
 
 
+def records_key(job: Job) -> str:
+    """Where the upload's record index is staged (see `staging`)."""
+    return f"{STAGING_PREFIX}{job.job_id}/{RECORDS_NAME}"
+
+
 def terminal_status(status: JobStatus, counts: Mapping[str, int]) -> JobStatus:
     """A job Bedrock calls Completed that failed some of its records partially succeeded."""
     if status is JobStatus.SUCCEEDED and counts.get("failed_records", 0):
@@ -129,42 +130,3 @@ def summary_message(status: JobStatus, counts: dict[str, int]) -> str | None:
             f"{counts.get('failed_records', 0)} failed"
         )
     return None
-
-
-@dataclass(frozen=True)
-class ParentOutcome:
-    status: JobStatus
-    counts: dict[str, int]
-    message: str
-
-
-def awaits_parts(parent: Job) -> bool:
-    """Whether a job is a split parent that has not settled: one whose split is recorded."""
-    return parent.status is JobStatus.SUBMITTED and bool(parent.children)
-
-
-def parent_outcome(parent: Job, children: Sequence[Job | None]) -> ParentOutcome | None:
-    """A split parent's final status, totals and message once every part has ended; None
-    while it is not split yet (its submit may still be running), is already settled, or
-    has a part that has not ended."""
-    if not awaits_parts(parent):
-        return None
-    if any(child is None or not child.status.is_terminal for child in children):
-        return None
-    ended = [child for child in children if child is not None]
-    statuses = [child.status for child in ended]
-    succeeded = sum(status is JobStatus.SUCCEEDED for status in statuses)
-    if succeeded == len(statuses):
-        final = JobStatus.SUCCEEDED
-    elif all(status in _FAILED_CHILD for status in statuses):
-        final = JobStatus.FAILED
-    else:
-        final = JobStatus.PARTIALLY_SUCCEEDED
-    totals: dict[str, int] = dict(parent.counts)
-    for child in ended:
-        for name, value in child.counts.items():
-            if not name.startswith("input_"):
-                totals[name] = totals.get(name, 0) + value
-    tally = Counter(str(status) for status in statuses)
-    breakdown = ", ".join(f"{count} {status}" for status, count in sorted(tally.items()))
-    return ParentOutcome(final, totals, f"{len(statuses)} parts: {breakdown}")

@@ -1,14 +1,14 @@
 """aws.bedrock state events → GetModelInvocationJob → RUNNING / terminal.
 
-A job that ends gets its record counts and tokens, a retry file of the records that failed
-or were never answered, frees its model's slot and lets the next queued job in. Nothing
-Bedrock wrote can keep it from ending: an output line that cannot be decoded counts as a
-failed record, and an unreadable manifest leaves the counts to the job and its lines.
+A job that ends gets its record counts and tokens, frees its model's slot, lets the next
+queued job in and wakes its upload's finishing step (`finish`: a retry round, or the result
+file). Nothing Bedrock wrote can keep it from ending: an output line that cannot be decoded
+counts as a failed record, and an unreadable manifest leaves the counts to the job and its
+lines.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from dropzone.sqs_batch import SqsMessage
 from dropzone.store.ledger import Ledger
 from dropzone.store.slots import ModelSlots
 from dropzone.workflows.bedrock.events import BedrockStateDetail, BedrockStateEvent
+from dropzone.workflows.bedrock.finish import wake_finish
 from dropzone.workflows.bedrock.outputs import (
     MANIFEST_NAME,
     OUTPUT_SUFFIX,
@@ -36,14 +37,12 @@ from dropzone.workflows.bedrock.outputs import (
 from dropzone.workflows.bedrock.rules import (
     COUNT_FIELDS,
     KIND,
-    RETRIES_PREFIX,
     SERVICE_STATUSES,
     service_details,
     service_ref,
     summary_message,
     terminal_status,
 )
-from dropzone.workflows.bedrock.settle import settle_parent
 
 MANIFEST_MAX_BYTES = 1 << 16
 MESSAGE_MAX = 1000
@@ -68,7 +67,7 @@ class BedrockTracker:
     def from_settings(
         cls, settings: BedrockSettings, client: aws.ClientSource = aws.client
     ) -> BedrockTracker:
-        settings.require("admission_function")
+        settings.require("admission_function", "finish_function")
         return cls(
             settings,
             Ledger.from_settings(settings, client("dynamodb")),
@@ -175,13 +174,7 @@ class BedrockTracker:
         service = {name: int(info[key]) for key, name in COUNT_FIELDS.items() if key in info}
         service.update(self._manifest(job, output, tally))
         bucket, prefix = parse_s3_uri(output)
-        retry_key = f"{RETRIES_PREFIX}{job.job_id}.jsonl"
-        writer = self.s3.multipart_writer(self.settings.results_bucket, retry_key)
-        try:
-            retried = self._write_retry_file(job, bucket, prefix, writer, tally)
-        except BaseException:
-            writer.abort()
-            raise
+        self._tally_lines(job, bucket, prefix, tally)
         counts = {**job.counts, **service, **tally.counts(service)}
         details: dict[str, Any] = {"counts": counts}
         if tally.problems:
@@ -192,12 +185,6 @@ class BedrockTracker:
                     "more problems in Bedrock's output, counted but not listed",
                     extra={"job_id": job.job_id, "not_listed": tally.problems_not_kept},
                 )
-        if retried:
-            writer.close()
-            counts["retry_records"] = retried
-            details["failure_location"] = f"s3://{self.settings.results_bucket}/{retry_key}"
-        else:
-            writer.abort()
         return details
 
     def _manifest(self, job: Job, output: str, tally: OutputTally) -> dict[str, int]:
@@ -220,15 +207,9 @@ class BedrockTracker:
             )
         return counts
 
-    def _write_retry_file(
-        self, job: Job, bucket: str, prefix: str, writer: Any, tally: OutputTally
-    ) -> int:
-        """Records that came back with an error, then input records Bedrock never
-        answered (stopped, expired, cut off by the timeout) or answered with a line that
-        cannot be read. Memory holds the record ids of one job, at most the per-job record
-        limit."""
-        answered: set[str] = set()
-        retried = 0
+    def _tally_lines(self, job: Job, bucket: str, prefix: str, tally: OutputTally) -> None:
+        """Count the job's output lines: succeeded, failed, and unreadable (which count as
+        failed). Memory holds one chunk and one line."""
         for key in self.s3.list_keys(bucket, prefix):
             if not key.endswith(OUTPUT_SUFFIX):
                 continue
@@ -249,52 +230,14 @@ class BedrockTracker:
                             },
                         )
                     continue
-                record_id = record.get("recordId")
                 if record.get("error") is None:
                     tally.succeeded += 1
-                    if record_id is not None:
-                        answered.add(record_id)
-                    continue
-                tally.errored += 1
-                if not isinstance(record.get("modelInput"), dict):
-                    continue  # retried from the staged input, when it has a record id
-                if record_id is not None:
-                    answered.add(record_id)
-                retry = {"modelInput": record["modelInput"]}
-                if record_id is not None:
-                    retry = {"recordId": record_id, **retry}
-                writer.write(json.dumps(retry).encode() + b"\n")
-                retried += 1
-        staged = job.options.get("input_uri")
-        if not staged or not tally.lines:  # Bedrock answered nothing: nothing to compare
-            return retried
-        input_bucket, input_key = parse_s3_uri(str(staged))
-        try:
-            for line in self.s3.iter_lines(input_bucket, input_key):
-                record_id = _record_id(line)
-                if record_id is not None and record_id not in answered:
-                    writer.write(line.rstrip(b"\r") + b"\n")
-                    retried += 1
-        except ObjectMissing:
-            logger.warning(
-                "the staged input is gone; records never answered are not in the retry file",
-                extra={"job_id": job.job_id},
-            )
-        return retried
+                else:
+                    tally.errored += 1
 
     def _finish(self, job: Job) -> None:
-        """Idempotent: free the slot, settle the parent, let the next job in."""
+        """Idempotent: free the slot, let the next job in, wake the upload's finishing."""
         self.slots.release(job.target, job.job_id)
-        if job.parent_id:
-            settle_parent(self.ledger, job.parent_id)
         self.invoker.invoke_async(self.settings.admission_function, {"model_id": job.target})
-
-
-def _record_id(line: bytes) -> str | None:
-    """A staged input line's record id (Dropzone checked the line before staging it)."""
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    record_id = record.get("recordId") if isinstance(record, dict) else None
-    return str(record_id) if record_id is not None else None
+        if job.parent_id:
+            wake_finish(self.invoker, self.settings, job.parent_id)

@@ -1,7 +1,9 @@
-"""S3 Object Created → ACCEPTED → streaming validation (and splitting) → QUEUED.
+"""S3 Object Created → ACCEPTED → streaming validation (and splitting) → SUBMITTED.
 
-A split input: the parent is SUBMITTED and each part is a QUEUED child job. Admission is
-woken for the model once the job is queued.
+The upload's job is SUBMITTED once its records are staged, and each part is a QUEUED child
+job, one per Bedrock job (one part when the input fits one job). Admission is woken for the
+model once the parts are queued; the upload ends when its result file is written
+(`finish`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from dropzone.store.ledger import Ledger
 from dropzone.workflows.bedrock.jsonl import plan_batch, write_parts
 from dropzone.workflows.bedrock.options import BatchOptions
 from dropzone.workflows.bedrock.plan import BatchPlan, Part
-from dropzone.workflows.bedrock.rules import KIND, limits_of, parse_key, part_key
+from dropzone.workflows.bedrock.rules import KIND, limits_of, parse_key, part_key, records_key
+from dropzone.workflows.bedrock.staging import index_line, staged_line
 from dropzone.workflows.intake import claim, draft_job, head_of, with_head
 from dropzone.workflows.rejection import rejected
 
@@ -60,7 +63,7 @@ class BedrockSubmitter:
             self.ledger, draft, owner=self.owner, lease_seconds=self.settings.lease_seconds
         )
         if not taken.claimed:
-            if taken.job.status is JobStatus.QUEUED:  # the first delivery may not have
+            if taken.job.status is JobStatus.SUBMITTED:  # the first delivery may not have
                 self._wake_admission(taken.job)  # reached admission: harmless to repeat
             return taken.job
         job = taken.job
@@ -111,48 +114,52 @@ class BedrockSubmitter:
             "timeout_hours": options.timeout_hours or self.settings.default_timeout_hours,
         }
         counts = {"input_records": plan.records, "input_bytes": plan.bytes}
-        staged = self._stage(job, plan)
-        if not plan.split:
-            result = self.ledger.transition(
-                job.job_id,
-                KIND,
-                JobStatus.QUEUED,
-                message=f"{plan.records} records validated; waiting for a slot",
-                updates={
-                    "source": job.source,
-                    "options": {**job_options, "input_uri": staged[0]},
-                    "counts": counts,
-                },
-            )
-            return result.job or job
+        staged, index_uri = self._stage(job, plan)
         children = [
             self._create_child(job, part, len(plan.parts), uri, job_options)
             for part, uri in zip(plan.parts, staged, strict=True)
         ]
+        jobs = "1 job" if len(children) == 1 else f"{len(children)} jobs"
         result = self.ledger.transition(
             job.job_id,
             KIND,
             JobStatus.SUBMITTED,
-            message=f"{plan.records} records split into {len(children)} jobs",
+            message=f"{plan.records} records validated; {jobs} queued",
             updates={
                 "source": job.source,
-                "options": job_options,
+                "options": {**job_options, "records_uri": index_uri},
                 "counts": counts,
                 "children": children,
             },
         )
         return result.job or job
 
-    def _stage(self, job: Job, plan: BatchPlan) -> list[str]:
-        """Copy the validated input, normalised, to keys Bedrock accepts (the drop-zone key
-        holds the model id, and Bedrock refuses ':' in input URIs): one part per job."""
+    def _stage(self, job: Job, plan: BatchPlan) -> tuple[list[str], str]:
+        """Copy the validated input to keys Bedrock accepts (the drop-zone key holds the
+        model id, and Bedrock refuses ':' in input URIs), one part per job, each record
+        under Dropzone's record id; and write the upload's record index."""
         bucket = self.settings.results_bucket
-        write_parts(
-            self._chunks(job),
-            plan,
-            lambda part: self.s3.multipart_writer(bucket, part_key(job, part)),
-        )
-        return [f"s3://{bucket}/{part_key(job, part)}" for part in plan.parts]
+        index_key = records_key(job)
+        index = self.s3.multipart_writer(bucket, index_key)
+
+        def stage(content: bytes, line: int) -> bytes:
+            staged, record_id = staged_line(content, line)
+            index.write(index_line(line, record_id))
+            return staged
+
+        try:
+            write_parts(
+                self._chunks(job),
+                plan,
+                lambda part: self.s3.multipart_writer(bucket, part_key(job, part)),
+                stage,
+            )
+        except BaseException:
+            index.abort()
+            raise
+        index.close()
+        parts = [f"s3://{bucket}/{part_key(job, part)}" for part in plan.parts]
+        return parts, f"s3://{bucket}/{index_key}"
 
     def _create_child(
         self, job: Job, part: Part, total: int, input_uri: str, job_options: dict[str, Any]
@@ -165,7 +172,14 @@ class BedrockSubmitter:
             target=job.target,
             parent_id=job.job_id,
             message=f"part {part.index} of {total}: lines {part.first_line}-{part.last_line}",
-            options={**job_options, "input_uri": input_uri, "part": part.index},
+            options={
+                **job_options,
+                "input_uri": input_uri,
+                "part": part.index,
+                "round": 0,
+                "first_line": part.first_line,
+                "last_line": part.last_line,
+            },
             counts={"input_records": part.records, "input_bytes": part.bytes},
             created_at="",
             updated_at="",

@@ -1,0 +1,31 @@
+"""An upload whose jobs have all ended → a retry round for its retryable records, or its
+result file and final status.
+
+Started asynchronously ({"upload_id": ...}) whenever one of an upload's jobs ends, and by
+the reconciler for uploads whose jobs ended a while ago.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dropzone import aws
+from dropzone.observability import logger, metrics, tracer
+from dropzone.workflows.bedrock.finish import BedrockFinisher
+
+
+@cache
+def default_finisher(client: aws.ClientSource = aws.client) -> BedrockFinisher:
+    return BedrockFinisher.from_env(client)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any], context: LambdaContext, finisher: BedrockFinisher | None = None
+) -> dict[str, str]:
+    return (finisher or default_finisher()).handle(event)

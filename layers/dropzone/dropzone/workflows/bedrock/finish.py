@@ -1,0 +1,284 @@
+"""An upload whose jobs have all ended → another round for its retryable records, or its
+result file and final status.
+
+Invoked (asynchronously) whenever one of the upload's jobs ends, and by the reconciler for
+an upload whose jobs all ended a while ago. It does nothing while a job is still running,
+and holds the upload's lease while it works, so that two invocations never both act. Every
+step can be repeated: a round's jobs have derived ids, its files derived keys, and the
+result file is written whole or not at all. A round's jobs wait as QUEUED for admission's
+next scheduled run (admission wakes this step, so this step cannot wake admission).
+
+Memory stays bounded: the answers are spooled to local storage (`results.Answers`), and
+each file is streamed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from dropzone import aws
+from dropzone.adapters.lambda_invoke import LambdaInvoker
+from dropzone.adapters.s3 import S3, parse_s3_uri
+from dropzone.models.jobs import Job, JobStatus
+from dropzone.observability import logger, metrics
+from dropzone.settings import BedrockSettings
+from dropzone.store.ledger import Ledger
+from dropzone.workflows.bedrock.outputs import OUTPUT_SUFFIX, numbered_lines
+from dropzone.workflows.bedrock.results import Answers
+from dropzone.workflows.bedrock.rounds import (
+    is_retryable,
+    not_answered_error,
+    result_key,
+    round_job_id,
+    round_lines_key,
+    round_of,
+    round_part_key,
+    split_round,
+    upload_outcome,
+)
+from dropzone.workflows.bedrock.rules import KIND, STAGING_PREFIX, limits_of
+from dropzone.workflows.bedrock.staging import STAGED_ID_DIGITS, read_index
+
+_ID_START = len('{"recordId":"')
+
+
+@dataclass
+class BedrockFinisher:
+    settings: BedrockSettings
+    ledger: Ledger
+    s3: S3
+    spool_dir: str | None = None
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @classmethod
+    def from_env(cls, client: aws.ClientSource = aws.client) -> BedrockFinisher:
+        settings = BedrockSettings.from_env()
+        return cls(settings, Ledger.from_settings(settings, client("dynamodb")), S3(client("s3")))
+
+    def handle(self, event: dict[str, Any]) -> dict[str, str]:
+        upload_id = event.get("upload_id")
+        if not isinstance(upload_id, str) or not upload_id:
+            raise ValueError("the event names no upload_id")
+        return {"upload_id": upload_id, "outcome": self.finish(upload_id)}
+
+    def finish(self, upload_id: str) -> str:
+        """`waiting` (a job has not ended), `busy` (another invocation holds the upload),
+        `round` (a retry round started), `finished` (the result file is written), or
+        `ended` (nothing to do: unknown, not split yet, or already ended)."""
+        upload = self.ledger.get(upload_id)
+        if upload is None or upload.kind is not KIND or upload.status.is_terminal:
+            return "ended"
+        if upload.status is not JobStatus.SUBMITTED or not upload.children:
+            return "ended"  # its submit is still staging it
+        children = self.ledger.get_many(upload.children)
+        if len(children) < len(upload.children) or not all(
+            child.status.is_terminal for child in children
+        ):
+            return "waiting"
+        if not self.ledger.acquire_lease(
+            upload_id,
+            owner=self.owner,
+            lease_seconds=self.settings.lease_seconds,
+            status=JobStatus.SUBMITTED,
+        ):
+            return "busy"
+        try:
+            return self._finish(upload, children)
+        finally:
+            self.ledger.release_lease(upload_id, owner=self.owner)
+
+    def _finish(self, upload: Job, children: list[Job]) -> str:
+        last_line = max(int(child.options.get("last_line", 0)) for child in children)
+        rounds = max(round_of(child) for child in children)
+        with tempfile.TemporaryFile(dir=self.spool_dir) as spool:
+            answers = Answers(last_line, spool)
+            unusable = self._gather(upload, children, answers)
+            note = f"{unusable} output lines could not be used" if unusable else ""
+            if rounds < self.settings.record_retries:
+                retry = answers.retryable_lines(is_retryable)
+                started = self._start_round(upload, children, rounds + 1, retry)
+                if started:
+                    return "round"
+                if retry:
+                    note = _join(note, self._why_not_retried(len(retry)))
+            self._write_result(upload, children, answers, rounds, note)
+        return "finished"
+
+    # -- gathering ------------------------------------------------------------------------
+
+    def _gather(self, upload: Job, children: list[Job], answers: Answers) -> int:
+        """Every answer of every job, rounds in order; then, for each job, the records it
+        held but did not answer. Returns how many output lines could not be used."""
+        unusable = 0
+        for child in sorted(children, key=round_of):
+            number = round_of(child)
+            for output in self._output_lines(child):
+                if answers.add(output, number) is not None:
+                    unusable += 1
+            code, message = not_answered_error(child)
+            for line in self._lines_of(upload, child):
+                if not answers.answered_in(line, number):
+                    answers.add_error(line, number, code, message)
+        if unusable:
+            logger.warning(
+                "output lines that answer no staged record",
+                extra={"job_id": upload.job_id, "lines": unusable},
+            )
+        return unusable
+
+    def _output_lines(self, child: Job) -> Iterator[bytes]:
+        if not child.output_location:
+            return
+        bucket, prefix = parse_s3_uri(child.output_location)
+        for key in self.s3.list_keys(bucket, prefix):
+            if key.endswith(OUTPUT_SUFFIX):
+                for _number, line in numbered_lines(self.s3.iter_chunks(bucket, key)):
+                    yield line
+
+    def _lines_of(self, upload: Job, child: Job) -> Iterator[int]:
+        """The input lines a job held: a range of the record index for a part, its own
+        list for a retry round's job."""
+        if round_of(child) == 0:
+            first = int(child.options["first_line"])
+            last = int(child.options["last_line"])
+            for line, _record_id in self._index(upload):
+                if line > last:
+                    return
+                if line >= first:
+                    yield line
+            return
+        bucket, key = parse_s3_uri(str(child.options["lines_uri"]))
+        for raw in self.s3.iter_lines(bucket, key):
+            yield int(raw)
+
+    def _index(self, upload: Job) -> Iterator[tuple[int, str | None]]:
+        bucket, key = parse_s3_uri(str(upload.options["records_uri"]))
+        return read_index(self.s3.iter_lines(bucket, key))
+
+    # -- another round --------------------------------------------------------------------
+
+    def _start_round(
+        self, upload: Job, children: list[Job], number: int, lines: list[int]
+    ) -> list[str]:
+        limits = limits_of(self.settings)
+        if len(lines) < limits.min_records_per_job:
+            return []
+        parts = split_round(lines, limits.part_records)
+        wanted = {line: index for index, part in enumerate(parts, 1) for line in part}
+        bucket = self.settings.results_bucket
+        writers = {
+            index: self.s3.multipart_writer(
+                bucket, round_part_key(STAGING_PREFIX, upload.job_id, number, index)
+            )
+            for index in range(1, len(parts) + 1)
+        }
+        try:
+            for child in sorted(children, key=lambda job: job.job_id):
+                if round_of(child) != 0:
+                    continue
+                staged_bucket, staged_key = parse_s3_uri(str(child.options["input_uri"]))
+                for staged in self.s3.iter_lines(staged_bucket, staged_key):
+                    line = int(staged[_ID_START : _ID_START + STAGED_ID_DIGITS])
+                    index = wanted.get(line)
+                    if index is not None:
+                        writers[index].write(staged.rstrip(b"\r") + b"\n")
+        except BaseException:
+            for writer in writers.values():
+                writer.abort()
+            raise
+        for writer in writers.values():
+            writer.close()
+        created = [
+            self._create_round_job(upload, number, index, part)
+            for index, part in enumerate(parts, 1)
+        ]
+        jobs = "1 job" if len(created) == 1 else f"{len(created)} jobs"
+        self.ledger.annotate(
+            upload.job_id,
+            KIND,
+            JobStatus.SUBMITTED,
+            updates={
+                "children": list(dict.fromkeys([*upload.children, *created])),
+                "message": f"retry round {number}: {len(lines)} records in {jobs}",
+            },
+        )
+        metrics.add_metric(name="BedrockRecordsRetried", unit="Count", value=len(lines))
+        return created
+
+    def _create_round_job(self, upload: Job, number: int, index: int, lines: list[int]) -> str:
+        bucket = self.settings.results_bucket
+        lines_key = round_lines_key(STAGING_PREFIX, upload.job_id, number, index)
+        self.s3.put_bytes(bucket, lines_key, b"".join(b"%d\n" % line for line in lines))
+        job_id = round_job_id(upload.job_id, number, index)
+        options = {
+            name: upload.options[name]
+            for name in ("batch_name", "invocation_type", "timeout_hours")
+            if name in upload.options
+        }
+        self.ledger.create(
+            Job(
+                job_id=job_id,
+                kind=KIND,
+                status=JobStatus.QUEUED,
+                source=upload.source,
+                target=upload.target,
+                parent_id=upload.job_id,
+                message=f"retry round {number}, part {index}: {len(lines)} records",
+                options={
+                    **options,
+                    "round": number,
+                    "part": index,
+                    "input_uri": f"s3://{bucket}/"
+                    + round_part_key(STAGING_PREFIX, upload.job_id, number, index),
+                    "lines_uri": f"s3://{bucket}/{lines_key}",
+                },
+                counts={"input_records": len(lines)},
+                created_at="",
+                updated_at="",
+            )
+        )
+        return job_id
+
+    def _why_not_retried(self, records: int) -> str:
+        minimum = self.settings.min_records_per_job
+        return (
+            f"{records} records that may succeed on another try were not retried: "
+            f"fewer than the batch minimum of {minimum}"
+        )
+
+    # -- the result -----------------------------------------------------------------------
+
+    def _write_result(
+        self, upload: Job, children: list[Job], answers: Answers, rounds: int, note: str
+    ) -> None:
+        bucket = self.settings.results_bucket
+        key = result_key(upload.job_id)
+        writer = self.s3.multipart_writer(bucket, key)
+        try:
+            result = answers.write(self._index(upload), writer)
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+        outcome = upload_outcome(upload, children, result, rounds, note)
+        self.ledger.transition(
+            upload.job_id,
+            KIND,
+            outcome.status,
+            message=outcome.message,
+            updates={"counts": outcome.counts, "output_location": f"s3://{bucket}/{key}"},
+        )
+        metrics.add_metric(name="BedrockResultRecords", unit="Count", value=result.records)
+
+
+def wake_finish(invoker: LambdaInvoker, settings: BedrockSettings, upload_id: str) -> None:
+    """Ask the finishing step to look at an upload (it does nothing while a job runs)."""
+    invoker.invoke_async(settings.finish_function, {"upload_id": upload_id})
+
+
+def _join(first: str, second: str) -> str:
+    return f"{first}; {second}" if first and second else first or second

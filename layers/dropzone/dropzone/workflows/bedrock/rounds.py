@@ -1,0 +1,105 @@
+"""The pure rules of an upload's rounds: which record errors are worth another try, where a
+round's jobs and the result file are staged, and the upload's final status.
+
+Round 0 is the upload's parts. Each later round re-runs the records whose latest answer was
+a retryable error, or no answer, as new jobs with their own derived ids (so duplicate or
+reordered events never start a round twice), up to `BedrockRecordRetries` rounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from dropzone.models.jobs import Job, JobStatus
+from dropzone.workflows.bedrock.results import NOT_ANSWERED, UNREADABLE, ResultCounts
+
+RESULTS_PREFIX = "bedrock-batch/results/"
+JOB_REJECTED = "JobRejected"
+# The errorCode of a failed record in a batch output is an HTTP status. These may succeed
+# on another try: timeouts, throttling and service errors; so may a record no job
+# answered, or whose answer could not be read. Anything else (400 validation, 403, 404,
+# 422 content filtered ...) is final the first time.
+RETRYABLE_HTTP_CODES = frozenset({408, 424, 429, 500, 502, 503, 504})
+RETRYABLE_CODES = frozenset({NOT_ANSWERED, UNREADABLE})
+# Token and record counts a part reports, summed into its upload's
+SUMMED_COUNTS = ("input_tokens", "output_tokens")
+
+
+def is_retryable(code: object) -> bool:
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code in RETRYABLE_HTTP_CODES
+    return code in RETRYABLE_CODES
+
+
+def round_of(job: Job) -> int:
+    return int(job.options.get("round", 0))
+
+
+def round_job_id(upload_id: str, round_number: int, part: int) -> str:
+    return f"{upload_id}-r{round_number}-p{part:03d}"
+
+
+def round_part_key(staging_prefix: str, upload_id: str, round_number: int, part: int) -> str:
+    return f"{staging_prefix}{upload_id}/round-{round_number}.part-{part:03d}.jsonl"
+
+
+def round_lines_key(staging_prefix: str, upload_id: str, round_number: int, part: int) -> str:
+    return f"{staging_prefix}{upload_id}/round-{round_number}.part-{part:03d}.lines"
+
+
+def result_key(upload_id: str) -> str:
+    return f"{RESULTS_PREFIX}{upload_id}.jsonl"
+
+
+def not_answered_error(child: Job) -> tuple[str, str]:
+    """The error a record gets from a job that held it but did not answer it."""
+    if child.status is JobStatus.REJECTED:
+        return JOB_REJECTED, f"job {child.job_id} was rejected: {child.message or ''}".strip()
+    return NOT_ANSWERED, f"job {child.job_id} ended {child.status} without answering this record"
+
+
+def split_round(lines: Sequence[int], part_records: int) -> list[list[int]]:
+    """A round's records in parts of at most `part_records`, as even as possible."""
+    if not lines:
+        return []
+    parts = -(-len(lines) // part_records)
+    size = -(-len(lines) // parts)
+    return [list(lines[start : start + size]) for start in range(0, len(lines), size)]
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    status: JobStatus
+    counts: dict[str, int]
+    message: str
+
+
+def upload_outcome(
+    upload: Job, children: Iterable[Job], result: ResultCounts, rounds: int, note: str = ""
+) -> UploadOutcome:
+    """The upload's final status, counts and message, from its result file."""
+    if result.succeeded == result.records:
+        status = JobStatus.SUCCEEDED
+    elif result.succeeded == 0:
+        status = JobStatus.FAILED
+    else:
+        status = JobStatus.PARTIALLY_SUCCEEDED
+    counts = dict(upload.counts)
+    counts.update(result.as_counts())
+    jobs = list(children)
+    for name in SUMMED_COUNTS:
+        values = [child.counts[name] for child in jobs if name in child.counts]
+        if values:
+            counts[name] = sum(values)
+    counts["jobs"] = len(jobs)
+    counts["retry_rounds"] = rounds
+    failed = result.failed + result.not_answered
+    message = f"{result.succeeded} of {result.records} records succeeded"
+    if failed:
+        message += f", {failed} failed"
+    if rounds:
+        message += f" (after {rounds} retry {'round' if rounds == 1 else 'rounds'})"
+    if note:
+        message += f"; {note}"
+    return UploadOutcome(status, counts, message)

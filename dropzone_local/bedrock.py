@@ -9,7 +9,8 @@ through the service's statuses one step per `advance()`:
 
     Submitted → Validating → Scheduled → InProgress → Completed | PartiallyCompleted | Failed
     Validating → Failed                       (input unreadable, not JSONL, too few records)
-    Submitted | Validating | Scheduled | InProgress → Stopping → Stopped    (stop)
+    Submitted | Validating | Scheduled | InProgress → Stopping → Stopped    (stop; a job
+                                        stopped InProgress writes half its records' answers)
     Submitted | Validating | Scheduled → Expired        (timeoutDurationInHours passed)
     InProgress → PartiallyCompleted                     (timeout passed mid-run: half done)
 
@@ -142,6 +143,7 @@ class _Job:
     counts: dict[str, int] = field(default_factory=dict)
     files: list[_InputFile] = field(default_factory=list)
     extra_advances: int = 0
+    stopped_running: bool = False  # stopped while InProgress: keeps what it answered
 
     @property
     def name(self) -> str:
@@ -179,6 +181,7 @@ class FakeBedrock:
     idempotency_mismatch_code: str = "ValidationException"
 
     create_calls: list[dict[str, Any]] = field(default_factory=list, init=False)
+    stop_calls: list[dict[str, Any]] = field(default_factory=list, init=False)
     emitted: list[Event] = field(default_factory=list, init=False)
     # The client's modeled exception classes; Any because the stubs type them as None.
     exceptions: Any = field(init=False, repr=False)
@@ -252,7 +255,9 @@ class FakeBedrock:
                     f"Job {job.arn} is {job.status.value} and can no longer be stopped.",
                 )
             if job.status in _STOPPABLE:
+                job.stopped_running = job.status is S.IN_PROGRESS
                 event = self._transition(job, S.STOPPING, self.clock())
+            self.stop_calls.append(copy.deepcopy(params))
         response: dict[str, Any] = {}
         validate_response(SERVICE, STOP, response)
         if event:
@@ -371,6 +376,13 @@ class FakeBedrock:
                 job.extra_advances -= 1
                 return None
             return self._finish(job, now, timed_out)
+        if job.status is S.STOPPING and job.stopped_running:
+            outcome = self._run(job, timed_out=True)  # half its records were answered
+            job.counts.update(
+                processedRecordCount=outcome["processedRecordCount"],
+                successRecordCount=outcome["successRecordCount"],
+                errorRecordCount=outcome["errorRecordCount"],
+            )
         following = _NEXT[job.status]
         if following is S.IN_PROGRESS:
             job.extra_advances = self.slow_jobs.get(job.name, self.slow_jobs.get("*", 0))

@@ -103,7 +103,7 @@ def test_the_parameters_table_gives_each_parameter_its_default_and_allowed_value
         allowed = row["allowed"]
         for bound in ("MinValue", "MaxValue"):
             if bound in parameter:
-                assert str(parameter[bound]) in re.findall(r"\d+", allowed), (name, bound)
+                assert str(parameter[bound]) in re.findall(r"\d+(?:\.\d+)?", allowed), (name, bound)
         if "AllowedValues" in parameter:
             assert names(allowed) == [str(value) for value in parameter["AllowedValues"]], name
         assert row["meaning"], name

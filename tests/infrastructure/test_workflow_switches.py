@@ -114,9 +114,13 @@ def _expand(templates: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @cache
 def _expansions() -> dict[str, dict[str, Any]]:
     """Every switch off in turn, and all on, expanded in one run of the translator."""
-    # The parts that are off by default: Edge Manager sync, and Greengrass roll-outs (on
-    # only for the targets GreengrassTargets names)
-    everything = {"EdgeManagerSync": "Enabled", "GreengrassTargets": "line-3-core,factory-a-*"}
+    # The parts that are off by default: Edge Manager sync, Greengrass roll-outs (on
+    # only for the targets GreengrassTargets names) and Bedrock's on-demand finishing
+    everything = {
+        "EdgeManagerSync": "Enabled",
+        "GreengrassTargets": "line-3-core,factory-a-*",
+        "BedrockOnDemand": "Enabled",
+    }
     cases = {"all on": everything} | {
         switch: {**everything, switch: "false"} for switch in WORKFLOWS
     }

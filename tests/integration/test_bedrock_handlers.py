@@ -105,7 +105,7 @@ def test_reconcile_handler(w: BedrockWorld, lambda_context: Any) -> None:
     result = reconcile_app.handler(
         load_event("bedrock_reconcile.json"), lambda_context, reconciler=w.reconciler()
     )
-    assert result == {"refreshed": 0, "slots_freed": 0, "errors": 0}
+    assert result == {"refreshed": 0, "slots_freed": 0, "stopped_late": 0, "errors": 0}
 
 
 def test_handlers_built_from_the_environment_refuse_a_missing_setting(

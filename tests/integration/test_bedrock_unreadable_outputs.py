@@ -124,7 +124,7 @@ def test_the_reconciler_ends_a_job_whose_output_cannot_be_read(w: BedrockWorld) 
     later = datetime.now(UTC) + timedelta(hours=2)
     summary = w.reconciler(clock=lambda: later).run()
     # Then its run succeeds, the job has ended and its slot is free
-    assert summary == {"refreshed": 1, "slots_freed": 0, "errors": 0}
+    assert summary == {"refreshed": 1, "slots_freed": 0, "stopped_late": 0, "errors": 0}
     final = w.ledger.get(job.job_id)
     assert final is not None and final.status is JobStatus.PARTIALLY_SUCCEEDED
     assert final.counts["failed_records"] == 1

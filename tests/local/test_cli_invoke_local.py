@@ -35,13 +35,14 @@ REPORT = re.compile(
 
 
 # Parameter values that create each function its Condition would leave out by default:
-# every workflow is on by default; the Edge Manager sync is not.
+# every workflow is on by default; the Edge Manager sync and Bedrock on demand are not.
 CONDITION_PARAMETERS = {
     "SageMakerAsyncEnabled": [],
     "BedrockBatchEnabled": [],
     "ModelPackagingEnabled": [],
     "EdgeDeploymentEnabled": [],
     "EdgeDeploymentEnabledAndEdgeManagerSyncEnabled": ["EdgeManagerSync=Enabled"],
+    "BedrockBatchEnabledAndOnDemandEnabled": ["BedrockOnDemand=Enabled"],
 }
 
 
@@ -121,7 +122,8 @@ def test_a_function_its_condition_leaves_out_is_refused(
     off_by_default = [
         f for f in FUNCTIONS if CONDITION_PARAMETERS.get(TEMPLATE["Resources"][f].get("Condition"))
     ]
-    assert off_by_default == ["EdgeSyncFunction"]  # created only with EdgeManagerSync=Enabled
+    # created only with EdgeManagerSync=Enabled, and with BedrockOnDemand=Enabled
+    assert off_by_default == ["BedrockOnDemandFunction", "EdgeSyncFunction"]
     assert main(["invoke", off_by_default[0]]) == 2
     assert "--parameter-overrides" in capsys.readouterr().err
     # A switched-off workflow's functions are refused the same way

@@ -36,7 +36,9 @@ def test_a_switched_off_workflow_is_absent_locally(switch: str) -> None:
         assert not _functions_of(workflow) & set(cloud.functions)
         for other, (other_workflow, _) in SWITCHES.items():
             if other != switch:
-                expected = _functions_of(other_workflow) - {"EdgeSyncFunction"}
+                # (off by default: Edge Manager sync, Bedrock on demand)
+                off = {"EdgeSyncFunction", "BedrockOnDemandFunction"}
+                expected = _functions_of(other_workflow) - off
                 assert expected <= set(cloud.functions), other
         # An upload under its prefix starts nothing
         cloud.put_object(key, b"{}")

@@ -5,21 +5,30 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+import boto3
 
 from dropzone.adapters.bedrock import Bedrock
 from dropzone.adapters.lambda_invoke import LambdaInvoker
+from dropzone.clock import utcnow
 from dropzone.settings import BedrockSettings
-from dropzone.sqs_batch import SqsMessage
+from dropzone.sqs_batch import SqsMessage, process_sqs_batch
 from dropzone.store.ledger import Ledger
+from dropzone.store.rate_buckets import RateBuckets
 from dropzone.store.slots import ModelSlots
 from dropzone.workflows.bedrock.admission import BedrockAdmission
 from dropzone.workflows.bedrock.finish import BedrockFinisher
+from dropzone.workflows.bedrock.on_demand import BedrockOnDemand
 from dropzone.workflows.bedrock.reconcile import BedrockReconciler
 from dropzone.workflows.bedrock.state import BedrockTracker
 from dropzone.workflows.bedrock.submit import BedrockSubmitter
 from dropzone_local.bedrock import FakeBedrock
+from dropzone_local.bedrock_runtime import FakeBedrockRuntime
+from dropzone_local.record_faults import RecordFaults
 from dropzone_local.service_model import validate_request
 from tests.support.fixtures import Stack
 
@@ -74,6 +83,13 @@ class BedrockWorld:
     fake: FakeBedrock
     lambda_client: RecordingLambda
     events: list[dict[str, Any]]
+    runtime: FakeBedrockRuntime
+    sqs: Any
+    # the on-demand workers' and the runtime's clock (seconds): it moves only when a
+    # worker waits for its rate, and by a second whenever a message goes back to the queue
+    ticks: list[float] = field(default_factory=lambda: [1_000_000.0])
+    postponed: list[int] = field(default_factory=list)
+    now: Callable[[], datetime] = utcnow
 
     @property
     def ledger(self) -> Ledger:
@@ -90,7 +106,71 @@ class BedrockWorld:
             self.ledger,
             self.stack.s3(),
             LambdaInvoker(self.lambda_client),  # type: ignore[arg-type]
+            self.sqs,
         )
+
+    def on_demand(self) -> BedrockOnDemand:
+        rates = RateBuckets(
+            self.settings.slots_table,
+            self.settings.on_demand_rate,
+            client=self.stack.dynamodb,
+            clock=lambda: self.ticks[0],
+        )
+        return BedrockOnDemand(
+            self.settings,
+            self.ledger,
+            self.stack.s3(),
+            self.runtime,
+            rates,
+            LambdaInvoker(self.lambda_client),  # type: ignore[arg-type]
+            sleep=self._wait,
+        )
+
+    def _wait(self, seconds: float) -> None:
+        self.ticks[0] += seconds
+
+    def drain_on_demand(self, *, limit: int = 100) -> int:
+        """Deliver the on-demand queue's messages to the worker as Lambda's event source
+        would (5 a batch), until none is left: a handled message is deleted, a failed one
+        comes back at once (its requested delay is kept in `postponed`)."""
+        url = self.settings.on_demand_queue_url
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        handled = 0
+        for _ in range(limit):
+            messages = self.sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=5, AttributeNames=["All"]
+            ).get("Messages", [])
+            if not messages:
+                return handled
+            records = [
+                {
+                    "messageId": message["MessageId"],
+                    "receiptHandle": message["ReceiptHandle"],
+                    "body": message["Body"],
+                    "attributes": message["Attributes"],
+                    "eventSourceARN": arn,
+                }
+                for message in messages
+            ]
+            worker = self.on_demand()
+            result = process_sqs_batch(
+                {"Records": records}, worker.handle_record, client=lambda _: self.sqs
+            )
+            worker.end_touched_jobs()
+            failed = {failure["itemIdentifier"] for failure in result["batchItemFailures"]}
+            for message in messages:
+                if message["MessageId"] in failed:
+                    self.sqs.change_message_visibility(
+                        QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                    )
+                    self.postponed.append(1)
+                    self.ticks[0] += 1.0
+                else:
+                    self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                    handled += 1
+        raise AssertionError(f"the on-demand queue did not drain in {limit} batches")
 
     def admission(self) -> BedrockAdmission:
         return BedrockAdmission(
@@ -103,7 +183,9 @@ class BedrockWorld:
         )
 
     def finisher(self, spool_dir: str | None = None) -> BedrockFinisher:
-        return BedrockFinisher(self.settings, self.ledger, self.stack.s3(), spool_dir)
+        return BedrockFinisher(
+            self.settings, self.ledger, self.stack.s3(), self.sqs, spool_dir, clock=self.now
+        )
 
     def finish_requests(self) -> list[str]:
         """The uploads the finishing step was asked about, in order, and forgets them."""
@@ -136,6 +218,7 @@ class BedrockWorld:
             self.admission().admit()
             self.fake.advance()
             self.deliver_events()
+            self.drain_on_demand()
             self.finish_asked()
         raise AssertionError(f"{upload_id} did not end in {limit} steps")
 
@@ -183,14 +266,18 @@ class BedrockWorld:
         return delivered
 
 
-def world(stack: Stack, **settings: Any) -> BedrockWorld:
+def world(stack: Stack, *, faults: RecordFaults | None = None, **settings: Any) -> BedrockWorld:
     events: list[dict[str, Any]] = []
+    faults = faults or RecordFaults()
     fake = FakeBedrock(
         s3_client=stack.s3_client,
         deliver=events.append,
         quota_per_model=1000,
         min_records=int(settings.get("min_records_per_job", 100)),
+        record_faults=faults,
     )
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue_url = sqs.create_queue(QueueName="dropzone-on-demand")["QueueUrl"]
     values: dict[str, Any] = {
         "jobs_table": stack.table_name,
         "results_bucket": stack.results_bucket,
@@ -199,6 +286,11 @@ def world(stack: Stack, **settings: Any) -> BedrockWorld:
         "finish_function": FINISH_FUNCTION,
         "bedrock_role_arn": ROLE,
         "max_jobs_per_model": 3,
+        "on_demand_queue_url": queue_url,
     }
     values.update(settings)
-    return BedrockWorld(stack, BedrockSettings(**values), fake, RecordingLambda(), events)
+    ticks = [1_000_000.0]
+    runtime = FakeBedrockRuntime(record_faults=faults, clock=lambda: ticks[0])
+    return BedrockWorld(
+        stack, BedrockSettings(**values), fake, RecordingLambda(), events, runtime, sqs, ticks
+    )

@@ -21,6 +21,7 @@ FUNCTION_MODULES = {
     "bedrock_submit": "dropzone.workflows.bedrock.submit",
     "bedrock_admission": "dropzone.workflows.bedrock.admission",
     "bedrock_finish": "dropzone.workflows.bedrock.finish",
+    "bedrock_on_demand": "dropzone.workflows.bedrock.on_demand",
     "bedrock_state": "dropzone.workflows.bedrock.state",
     "bedrock_reconcile": "dropzone.workflows.bedrock.reconcile",
     "sagemaker_submit": "dropzone.workflows.sagemaker.submit",

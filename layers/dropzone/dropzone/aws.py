@@ -16,6 +16,10 @@ RETRY_CONFIG = Config(
     read_timeout=30,
 )
 
+# A model's answer may take minutes (on-demand finishing of Bedrock records): more than the
+# read timeout every other call keeps. No call under a lease uses these services.
+SERVICE_CONFIGS = {"bedrock-runtime": RETRY_CONFIG.merge(Config(read_timeout=600))}
+
 # Where a function's collaborators get their clients: a service name in, a client out.
 # Production passes `client`; the local cloud passes its own, serving stand-ins.
 ClientSource = Callable[[str], Any]
@@ -24,7 +28,8 @@ ClientSource = Callable[[str], Any]
 @cache
 def client(service_name: str) -> Any:
     """The container's boto3 client for a service, created on first use."""
-    return boto3.client(service_name, config=RETRY_CONFIG)  # type: ignore[call-overload]
+    config = SERVICE_CONFIGS.get(service_name, RETRY_CONFIG)
+    return boto3.client(service_name, config=config)  # type: ignore[call-overload]
 
 
 def reset_clients() -> None:

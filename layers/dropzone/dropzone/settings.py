@@ -89,6 +89,14 @@ class BedrockSettings(Settings):
     finish_function: str = ""
     # retry rounds for records whose errors may pass on another try (BedrockRecordRetries)
     record_retries: int = Field(default=2, ge=0, le=10)
+    # on-demand finishing (BedrockOnDemand*): off, today's batch-only behaviour
+    on_demand: Literal["Enabled", "Disabled"] = "Disabled"
+    on_demand_max_records: int = Field(default=1000, ge=1, le=100_000)
+    on_demand_rate: float = Field(default=1.0, gt=0, le=1000)
+    on_demand_queue_url: str = ""
+    # deliveries of an on-demand record before its error becomes its answer (the queue's
+    # maxReceiveCount is one more)
+    on_demand_max_receives: int = Field(default=4, ge=1)
     bedrock_role_arn: str = Field(default="", pattern=r"^(arn:aws(-[^:]+)?:iam::\d{12}:role/.+)?$")
     bedrock_batch_prefix: str = "bedrock-batch/"
     max_jobs_per_model: int = Field(default=10, ge=1)

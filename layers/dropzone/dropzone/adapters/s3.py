@@ -253,6 +253,24 @@ class S3:
         self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
         return f"s3://{bucket}/{key}"
 
+    def create_once(self, bucket: str, key: str, body: bytes) -> bool:
+        """Write the object only if it does not exist yet (a conditional create); False when
+        it already did, and nothing was written."""
+        try:
+            self._client.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
+        except ClientError as error:
+            if aws.error_code(error) in {"PreconditionFailed", "ConditionalRequestConflict"}:
+                return False
+            raise
+        return True
+
+    def read_range(self, bucket: str, key: str, offset: int, length: int) -> bytes:
+        """`length` bytes of the object from `offset`."""
+        response = self._client.get_object(
+            Bucket=bucket, Key=key, Range=f"bytes={offset}-{offset + length - 1}"
+        )
+        return response["Body"].read()
+
     def put_json(self, bucket: str, key: str, document: Any) -> str:
         self._client.put_object(
             Bucket=bucket,

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from dropzone import aws
 from dropzone.store.dynamo_items import CONDITION_FAILED
+from dropzone.store.rate_buckets import is_rate_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -63,9 +64,11 @@ class ModelSlots:
         return set(item.get("holders", {}).get("SS", []))
 
     def models(self) -> list[str]:
+        """The models with a slot item (the table also holds the on-demand rate buckets)."""
         paginator = self._client.get_paginator("scan")
         return [
             item["model_id"]["S"]
             for page in paginator.paginate(TableName=self.table_name, ConsistentRead=True)
             for item in page.get("Items", [])
+            if not is_rate_key(item["model_id"]["S"])
         ]

@@ -7,20 +7,23 @@ finds invalid is REJECTED, one it pushes back on stays queued for the next run.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from dropzone import aws
 from dropzone.adapters.bedrock import Backpressure, Bedrock, Refused
 from dropzone.adapters.lambda_invoke import LambdaInvoker
 from dropzone.adapters.s3 import S3
+from dropzone.clock import utcnow
 from dropzone.errors import InvalidInput, TransientError
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import logger, metrics
 from dropzone.settings import BedrockSettings
 from dropzone.store.ledger import Ledger
 from dropzone.store.slots import ModelSlots
-from dropzone.workflows.bedrock.finish import wake_finish
+from dropzone.workflows.bedrock.finish import deadline_passed, wake_finish
 from dropzone.workflows.bedrock.rules import KIND, OUTPUTS_PREFIX, service_ref
 from dropzone.workflows.rejection import reject
 
@@ -40,6 +43,7 @@ class BedrockAdmission:
     bedrock: Bedrock
     s3: S3
     invoker: LambdaInvoker
+    clock: Callable[[], datetime] = utcnow
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
@@ -100,6 +104,16 @@ class BedrockAdmission:
         job = self.ledger.get(job_id)
         if job is None or job.status is not JobStatus.QUEUED:
             return "busy"
+        if deadline_passed(job, self.clock()):  # its records are finished on demand instead
+            self.ledger.transition(
+                job_id,
+                KIND,
+                JobStatus.STOPPED,
+                message="the upload's deadline passed before the job was submitted",
+            )
+            if job.parent_id:
+                wake_finish(self.invoker, self.settings, job.parent_id)
+            return "stopped"
         if not self.slots.acquire(model_id, job_id):
             self.ledger.release_lease(job_id, owner=self.owner)
             return "full"

@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from dropzone import aws
 from dropzone.adapters.lambda_invoke import LambdaInvoker
 from dropzone.adapters.s3 import S3, parse_s3_uri
+from dropzone.clock import utcnow
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import logger, metrics
 from dropzone.settings import BedrockSettings
 from dropzone.store.ledger import Ledger
+from dropzone.workflows.bedrock.on_demand import ON_DEMAND, Pointer, enqueue
 from dropzone.workflows.bedrock.outputs import OUTPUT_SUFFIX, numbered_lines
 from dropzone.workflows.bedrock.results import Answers
 from dropzone.workflows.bedrock.rounds import (
@@ -40,7 +43,7 @@ from dropzone.workflows.bedrock.rounds import (
     split_round,
     upload_outcome,
 )
-from dropzone.workflows.bedrock.rules import KIND, STAGING_PREFIX, limits_of
+from dropzone.workflows.bedrock.rules import KIND, OUTPUTS_PREFIX, STAGING_PREFIX, limits_of
 from dropzone.workflows.bedrock.staging import STAGED_ID_DIGITS, read_index
 
 _ID_START = len('{"recordId":"')
@@ -51,13 +54,17 @@ class BedrockFinisher:
     settings: BedrockSettings
     ledger: Ledger
     s3: S3
+    sqs: Any = None
     spool_dir: str | None = None
+    clock: Callable[[], datetime] = utcnow
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
     def from_env(cls, client: aws.ClientSource = aws.client) -> BedrockFinisher:
         settings = BedrockSettings.from_env()
-        return cls(settings, Ledger.from_settings(settings, client("dynamodb")), S3(client("s3")))
+        sqs = client("sqs") if settings.on_demand == "Enabled" else None
+        ledger = Ledger.from_settings(settings, client("dynamodb"))
+        return cls(settings, ledger, S3(client("s3")), sqs)
 
     def handle(self, event: dict[str, Any]) -> dict[str, str]:
         upload_id = event.get("upload_id")
@@ -98,13 +105,14 @@ class BedrockFinisher:
             answers = Answers(last_line, spool)
             unusable = self._gather(upload, children, answers)
             note = f"{unusable} output lines could not be used" if unusable else ""
-            if rounds < self.settings.record_retries:
+            late = deadline_passed(upload, self.clock())
+            # past the deadline, one more round finishes what is left, on demand
+            if rounds < self.settings.record_retries + (1 if late else 0):
                 retry = answers.retryable_lines(is_retryable)
-                started = self._start_round(upload, children, rounds + 1, retry)
+                started, why = self._start_round(upload, children, rounds + 1, retry, late)
                 if started:
                     return "round"
-                if retry:
-                    note = _join(note, self._why_not_retried(len(retry)))
+                note = _join(note, why)
             self._write_result(upload, children, answers, rounds, note)
         return "finished"
 
@@ -162,20 +170,84 @@ class BedrockFinisher:
     # -- another round --------------------------------------------------------------------
 
     def _start_round(
-        self, upload: Job, children: list[Job], number: int, lines: list[int]
-    ) -> list[str]:
+        self, upload: Job, children: list[Job], number: int, lines: list[int], late: bool
+    ) -> tuple[bool, str]:
+        """Start round `number` for `lines`: batch jobs, or one job on demand when they are
+        too few for a batch job or the deadline has passed. (False, why) when it cannot."""
+        if not lines:
+            return False, ""
         limits = limits_of(self.settings)
-        if len(lines) < limits.min_records_per_job:
-            return []
-        parts = split_round(lines, limits.part_records)
+        on_demand = late or len(lines) < limits.min_records_per_job
+        if on_demand:
+            why = self._why_not_on_demand(children, len(lines), late)
+            if why:
+                return False, why
+            room = self.settings.on_demand_max_records - _on_demand_records(children)
+            if room < len(lines):
+                logger.warning(
+                    "records past the on-demand cap keep their errors",
+                    extra={"job_id": upload.job_id, "records": len(lines) - room},
+                )
+            parts = [lines[:room]]
+        else:
+            parts = split_round(lines, limits.part_records)
+        offsets = self._restage(upload, children, number, parts)
+        created = [
+            self._create_round_job(upload, number, index, part, on_demand)
+            for index, part in enumerate(parts, 1)
+        ]
+        if on_demand:
+            (job_id,) = created
+            (uri,) = {pointer_uri for pointer_uri, _, _, _ in offsets}
+            enqueue(
+                self.sqs,
+                self.settings.on_demand_queue_url,
+                (Pointer(job_id, line, uri, offset, length) for _, line, offset, length in offsets),
+            )
+        jobs = "1 job on demand" if on_demand else f"{len(created)} jobs"
+        self.ledger.annotate(
+            upload.job_id,
+            KIND,
+            JobStatus.SUBMITTED,
+            updates={
+                "children": list(dict.fromkeys([*upload.children, *created])),
+                "message": f"retry round {number}: {sum(map(len, parts))} records in {jobs}",
+            },
+        )
+        metrics.add_metric(name="BedrockRecordsRetried", unit="Count", value=len(lines))
+        return True, ""
+
+    def _why_not_on_demand(self, children: list[Job], records: int, late: bool) -> str:
+        reason = (
+            "the deadline has passed"
+            if late
+            else (f"fewer than the batch minimum of {self.settings.min_records_per_job}")
+        )
+        if self.settings.on_demand != "Enabled":
+            reason += ", and on-demand finishing is off"
+        elif _on_demand_records(children) >= self.settings.on_demand_max_records:
+            reason += (
+                f", and the upload has had its {self.settings.on_demand_max_records} "
+                "records on demand"
+            )
+        else:
+            return ""
+        return f"{records} records that may succeed on another try were not retried: {reason}"
+
+    def _restage(
+        self, upload: Job, children: list[Job], number: int, parts: list[list[int]]
+    ) -> list[tuple[str, int, int, int]]:
+        """Copy the lines of each part of round `number` from the upload's staged parts;
+        (staged uri, line, offset, length) of every record copied."""
         wanted = {line: index for index, part in enumerate(parts, 1) for line in part}
         bucket = self.settings.results_bucket
-        writers = {
-            index: self.s3.multipart_writer(
-                bucket, round_part_key(STAGING_PREFIX, upload.job_id, number, index)
-            )
+        keys = {
+            index: round_part_key(STAGING_PREFIX, upload.job_id, number, index)
             for index in range(1, len(parts) + 1)
         }
+        writers = {index: self.s3.multipart_writer(bucket, key) for index, key in keys.items()}
+        written = dict.fromkeys(keys, 0)
+        offsets: list[tuple[str, int, int, int]] = []
         try:
             for child in sorted(children, key=lambda job: job.job_id):
                 if round_of(child) != 0:
@@ -184,50 +256,48 @@ class BedrockFinisher:
                 for staged in self.s3.iter_lines(staged_bucket, staged_key):
                     line = int(staged[_ID_START : _ID_START + STAGED_ID_DIGITS])
                     index = wanted.get(line)
-                    if index is not None:
-                        writers[index].write(staged.rstrip(b"\r") + b"\n")
+                    if index is None:
+                        continue
+                    record = staged.rstrip(b"\r")
+                    writers[index].write(record + b"\n")
+                    offsets.append(
+                        (f"s3://{bucket}/{keys[index]}", line, written[index], len(record))
+                    )
+                    written[index] += len(record) + 1
         except BaseException:
             for writer in writers.values():
                 writer.abort()
             raise
         for writer in writers.values():
             writer.close()
-        created = [
-            self._create_round_job(upload, number, index, part)
-            for index, part in enumerate(parts, 1)
-        ]
-        jobs = "1 job" if len(created) == 1 else f"{len(created)} jobs"
-        self.ledger.annotate(
-            upload.job_id,
-            KIND,
-            JobStatus.SUBMITTED,
-            updates={
-                "children": list(dict.fromkeys([*upload.children, *created])),
-                "message": f"retry round {number}: {len(lines)} records in {jobs}",
-            },
-        )
-        metrics.add_metric(name="BedrockRecordsRetried", unit="Count", value=len(lines))
-        return created
+        return offsets
 
-    def _create_round_job(self, upload: Job, number: int, index: int, lines: list[int]) -> str:
+    def _create_round_job(
+        self, upload: Job, number: int, index: int, lines: list[int], on_demand: bool
+    ) -> str:
         bucket = self.settings.results_bucket
         lines_key = round_lines_key(STAGING_PREFIX, upload.job_id, number, index)
         self.s3.put_bytes(bucket, lines_key, b"".join(b"%d\n" % line for line in lines))
-        job_id = round_job_id(upload.job_id, number, index)
-        options = {
+        job_id = round_job_id(upload.job_id, number, index, on_demand=on_demand)
+        options: dict[str, Any] = {
             name: upload.options[name]
-            for name in ("batch_name", "invocation_type", "timeout_hours")
+            for name in ("batch_name", "invocation_type", "timeout_hours", "deadline")
             if name in upload.options
         }
+        if on_demand:
+            options["mode"] = ON_DEMAND
         self.ledger.create(
             Job(
                 job_id=job_id,
                 kind=KIND,
-                status=JobStatus.QUEUED,
+                status=JobStatus.SUBMITTED if on_demand else JobStatus.QUEUED,
+                service_status="OnDemand" if on_demand else None,
+                output_location=(f"s3://{bucket}/{OUTPUTS_PREFIX}{job_id}/" if on_demand else None),
                 source=upload.source,
                 target=upload.target,
                 parent_id=upload.job_id,
-                message=f"retry round {number}, part {index}: {len(lines)} records",
+                message=f"retry round {number}, part {index}: {len(lines)} records"
+                + (" on demand" if on_demand else ""),
                 options={
                     **options,
                     "round": number,
@@ -242,13 +312,6 @@ class BedrockFinisher:
             )
         )
         return job_id
-
-    def _why_not_retried(self, records: int) -> str:
-        minimum = self.settings.min_records_per_job
-        return (
-            f"{records} records that may succeed on another try were not retried: "
-            f"fewer than the batch minimum of {minimum}"
-        )
 
     # -- the result -----------------------------------------------------------------------
 
@@ -278,6 +341,19 @@ class BedrockFinisher:
 def wake_finish(invoker: LambdaInvoker, settings: BedrockSettings, upload_id: str) -> None:
     """Ask the finishing step to look at an upload (it does nothing while a job runs)."""
     invoker.invoke_async(settings.finish_function, {"upload_id": upload_id})
+
+
+def deadline_passed(upload: Job, now: datetime) -> bool:
+    deadline = upload.options.get("deadline")
+    return bool(deadline) and datetime.fromisoformat(str(deadline)) <= now
+
+
+def _on_demand_records(children: list[Job]) -> int:
+    return sum(
+        int(child.counts.get("input_records", 0))
+        for child in children
+        if child.options.get("mode") == ON_DEMAND
+    )
 
 
 def _join(first: str, second: str) -> str:

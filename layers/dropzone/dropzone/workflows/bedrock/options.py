@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dropzone.adapters.s3 import ObjectHead
@@ -16,6 +18,8 @@ class BatchOptions(BaseModel):
 
     timeout_hours: int | None = Field(default=None, alias="timeout-hours", ge=24, le=168)
     invocation_type: str | None = Field(default=None, alias="invocation-type")
+    # an ISO 8601 time with its offset, or a number of minutes from the upload's intake
+    deadline: str | None = Field(default=None, max_length=64)
 
     @classmethod
     def from_head(cls, head: ObjectHead) -> BatchOptions:
@@ -38,3 +42,30 @@ class BatchOptions(BaseModel):
                 f"got {options.invocation_type[:40]!r}",
             )
         return options
+
+    def deadline_at(self, now: datetime) -> str | None:
+        """The deadline as an ISO 8601 UTC time; InvalidInput when it is neither a time with
+        its offset nor a number of minutes."""
+        if self.deadline is None:
+            return None
+        text = self.deadline.strip()
+        field = f"metadata '{METADATA_PREFIX}deadline'"
+        if text.isdigit():
+            minutes = int(text)
+            if not 1 <= minutes <= 7 * 24 * 60:
+                raise InvalidInput.single(field, f"{minutes} minutes is not within 1 to 10080")
+            moment = now + timedelta(minutes=minutes)
+        else:
+            try:
+                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                raise InvalidInput.single(
+                    field,
+                    "must be an ISO 8601 time with its offset (2026-12-06T18:00:00Z) or a "
+                    f"number of minutes, got {text[:40]!r}",
+                ) from None
+            if moment.tzinfo is None:
+                raise InvalidInput.single(
+                    field, f"{text[:40]!r} has no offset: add Z or +hh:mm to say which time zone"
+                )
+        return moment.astimezone(UTC).isoformat(timespec="seconds")

@@ -22,12 +22,17 @@ class BatchLimits:
     max_bytes_per_file: int = 1_000_000_000
     max_bytes_per_job: int = 5_000_000_000
     max_problems: int = 20
+    # a file of fewer records than min_records_per_job, up to this many, is planned as one
+    # part to be finished on demand (0: such a file is rejected)
+    on_demand_records: int = 0
 
     def __post_init__(self) -> None:
         for limit in fields(self):
             value = getattr(self, limit.name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{limit.name} must be a positive integer, got {value!r}")
+            lowest = 0 if limit.name == "on_demand_records" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
+                kind = "a positive" if lowest else "a non-negative"
+                raise ValueError(f"{limit.name} must be {kind} integer, got {value!r}")
         if self.min_records_per_job > self.part_records:
             raise ValueError(
                 f"min_records_per_job ({self.min_records_per_job}) must not exceed "
@@ -213,12 +218,15 @@ class Planner:
         if last is None:
             raise InvalidInput.single("file", "the file has no records")
         minimum = self._limits.min_records_per_job
-        if self._previous is None and last.records < minimum:
-            raise InvalidInput.single(
-                "file",
+        on_demand = self._limits.on_demand_records
+        if self._previous is None and last.records < minimum and last.records > on_demand:
+            reason = (
                 f"{_count(last.records, 'record')}; Bedrock batch inference needs at least "
-                f"{minimum} per job",
+                f"{minimum} per job"
             )
+            if on_demand:
+                reason += f", and on-demand finishing takes at most {on_demand} records"
+            raise InvalidInput.single("file", reason)
         self._complete(last, next_line=None)
         self._report.raise_if_any()
         if self._failure:
@@ -232,7 +240,12 @@ class Planner:
 
     def _complete(self, current: _Run, next_line: int | None) -> None:
         previous = self._previous
-        if current.records < self._limits.min_records_per_job and self._failure is None:
+        on_demand = previous is None and next_line is None  # the one part, run on demand
+        if (
+            current.records < self._limits.min_records_per_job
+            and self._failure is None
+            and not on_demand
+        ):
             self._failure = self._top_up(current, previous, next_line)
         if previous is not None:
             self._done.append(previous.part(len(self._done) + 1))

@@ -17,7 +17,7 @@ from dropzone.errors import TransientError
 from dropzone.models.jobs import JobStatus
 from dropzone.observability import logger, metrics
 from dropzone.settings import BedrockSettings
-from dropzone.workflows.bedrock.finish import wake_finish
+from dropzone.workflows.bedrock.finish import deadline_passed, wake_finish
 from dropzone.workflows.bedrock.rules import KIND
 from dropzone.workflows.bedrock.state import BedrockTracker
 
@@ -39,6 +39,7 @@ class BedrockReconciler:
         alarmed)."""
         ledger = self.tracker.ledger
         freed = self._free_leaked_slots()
+        stopped = self._stop_late_jobs()
         quiet_since = self.clock() - timedelta(minutes=self.settings.reconcile_grace_minutes)
         refreshed = errors = 0
         for status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
@@ -55,13 +56,43 @@ class BedrockReconciler:
                         "could not reconcile job",
                         extra={"job_id": job.job_id, "error": repr(error)[:500]},
                     )
-        summary = {"refreshed": refreshed, "slots_freed": freed, "errors": errors}
+        summary = {
+            "refreshed": refreshed,
+            "slots_freed": freed,
+            "stopped_late": stopped,
+            "errors": errors,
+        }
         logger.info("bedrock reconciliation finished", extra=summary)
         if freed:
             metrics.add_metric(name="BedrockSlotsRecovered", unit="Count", value=freed)
         if errors:
             raise TransientError(f"reconciliation finished with {errors} errors: {summary}")
         return summary
+
+    def _stop_late_jobs(self) -> int:
+        """Stop every batch job whose upload's deadline has passed: Bedrock keeps what it
+        has answered, and the upload's finishing runs the rest on demand. A job not yet
+        submitted is left to admission, which ends it instead of submitting it."""
+        ledger, bedrock, now = self.tracker.ledger, self.tracker.bedrock, self.clock()
+        stopped = 0
+        for status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
+            for job in ledger.by_state(KIND, status):
+                arn = (job.model_extra or {}).get("job_arn")
+                if not arn or job.service_status == "Stopping" or not deadline_passed(job, now):
+                    continue
+                try:
+                    bedrock.stop_job(str(arn))
+                except Exception as error:  # one job's refusal must not stop the sweep
+                    logger.warning(
+                        "could not stop a job past its deadline",
+                        extra={"job_id": job.job_id, "error": repr(error)[:500]},
+                    )
+                    continue
+                ledger.annotate(job.job_id, KIND, status, service_status="Stopping")
+                stopped += 1
+        if stopped:
+            metrics.add_metric(name="BedrockJobsStoppedAtDeadline", unit="Count", value=stopped)
+        return stopped
 
     def _free_leaked_slots(self) -> int:
         ledger, slots = self.tracker.ledger, self.tracker.slots

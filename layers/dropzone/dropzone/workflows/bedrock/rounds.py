@@ -36,8 +36,9 @@ def round_of(job: Job) -> int:
     return int(job.options.get("round", 0))
 
 
-def round_job_id(upload_id: str, round_number: int, part: int) -> str:
-    return f"{upload_id}-r{round_number}-p{part:03d}"
+def round_job_id(upload_id: str, round_number: int, part: int, *, on_demand: bool = False) -> str:
+    """A round's job: `-r<round>-pNNN` for a batch job, `-r<round>-dNNN` on demand."""
+    return f"{upload_id}-r{round_number}-{'d' if on_demand else 'p'}{part:03d}"
 
 
 def round_part_key(staging_prefix: str, upload_id: str, round_number: int, part: int) -> str:

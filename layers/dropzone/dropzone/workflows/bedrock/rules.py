@@ -63,6 +63,9 @@ def limits_of(settings: BedrockSettings) -> BatchLimits:
         max_records_per_job=settings.max_records_per_job,
         max_bytes_per_file=settings.max_bytes_per_file,
         max_bytes_per_job=settings.max_bytes_per_job,
+        on_demand_records=(
+            settings.on_demand_max_records if settings.on_demand == "Enabled" else 0
+        ),
     )
 
 

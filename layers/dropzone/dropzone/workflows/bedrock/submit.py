@@ -9,13 +9,15 @@ model once the parts are queued; the upload ends when its result file is written
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from dropzone import aws
 from dropzone.adapters.lambda_invoke import LambdaInvoker
 from dropzone.adapters.s3 import S3, ObjectHead
+from dropzone.clock import utcnow
 from dropzone.errors import ConfigurationError, InvalidInput
 from dropzone.models.jobs import Job, JobStatus, SourceObject
 from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys
@@ -23,9 +25,17 @@ from dropzone.settings import BedrockSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.store.ledger import Ledger
 from dropzone.workflows.bedrock.jsonl import plan_batch, write_parts
+from dropzone.workflows.bedrock.on_demand import ON_DEMAND, Pointer, enqueue
 from dropzone.workflows.bedrock.options import BatchOptions
 from dropzone.workflows.bedrock.plan import BatchPlan, Part
-from dropzone.workflows.bedrock.rules import KIND, limits_of, parse_key, part_key, records_key
+from dropzone.workflows.bedrock.rules import (
+    KIND,
+    OUTPUTS_PREFIX,
+    limits_of,
+    parse_key,
+    part_key,
+    records_key,
+)
 from dropzone.workflows.bedrock.staging import index_line, staged_line
 from dropzone.workflows.intake import claim, draft_job, head_of, with_head
 from dropzone.workflows.rejection import rejected
@@ -37,6 +47,8 @@ class BedrockSubmitter:
     ledger: Ledger
     s3: S3
     invoker: LambdaInvoker
+    sqs: Any = None
+    clock: Callable[[], datetime] = utcnow
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
@@ -49,7 +61,8 @@ class BedrockSubmitter:
                 f"the Bedrock batch limits are inconsistent: {error}"
             ) from error
         ledger = Ledger.from_settings(settings, client("dynamodb"))
-        return cls(settings, ledger, S3(client("s3")), LambdaInvoker(client("lambda")))
+        sqs = client("sqs") if settings.on_demand == "Enabled" else None
+        return cls(settings, ledger, S3(client("s3")), LambdaInvoker(client("lambda")), sqs)
 
     def handle_record(self, message: SqsMessage) -> None:
         event = ObjectCreatedEvent.model_validate_json(message.body)
@@ -108,18 +121,27 @@ class BedrockSubmitter:
             invocation_type=invocation_type,
             limits=limits_of(self.settings),
         )
-        job_options = {
+        job_options: dict[str, Any] = {
             "batch_name": parsed.batch_name,
             "invocation_type": invocation_type,
             "timeout_hours": options.timeout_hours or self.settings.default_timeout_hours,
         }
+        deadline = options.deadline_at(self.clock())
+        if deadline:
+            job_options["deadline"] = deadline
         counts = {"input_records": plan.records, "input_bytes": plan.bytes}
-        staged, index_uri = self._stage(job, plan)
-        children = [
-            self._create_child(job, part, len(plan.parts), uri, job_options)
-            for part, uri in zip(plan.parts, staged, strict=True)
-        ]
-        jobs = "1 job" if len(children) == 1 else f"{len(children)} jobs"
+        on_demand = plan.records < self.settings.min_records_per_job
+        offsets: list[tuple[int, int, int]] = []
+        staged, index_uri = self._stage(job, plan, offsets if on_demand else None)
+        if on_demand:  # too few for a batch job: every record runs on demand
+            children = [self._start_on_demand(job, plan.parts[0], staged[0], offsets, job_options)]
+            jobs = "1 job on demand"
+        else:
+            children = [
+                self._create_child(job, part, len(plan.parts), uri, job_options)
+                for part, uri in zip(plan.parts, staged, strict=True)
+            ]
+            jobs = "1 job" if len(children) == 1 else f"{len(children)} jobs"
         result = self.ledger.transition(
             job.job_id,
             KIND,
@@ -134,17 +156,25 @@ class BedrockSubmitter:
         )
         return result.job or job
 
-    def _stage(self, job: Job, plan: BatchPlan) -> tuple[list[str], str]:
+    def _stage(
+        self, job: Job, plan: BatchPlan, offsets: list[tuple[int, int, int]] | None = None
+    ) -> tuple[list[str], str]:
         """Copy the validated input to keys Bedrock accepts (the drop-zone key holds the
         model id, and Bedrock refuses ':' in input URIs), one part per job, each record
-        under Dropzone's record id; and write the upload's record index."""
+        under Dropzone's record id; and write the upload's record index. `offsets` gets
+        (line, offset, length) of each staged record of a one-part plan."""
         bucket = self.settings.results_bucket
         index_key = records_key(job)
         index = self.s3.multipart_writer(bucket, index_key)
+        written = 0
 
         def stage(content: bytes, line: int) -> bytes:
+            nonlocal written
             staged, record_id = staged_line(content, line)
             index.write(index_line(line, record_id))
+            if offsets is not None:
+                offsets.append((line, written, len(staged)))
+                written += len(staged) + 1
             return staged
 
         try:
@@ -160,6 +190,52 @@ class BedrockSubmitter:
         index.close()
         parts = [f"s3://{bucket}/{part_key(job, part)}" for part in plan.parts]
         return parts, f"s3://{bucket}/{index_key}"
+
+    def _start_on_demand(
+        self,
+        job: Job,
+        part: Part,
+        input_uri: str,
+        offsets: list[tuple[int, int, int]],
+        job_options: dict[str, Any],
+    ) -> str:
+        """The upload's one job, run on demand: created SUBMITTED, its records queued."""
+        child_id = f"{job.job_id}-p{part.index:03d}"
+        bucket = self.settings.results_bucket
+        self.ledger.create(
+            Job(
+                job_id=child_id,
+                kind=KIND,
+                status=JobStatus.SUBMITTED,
+                source=job.source,
+                target=job.target,
+                parent_id=job.job_id,
+                message=f"{part.records} records, fewer than a batch job takes: run on demand",
+                service_status="OnDemand",
+                output_location=f"s3://{bucket}/{OUTPUTS_PREFIX}{child_id}/",
+                options={
+                    **job_options,
+                    "input_uri": input_uri,
+                    "part": part.index,
+                    "round": 0,
+                    "mode": ON_DEMAND,
+                    "first_line": part.first_line,
+                    "last_line": part.last_line,
+                },
+                counts={"input_records": part.records, "input_bytes": part.bytes},
+                created_at="",
+                updated_at="",
+            )
+        )
+        enqueue(
+            self.sqs,
+            self.settings.on_demand_queue_url,
+            (
+                Pointer(child_id, line, input_uri, offset, length)
+                for line, offset, length in offsets
+            ),
+        )
+        return child_id
 
     def _create_child(
         self, job: Job, part: Part, total: int, input_uri: str, job_options: dict[str, Any]

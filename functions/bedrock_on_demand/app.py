@@ -1,0 +1,31 @@
+"""Bedrock batch records run on demand (SQS) → InvokeModel or Converse → their answers."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dropzone import aws
+from dropzone.observability import logger, metrics, tracer
+from dropzone.sqs_batch import process_sqs_batch
+from dropzone.workflows.bedrock.on_demand import BedrockOnDemand
+
+
+@cache
+def default_worker(client: aws.ClientSource = aws.client) -> BedrockOnDemand:
+    return BedrockOnDemand.from_env(client)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any], context: LambdaContext, worker: BedrockOnDemand | None = None
+) -> dict[str, list[dict[str, str]]]:
+    worker = worker or default_worker()
+    try:
+        return process_sqs_batch(event, worker.handle_record)
+    finally:
+        worker.end_touched_jobs()

@@ -1,0 +1,213 @@
+"""A staged record → bedrock-runtime InvokeModel or Converse → its answer, written once.
+
+On-demand finishing runs the records a batch job cannot: too few for the batch minimum, or
+past the upload's deadline. Each record waits in `BedrockOnDemandQueue` as a pointer to its
+staged line. A worker takes a token of the model's shared rate (`RateBuckets`), calls the
+model (botocore retries throttling and service errors), and writes the answer where a batch
+job would, as one `.jsonl.out` line under the on-demand job's output folder, with a
+conditional create: a duplicate delivery finds it there and calls nothing. Once every record
+of the job has its answer, the job ends and its upload's finishing is woken.
+
+A record the model refuses gets its error as its answer. One that still fails on its last
+delivery gets that error too, so no record can hold its job open.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from dropzone import aws
+from dropzone.adapters.lambda_invoke import LambdaInvoker
+from dropzone.adapters.s3 import S3, parse_s3_uri
+from dropzone.errors import RetryLater, UnreadableMessage
+from dropzone.models.jobs import Job, JobStatus
+from dropzone.observability import logger, metrics
+from dropzone.settings import BedrockSettings
+from dropzone.sqs_batch import SqsMessage
+from dropzone.store.ledger import Ledger
+from dropzone.store.rate_buckets import RateBuckets
+from dropzone.workflows.bedrock.outputs import OUTPUT_SUFFIX
+from dropzone.workflows.bedrock.rules import KIND
+from dropzone.workflows.bedrock.staging import staged_id
+
+# Retried by botocore, and then once more by delivering the message again (the queue's
+# maxReceiveCount is one more than this): throttling and the service's own errors.
+TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ServiceUnavailableException",
+        "InternalServerException",
+        "ModelNotReadyException",
+    }
+)
+ON_DEMAND = "on_demand"  # a job's options.mode: its records run on demand, not in a batch job
+MAX_WAIT_SECONDS = 5.0  # a longer wait for the rate hides the message instead
+ENQUEUE_BATCH = 10
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """Where a record waiting to run on demand is staged."""
+
+    job_id: str
+    line: int
+    uri: str
+    offset: int
+    length: int
+
+    def body(self) -> str:
+        return json.dumps(self.__dict__, separators=(",", ":"))
+
+    @classmethod
+    def parse(cls, body: str) -> Pointer:
+        try:
+            document = json.loads(body)
+            return cls(
+                job_id=str(document["job_id"]),
+                line=int(document["line"]),
+                uri=str(document["uri"]),
+                offset=int(document["offset"]),
+                length=int(document["length"]),
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise UnreadableMessage.of("on-demand record", error) from None
+
+
+def enqueue(sqs: Any, queue_url: str, pointers: Iterable[Pointer]) -> int:
+    """Send each pointer to the on-demand queue, ten a call; raise if any is refused."""
+    sent = 0
+    batch: list[Pointer] = []
+    for pointer in [*pointers, None]:
+        if pointer is not None:
+            batch.append(pointer)
+        if batch and (pointer is None or len(batch) == ENQUEUE_BATCH):
+            response = sqs.send_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(index), "MessageBody": p.body()} for index, p in enumerate(batch)
+                ],
+            )
+            if response.get("Failed"):
+                raise RuntimeError(f"the on-demand queue refused {len(response['Failed'])} records")
+            sent += len(batch)
+            batch = []
+    return sent
+
+
+def answer_key(output_location: str, line: int) -> tuple[str, str]:
+    bucket, prefix = parse_s3_uri(output_location)
+    return bucket, f"{prefix}{staged_id(line)}{OUTPUT_SUFFIX}"
+
+
+@dataclass
+class BedrockOnDemand:
+    settings: BedrockSettings
+    ledger: Ledger
+    s3: S3
+    runtime: Any
+    rates: RateBuckets
+    invoker: LambdaInvoker
+    sleep: Callable[[float], None] = time.sleep
+    _touched: dict[str, Job] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, client: aws.ClientSource = aws.client) -> BedrockOnDemand:
+        settings = BedrockSettings.from_env().require("finish_function")
+        dynamodb = client("dynamodb")
+        return cls(
+            settings,
+            Ledger.from_settings(settings, dynamodb),
+            S3(client("s3")),
+            client("bedrock-runtime"),
+            RateBuckets(settings.slots_table, settings.on_demand_rate, client=dynamodb),
+            LambdaInvoker(client("lambda")),
+        )
+
+    def handle_record(self, message: SqsMessage) -> None:
+        pointer = Pointer.parse(message.body)
+        job = self._touched.get(pointer.job_id) or self.ledger.get(pointer.job_id)
+        if job is None or job.kind is not KIND or not job.output_location:
+            logger.warning(
+                "on-demand record of an unknown job; dropped", extra={"job_id": pointer.job_id}
+            )
+            return
+        self._touched[job.job_id] = job
+        bucket, key = answer_key(job.output_location, pointer.line)
+        if self.s3.exists(f"s3://{bucket}/{key}"):
+            return  # a duplicate delivery: the record has its answer
+        answer = self._answer(
+            job, pointer, last_try=message.receive_count >= self.settings.on_demand_max_receives
+        )
+        self.s3.create_once(bucket, key, json.dumps(answer).encode() + b"\n")
+
+    def end_touched_jobs(self) -> None:
+        """End each job of this batch whose every record now has its answer."""
+        touched, self._touched = self._touched, {}
+        for job in touched.values():
+            bucket, prefix = parse_s3_uri(job.output_location or "")
+            answered = sum(
+                1 for key in self.s3.list_keys(bucket, prefix) if key.endswith(OUTPUT_SUFFIX)
+            )
+            if answered < job.counts.get("input_records", 0):
+                continue
+            result = self.ledger.transition(
+                job.job_id,
+                KIND,
+                JobStatus.SUCCEEDED,
+                service_status="Answered",
+                message=f"{answered} records answered on demand",
+                updates={"counts": {**job.counts, "answered_records": answered}},
+            )
+            if result.job is not None and job.parent_id:
+                self.invoker.invoke_async(
+                    self.settings.finish_function, {"upload_id": job.parent_id}
+                )
+
+    def _answer(self, job: Job, pointer: Pointer, *, last_try: bool) -> dict[str, Any]:
+        record_id = staged_id(pointer.line)
+        bucket, key = parse_s3_uri(pointer.uri)
+        staged = json.loads(self.s3.read_range(bucket, key, pointer.offset, pointer.length))
+        model_input = staged["modelInput"]
+        self._wait_for_rate(job.target)
+        try:
+            output = self._call(job, model_input)
+        except ClientError as error:
+            code = aws.error_code(error)
+            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500))
+            if code in TRANSIENT_CODES and not last_try:
+                raise RetryLater(f"{code} from {job.target}", delay_seconds=30) from error
+            metrics.add_metric(name="BedrockOnDemandErrors", unit="Count", value=1)
+            message = str(error.response.get("Error", {}).get("Message", code))[:500]
+            return {"recordId": record_id, "error": {"errorCode": status, "errorMessage": message}}
+        metrics.add_metric(name="BedrockOnDemandRecords", unit="Count", value=1)
+        return {"recordId": record_id, "modelOutput": output}
+
+    def _wait_for_rate(self, model_id: str) -> None:
+        waited = 0.0
+        while (wait := self.rates.take(model_id)) > 0:
+            if waited + wait > MAX_WAIT_SECONDS:
+                raise RetryLater(
+                    f"{model_id} is at its on-demand rate", delay_seconds=math.ceil(wait) + 1
+                )
+            self.sleep(wait)
+            waited += wait
+
+    def _call(self, job: Job, model_input: dict[str, Any]) -> Any:
+        if job.options.get("invocation_type") == "Converse":
+            response = self.runtime.converse(modelId=job.target, **model_input)
+            response.pop("ResponseMetadata", None)
+            return response
+        response = self.runtime.invoke_model(
+            modelId=job.target,
+            body=json.dumps(model_input).encode(),
+            contentType="application/json",
+            accept="application/json",
+        )
+        return json.loads(response["body"].read())

@@ -77,7 +77,7 @@ format: ## Apply ruff's fixes and formatting
 	$(UV) run ruff check --fix .
 	$(UV) run ruff format .
 
-bench: setup ## Benchmarks: cold init, warm overhead, JSONL throughput and memory, 10,000 uploads through LocalCloud (~25 min)
+bench: setup ## Benchmarks: cold init, warm overhead, JSONL throughput and memory, 10,000 uploads through LocalCloud, Bedrock result merge (~25 min)
 	$(UV) run python benchmarks/run.py
 
 LAYER_REQUIREMENTS := layers/dropzone/requirements.txt

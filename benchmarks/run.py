@@ -30,10 +30,15 @@ meaningful, never the absolute times.
    expected status) or duplicated (one job and one InvokeEndpointAsync per object version),
    and at most 5 AWS calls per upload on the submit path, status events included.
 
+5. Bedrock result file. benchmarks/results.py merges a 1 GB, 50,000-record Bedrock output
+   (shuffled, as Bedrock writes it) into one result file in input order, in a fresh
+   interpreter: throughput in MB/s and peak RSS; target peak RSS <= 256 MB.
+
     uv run python benchmarks/run.py [--runs 7] [--iterations 2000] [--tracing deployed|off]
-                                    [--only cold|warm|jsonl|bulk] [--jsonl-mb 100]
+                                    [--only cold|warm|jsonl|bulk|results] [--jsonl-mb 100]
                                     [--jsonl-runs 5] [--rss-mb 100 1000]
                                     [--bulk-uploads 10000] [--bulk-chunk 50]
+                                    [--results-records 50000] [--results-mb 1000]
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ COLD_TARGET = 1.10
 WARM_TARGET_MS = 0.5
 JSONL_TARGET = 4.0
 RSS_TARGET_MB = 100
+RESULTS_RSS_TARGET_MB = 256
 BULK_CALL_TARGET = 5.0  # bulk.SUBMIT_BUDGET; repeated so the parent imports no AWS code
 RETRY_CONFIG = {  # dropzone.aws.RETRY_CONFIG, literally
     "retries": {"mode": "adaptive", "max_attempts": 5},
@@ -717,8 +723,8 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("cold", "warm", "jsonl", "bulk"),
-        help="run only one of the four benchmarks",
+        choices=("cold", "warm", "jsonl", "bulk", "results"),
+        help="run only one of the five benchmarks",
     )
     parser.add_argument(
         "--jsonl-mb", type=int, default=100, help="JSONL throughput input size, MB (100)"
@@ -742,6 +748,12 @@ def main() -> int:
         type=int,
         default=50,
         help="bulk run: uploads put before each delivery until idle (50)",
+    )
+    parser.add_argument(
+        "--results-records", type=int, default=50_000, help="result merge: records (50000)"
+    )
+    parser.add_argument(
+        "--results-mb", type=int, default=1000, help="result merge: output size, MB (1000)"
     )
     parser.add_argument(
         "--functions",
@@ -891,6 +903,37 @@ def main() -> int:
         bulk = bulk_run(args.bulk_uploads, args.bulk_chunk)
         print_bulk(bulk)
 
+    results: dict[str, Any] | None = None
+    if args.only in (None, "results"):
+        print(
+            f"\n5. BEDROCK RESULT FILE -- {args.results_records:,} records, "
+            f"{args.results_mb:,} MB of output, merged in input order in a fresh interpreter"
+        )
+        print(
+            wrap(
+                "benchmarks/results.py: Bedrock's output lines (one in 50 an error), shuffled, "
+                "streamed in 1 MiB chunks; numbered_lines + Answers.add for each (spooled to a "
+                "temporary file), then Answers.write of every record in input order. MB/s = "
+                "output bytes / (merge - generator) seconds, measured in the same process. "
+                f"Target: peak RSS <= {RESULTS_RSS_TARGET_MB} MB."
+            )
+        )
+        script = str(ROOT / "benchmarks" / "results.py")
+        stdout, _ = run_child(
+            [script, f"--records={args.results_records}", f"--mb={args.results_mb}"],
+            dict(os.environ),
+            1800,
+        )
+        results = last_json(stdout)
+        net = results["merge_seconds"] - results["generator_seconds"]
+        results["mb_per_s"] = results["output_bytes"] / 1e6 / net
+        print(
+            f"  {results['output_bytes'] / 1e6:,.0f} MB in, {results['result_bytes'] / 1e6:,.0f} "
+            f"MB written; generator {results['generator_seconds']:.1f} s, merge "
+            f"{results['merge_seconds']:.1f} s -> {results['mb_per_s']:.0f} MB/s; peak RSS "
+            f"{results['peak_rss_mb']:.0f} MB ({results['rss_before_mb']:.0f} MB before the merge)"
+        )
+
     print("\nSUMMARY")
     for r in cold:
         print(
@@ -929,6 +972,13 @@ def main() -> int:
         print(
             f"  bulk  {'wall time':<22} {bulk.wall_seconds:.0f} s, {bulk.rate:.1f} uploads/s "
             "(moto-bound; informational)"
+        )
+    if results is not None:
+        peak = results["peak_rss_mb"]
+        print(
+            f"  results {'merge, 1 GB in':<20} {results['mb_per_s']:.0f} MB/s, peak RSS "
+            f"{peak:.0f} MB (target <= {RESULTS_RSS_TARGET_MB} MB)  "
+            f"{verdict(peak <= RESULTS_RSS_TARGET_MB)}"
         )
     print(f"  total benchmark time {time.perf_counter() - started:.0f} s")
     return 0

@@ -78,7 +78,7 @@ class Allowance:
     issue: str
     reason: str
     actions: frozenset[str] | None = None
-    resource_type: str | None = None
+    resource_types: frozenset[str] | None = None
     # what must also hold of the policy document for the allowance to apply
     holds: Callable[[dict[str, Any]], bool] | None = None
 
@@ -114,7 +114,25 @@ ALLOWED = (
         "model type at once; Dropzone runs foundation models and inference profiles only "
         "(docs/workflows/bedrock-batch.md), so it grants no custom-model.",
         actions=frozenset({"bedrock:createmodelinvocationjob"}),
-        resource_type="custom-model",
+        resource_types=frozenset({"custom-model"}),
+    ),
+    Allowance(
+        "RESOURCE_MISMATCH",
+        "InvokeModel (the permission Converse needs too) is authorized against the one model "
+        "it names. Parliament asks for every kind of model at once; Dropzone's on-demand "
+        "finishing calls the model of a batch upload, a foundation model or an inference "
+        "profile (docs/workflows/bedrock-batch.md), so it grants none of the others.",
+        actions=frozenset({"bedrock:invokemodel"}),
+        resource_types=frozenset(
+            {
+                "application-inference-profile",
+                "async-invoke",
+                "marketplace",
+                "default-prompt-router",
+                "imported-model",
+                "provisioned-model",
+            }
+        ),
     ),
     Allowance(
         "PERMISSIONS_MANAGEMENT_ACTIONS",
@@ -630,9 +648,11 @@ def _as_list(value: Any) -> list[Any]:
 def _covers(allowance: Allowance, action: str | None, required: str | None) -> bool:
     if allowance.actions is not None and action not in allowance.actions:
         return False
-    if allowance.resource_type is None:
+    if allowance.resource_types is None:
         return True
-    return required is not None and f":{allowance.resource_type}/" in required
+    return required is not None and any(
+        f":{resource_type}/" in required for resource_type in allowance.resource_types
+    )
 
 
 def allowed_by(finding: Any, document: dict[str, Any]) -> Allowance | None:

@@ -10,13 +10,13 @@ is still there), so two workers never spend the same token.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from dropzone import aws
+from dropzone.clock import utcnow
 from dropzone.store.dynamo_items import CONDITION_FAILED
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ class RateBuckets:
         *,
         burst: float = 1.0,
         client: DynamoDBClient | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = lambda: utcnow().timestamp(),
     ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError(f"rate must be positive and burst at least 1, got {rate}, {burst}")

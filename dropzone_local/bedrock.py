@@ -14,6 +14,10 @@ through the service's statuses one step per `advance()`:
     Submitted | Validating | Scheduled → Expired        (timeoutDurationInHours passed)
     InProgress → PartiallyCompleted                     (timeout passed mid-run: half done)
 
+A record that names media (`s3Location`, as Amazon Nova's multimodal records do) gets a 400
+error unless the object is under the job's input location and exists: AWS expects the input
+URI to be the folder that holds the JSONL and its media.
+
 Every status change, creation included, is emitted as the documented EventBridge event.
 
 Service behaviour reproduced here, and where it is a reading rather than a fact:
@@ -66,6 +70,7 @@ from botocore.utils import parse_to_aware_datetime
 
 from dropzone import aws
 from dropzone.clock import utcnow
+from dropzone.workflows.bedrock.staging import media_uris
 from dropzone_local.record_faults import Fault, RecordFaults, fails_when_flagged
 from dropzone_local.service_model import (
     check_constraints,
@@ -576,7 +581,7 @@ class FakeBedrock:
         for input_file in job.files:
             records = input_file.records
             done = records[: len(records) // 2] if timed_out else records
-            lines = [self._invoke(record, manifest) for record in done]
+            lines = [self._invoke(job, record, manifest) for record in done]
             random.Random(f"{self.seed}/{job.job_id}/{input_file.name}").shuffle(lines)  # noqa: S311
             body = "".join(json.dumps(line) + "\n" for line in lines)
             self._s3().put_object(
@@ -589,8 +594,14 @@ class FakeBedrock:
         )
         return manifest
 
-    def _invoke(self, record: dict[str, Any], manifest: dict[str, int]) -> dict[str, Any]:
+    def _invoke(
+        self, job: _Job, record: dict[str, Any], manifest: dict[str, int]
+    ) -> dict[str, Any]:
         line = {"recordId": record["recordId"], "modelInput": record["modelInput"]}
+        misplaced = self._misplaced_media(job, record["modelInput"])
+        if misplaced:
+            manifest["errorRecordCount"] += 1
+            return {**line, "error": {"errorCode": 400, "errorMessage": misplaced}}
         fault = self.record_faults.attempt(record["modelInput"])
         if fault is None and self.record_fails(record):
             fault = Fault.malformed_input()
@@ -602,6 +613,21 @@ class FakeBedrock:
         manifest["inputTokenCount"] += len(json.dumps(record["modelInput"])) // 4
         manifest["outputTokenCount"] += len(json.dumps(output)) // 4
         return {**line, "modelOutput": output}
+
+    def _misplaced_media(self, job: _Job, model_input: Any) -> str | None:
+        """Why a record's media cannot be read: the service reads the media a record names
+        (`s3Location`) from the job's input location, where they must exist."""
+        folder = job.request["inputDataConfig"]["s3InputDataConfig"]["s3Uri"]
+        folder = folder if folder.endswith("/") else folder.rsplit("/", 1)[0] + "/"
+        for _where, uri in media_uris(model_input):
+            if not uri.startswith(folder):
+                return f"The media {uri} is not in the job's input location {folder}."
+            bucket, key = _split(uri)
+            try:
+                self._s3().head_object(Bucket=bucket, Key=key)
+            except ClientError:
+                return f"The media {uri} could not be read."
+        return None
 
     # -- delivery ------------------------------------------------------------------------
 

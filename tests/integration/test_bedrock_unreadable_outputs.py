@@ -94,10 +94,10 @@ def test_an_unreadable_output_line_counts_as_failed_and_the_job_ends(
     assert final.counts["failed_records"] == 1
     assert final.counts["unreadable_records"] == 1
     (problem,) = (final.model_extra or {})["output_problems"]
-    assert problem["field"] == "in.part-001.jsonl.out line 7"
+    assert problem["field"] == "in.jsonl.out line 7"
     assert problem["reason"].startswith(reason)
     assert final.message is not None
-    assert "1 output line could not be read, counted as failed: in.part-001.jsonl.out line 7" in (
+    assert "1 output line could not be read, counted as failed: in.jsonl.out line 7" in (
         final.message
     )
     # And the upload's result gives that record an error, with its own record id
@@ -110,7 +110,7 @@ def test_an_unreadable_output_line_counts_as_failed_and_the_job_ends(
     assert {"model_id": MODEL} in [call["Payload"] for call in w.lambda_client.invocations]
     # And nothing of the line's content reached the job or the logs
     logged = json.dumps([vars(record) for record in caplog.records], default=str)
-    assert "in.part-001.jsonl.out" in logged
+    assert "in.jsonl.out" in logged
     assert SECRET not in json.dumps(final.model_dump()) + logged
 
 
@@ -198,7 +198,7 @@ def test_without_a_manifest_or_counts_from_bedrock_the_lines_are_counted(
     assert final is not None and final.status is JobStatus.PARTIALLY_SUCCEEDED
     assert (final.counts["succeeded_records"], final.counts["failed_records"]) == (99, 1)
     fields = [problem["field"] for problem in (final.model_extra or {})["output_problems"]]
-    assert fields == ["manifest.json.out", "in.part-001.jsonl.out line 3"]
+    assert fields == ["manifest.json.out", "in.jsonl.out line 3"]
     assert w.slots().holders(MODEL) == set()
 
 

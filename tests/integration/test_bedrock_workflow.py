@@ -145,7 +145,9 @@ def test_admission_fills_the_free_slots_in_order_and_no_more(w: BedrockWorld) ->
     assert request["jobName"] == ids[0] and request["clientRequestToken"] == ids[0]
     assert request["roleArn"] == ROLE
     assert request["modelId"] == MODEL
-    assert request["inputDataConfig"]["s3InputDataConfig"]["s3Uri"] == job.options["input_uri"]
+    # the part's own folder, which holds its JSONL (and the media its records name)
+    folder = request["inputDataConfig"]["s3InputDataConfig"]["s3Uri"]
+    assert folder.endswith("/part-001/") and job.options["input_uri"].startswith(folder)
     assert request["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"].startswith(
         f"s3://{w.stack.results_bucket}/bedrock-batch/outputs/{ids[0]}/"
     )

@@ -48,3 +48,29 @@ def test_staging_adds_at_most_the_stated_overhead() -> None:
 def test_the_record_index_gives_each_line_its_own_id_back() -> None:
     lines = [index_line(1, "a"), index_line(3, None), index_line(4, 'q"uote')]
     assert list(read_index(lines)) == [(1, "a"), (3, None), (4, 'q"uote')]
+
+
+def test_the_media_a_record_names_are_found_at_any_depth_and_moved() -> None:
+    from dropzone.workflows.bedrock.media import is_media
+    from dropzone.workflows.bedrock.staging import media_uris, with_media_moved
+
+    image = {"s3Location": {"uri": "s3://b/f/a.jpg", "bucketOwner": "1"}}
+    video = {"s3Location": {"uri": "s3://b/f/v.mp4"}}
+    model_input = {
+        "messages": [{"content": [{"image": {"source": image}}, {"video": {"source": video}}]}]
+    }
+    assert media_uris(model_input) == [
+        ("modelInput.messages[0].content[0].image.source.s3Location.uri", "s3://b/f/a.jpg"),
+        ("modelInput.messages[0].content[1].video.source.s3Location.uri", "s3://b/f/v.mp4"),
+    ]
+    moved = with_media_moved(model_input, {"s3://b/f/a.jpg": "s3://r/p/media/a.jpg"})
+    content = moved["messages"][0]["content"]
+    assert content[0]["image"]["source"] == {"s3Location": {"uri": "s3://r/p/media/a.jpg"}}
+    assert content[1] == model_input["messages"][0]["content"][1]  # not moved: as it was
+    assert model_input["messages"][0]["content"][0]["image"]["source"] is image  # untouched
+    assert [is_media(key) for key in ("f/a.JPG", "f/v.mp4", "f/in.jsonl", "f/x.csv")] == [
+        True,
+        True,
+        False,
+        False,
+    ]

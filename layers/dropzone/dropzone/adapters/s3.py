@@ -264,6 +264,17 @@ class S3:
             raise
         return True
 
+    def copy(self, bucket: str, key: str, to_bucket: str, to_key: str) -> None:
+        """Copy an object (up to 5 GB) within S3; ObjectMissing when it is not there."""
+        try:
+            self._client.copy_object(
+                Bucket=to_bucket, Key=to_key, CopySource={"Bucket": bucket, "Key": key}
+            )
+        except ClientError as error:
+            if aws.error_code(error) in _MISSING:
+                raise ObjectMissing(f"s3://{bucket}/{key}") from error
+            raise
+
     def read_range(self, bucket: str, key: str, offset: int, length: int) -> bytes:
         """`length` bytes of the object from `offset`."""
         response = self._client.get_object(

@@ -24,7 +24,7 @@ from dropzone.settings import BedrockSettings
 from dropzone.store.ledger import Ledger
 from dropzone.store.slots import ModelSlots
 from dropzone.workflows.bedrock.finish import deadline_passed, wake_finish
-from dropzone.workflows.bedrock.rules import KIND, OUTPUTS_PREFIX, service_ref
+from dropzone.workflows.bedrock.rules import KIND, OUTPUTS_PREFIX, input_folder, service_ref
 from dropzone.workflows.rejection import reject
 
 
@@ -178,7 +178,10 @@ class BedrockAdmission:
             "clientRequestToken": job.job_id,
             "modelId": job.target,
             "inputDataConfig": {
-                "s3InputDataConfig": {"s3Uri": job.options["input_uri"], "s3InputFormat": "JSONL"}
+                "s3InputDataConfig": {
+                    "s3Uri": input_folder(str(job.options["input_uri"])),
+                    "s3InputFormat": "JSONL",
+                }
             },
             "outputDataConfig": {
                 "s3OutputDataConfig": {

@@ -29,6 +29,7 @@ from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import logger, metrics
 from dropzone.settings import BedrockSettings
 from dropzone.store.ledger import Ledger
+from dropzone.workflows.bedrock.media import restage
 from dropzone.workflows.bedrock.on_demand import ON_DEMAND, Pointer, enqueue
 from dropzone.workflows.bedrock.outputs import OUTPUT_SUFFIX, numbered_lines
 from dropzone.workflows.bedrock.results import Answers
@@ -43,8 +44,13 @@ from dropzone.workflows.bedrock.rounds import (
     split_round,
     upload_outcome,
 )
-from dropzone.workflows.bedrock.rules import KIND, OUTPUTS_PREFIX, STAGING_PREFIX, limits_of
-from dropzone.workflows.bedrock.staging import STAGED_ID_DIGITS, read_index
+from dropzone.workflows.bedrock.rules import (
+    KIND,
+    OUTPUTS_PREFIX,
+    STAGING_PREFIX,
+    limits_of,
+)
+from dropzone.workflows.bedrock.staging import STAGED_ID_DIGITS, names_media, read_index
 
 _ID_START = len('{"recordId":"')
 
@@ -247,6 +253,7 @@ class BedrockFinisher:
         }
         writers = {index: self.s3.multipart_writer(bucket, key) for index, key in keys.items()}
         written = dict.fromkeys(keys, 0)
+        copied: set[str] = set()
         offsets: list[tuple[str, int, int, int]] = []
         try:
             for child in sorted(children, key=lambda job: job.job_id):
@@ -259,6 +266,9 @@ class BedrockFinisher:
                     if index is None:
                         continue
                     record = staged.rstrip(b"\r")
+                    if names_media(record):  # the media go into the round's folder too
+                        folder = keys[index].rsplit("/", 1)[0] + "/"
+                        record = restage(self.s3, record, folder, bucket, copied)
                     writers[index].write(record + b"\n")
                     offsets.append(
                         (f"s3://{bucket}/{keys[index]}", line, written[index], len(record))

@@ -42,7 +42,8 @@ def round_job_id(upload_id: str, round_number: int, part: int, *, on_demand: boo
 
 
 def round_part_key(staging_prefix: str, upload_id: str, round_number: int, part: int) -> str:
-    return f"{staging_prefix}{upload_id}/round-{round_number}.part-{part:03d}.jsonl"
+    """A round's part, in its own folder (with the media its records name)."""
+    return f"{staging_prefix}{upload_id}/round-{round_number}-part-{part:03d}/input.jsonl"
 
 
 def round_lines_key(staging_prefix: str, upload_id: str, round_number: int, part: int) -> str:

@@ -92,11 +92,21 @@ def parse_key(key: str, prefix: str) -> ParsedKey:
 
 
 def part_key(job: Job, part: Part) -> str:
-    """Where a part of the validated input is staged for Bedrock: the drop-zone key holds
-    the model id, and Bedrock refuses ':' in input URIs."""
+    """Where a part of the validated input is staged for Bedrock, in the part's own folder:
+    the drop-zone key holds the model id, and Bedrock refuses ':' in input URIs."""
     name = job.source.key.rsplit("/", 1)[-1].removesuffix(".jsonl")
     safe = _UNSAFE_KEY_CHARACTERS.sub("-", name).strip("-")[:100] or "input"
-    return f"{STAGING_PREFIX}{job.job_id}/{safe}.part-{part.index:03d}.jsonl"
+    return f"{part_folder(job, part)}{safe}.jsonl"
+
+
+def part_folder(job: Job, part: Part) -> str:
+    """A part's own folder, which its job reads: its JSONL, and the media it names."""
+    return f"{STAGING_PREFIX}{job.job_id}/part-{part.index:03d}/"
+
+
+def input_folder(input_uri: str) -> str:
+    """The folder a job's staged JSONL is in: what Bedrock is given as its input."""
+    return input_uri.rsplit("/", 1)[0] + "/"
 
 
 def records_key(job: Job) -> str:

@@ -11,8 +11,9 @@ its own id.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from json.decoder import scanstring  # type: ignore[attr-defined]
+from typing import Any
 
 STAGED_ID_DIGITS = 11
 RECORDS_NAME = "records.jsonl"
@@ -56,6 +57,46 @@ def staged_line(content: bytes, line: int) -> tuple[bytes, str | None]:
         raise ValueError(f"line {line} has no modelInput")
     staged = f'{{"recordId":"{staged_id(line)}","modelInput":{model_input}}}'
     return staged.encode("utf-8"), record_id
+
+
+MEDIA_FOLDER = "media/"
+_LOCATION = b"s3Location"
+
+
+def media_uris(model_input: Any, path: str = "modelInput") -> list[tuple[str, str]]:
+    """(where, uri) of every `s3Location.uri` in a record's modelInput: the media a
+    multimodal record (an image, video or document of Amazon Nova, or of Converse) names."""
+    found: list[tuple[str, str]] = []
+    if isinstance(model_input, dict):
+        location = model_input.get("s3Location")
+        if isinstance(location, dict) and isinstance(location.get("uri"), str):
+            found.append((f"{path}.s3Location.uri", location["uri"]))
+        for key, value in model_input.items():
+            if key != "s3Location":
+                found.extend(media_uris(value, f"{path}.{key}"))
+    elif isinstance(model_input, list):
+        for index, value in enumerate(model_input):
+            found.extend(media_uris(value, f"{path}[{index}]"))
+    return found
+
+
+def with_media_moved(model_input: Any, moved: Mapping[str, str]) -> Any:
+    """The modelInput with each `s3Location.uri` replaced by where `moved` says its object
+    now is (and no `bucketOwner`: the copies are the stack's own)."""
+    if isinstance(model_input, dict):
+        copy = {key: with_media_moved(value, moved) for key, value in model_input.items()}
+        location = copy.get("s3Location")
+        if isinstance(location, dict) and location.get("uri") in moved:
+            copy["s3Location"] = {"uri": moved[location["uri"]]}
+        return copy
+    if isinstance(model_input, list):
+        return [with_media_moved(value, moved) for value in model_input]
+    return model_input
+
+
+def names_media(content: bytes) -> bool:
+    """Whether a line may name media (cheap: most lines never do)."""
+    return _LOCATION in content
 
 
 def index_line(line: int, record_id: str | None) -> bytes:

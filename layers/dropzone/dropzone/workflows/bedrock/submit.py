@@ -9,6 +9,7 @@ model once the parts are queued; the upload ends when its result file is written
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,10 +22,12 @@ from dropzone.clock import utcnow
 from dropzone.errors import ConfigurationError, InvalidInput
 from dropzone.models.jobs import Job, JobStatus, SourceObject
 from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys
+from dropzone.observability import logger, metrics
 from dropzone.settings import BedrockSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.store.ledger import Ledger
 from dropzone.workflows.bedrock.jsonl import plan_batch, write_parts
+from dropzone.workflows.bedrock.media import MediaStager, is_media
 from dropzone.workflows.bedrock.on_demand import ON_DEMAND, Pointer, enqueue
 from dropzone.workflows.bedrock.options import BatchOptions
 from dropzone.workflows.bedrock.plan import BatchPlan, Part
@@ -33,10 +36,11 @@ from dropzone.workflows.bedrock.rules import (
     OUTPUTS_PREFIX,
     limits_of,
     parse_key,
+    part_folder,
     part_key,
     records_key,
 )
-from dropzone.workflows.bedrock.staging import index_line, staged_line
+from dropzone.workflows.bedrock.staging import index_line, names_media, staged_line
 from dropzone.workflows.intake import claim, draft_job, head_of, with_head
 from dropzone.workflows.rejection import rejected
 
@@ -66,7 +70,12 @@ class BedrockSubmitter:
 
     def handle_record(self, message: SqsMessage) -> None:
         event = ObjectCreatedEvent.model_validate_json(message.body)
-        self.submit(event.source_object())
+        source = event.source_object()
+        if is_media(source.key):  # an image, video or document a record names: not a job
+            logger.info("media object under the batch prefix; not a batch input")
+            metrics.add_metric(name="BedrockMediaObjects", unit="Count", value=1)
+            return
+        self.submit(source)
 
     def submit(self, source: SourceObject) -> Job:
         keys = candidate_keys(source.key)
@@ -167,10 +176,15 @@ class BedrockSubmitter:
         index_key = records_key(job)
         index = self.s3.multipart_writer(bucket, index_key)
         written = 0
+        last_lines = [part.last_line for part in plan.parts]
+        media = MediaStager(self.s3, job.source, bucket)
 
         def stage(content: bytes, line: int) -> bytes:
             nonlocal written
             staged, record_id = staged_line(content, line)
+            if names_media(content):
+                part = plan.parts[bisect_left(last_lines, line)]
+                staged = media.stage(staged, line, part_folder(job, part))
             index.write(index_line(line, record_id))
             if offsets is not None:
                 offsets.append((line, written, len(staged)))

@@ -37,6 +37,7 @@ examples:
   dropzone demo --keep && dropzone jobs list --local --status REJECTED
   dropzone jobs list --kind bedrock_batch --status RUNNING --stack dropzone-prod
   dropzone jobs show dz-b6eb16e9202c
+  dropzone jobs result dz-b6eb16e9202c -o results.jsonl
   dropzone invoke SageMakerSubmitFunction -e events/sagemaker_submit.json
   dropzone invoke BedrockAdmissionFunction --remote --type Event -e events/bedrock_admission.json
   dropzone doctor
@@ -154,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="fetch a Bedrock upload's result file",
         description=(
             "Fetch a Bedrock upload's result file: one line per input record, in input order, "
-            "with its modelOutput or its error. A part's id stands for its upload."
+            "with its modelOutput or its error. A part's id stands for its upload. The upload "
+            "must have ended (a REJECTED one has none); a saved local run keeps result files "
+            "up to 16 MiB. With -o, FILE is replaced only once the whole file has arrived."
         ),
     )
     result.add_argument(

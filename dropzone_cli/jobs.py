@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, Protocol
 
 from dropzone.models.jobs import Job, JobKind, JobStatus
 from dropzone.store.job_items import job_from_item, state_key
 from dropzone.store.ledger import BY_STATE_INDEX, Ledger
 from dropzone_cli.common import CliError, print_json, print_table
-from dropzone_local.state import SMALL_OBJECT_BYTES, LocalState
+from dropzone_local.state import RESULT_FILE_BYTES, LocalState
 
 FULL_ID_LENGTH = len("dz-") + 40
 
@@ -234,25 +237,35 @@ def job_result(source: JobSource, job_id: str, *, output: str | None) -> int:
     if job.kind is JobKind.BEDROCK_BATCH and job.parent_id:
         job = resolve_job(source, job.parent_id)
     uri = job.output_location
-    if job.kind is not JobKind.BEDROCK_BATCH or not job.children:
+    if job.kind is not JobKind.BEDROCK_BATCH:
         raise CliError(f"{job.job_id} is not a Bedrock batch upload: only those have a result file")
+    if job.status is JobStatus.REJECTED:
+        report = f"; its report: {job.report_location}" if job.report_location else ""
+        raise CliError(f"{job.job_id} was REJECTED, so it has no result file{report}", exit_code=1)
     if not uri or not job.status.is_terminal:
         raise CliError(
             f"{job.job_id} is {job.status}: its result file is written once every one of its "
             "jobs has ended",
             exit_code=1,
         )
-    sink = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115
+    chunks = _result_chunks(source, uri)
+    if not output:
+        for chunk in chunks:
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+        return 0
+    # into a file beside FILE, renamed over it once whole: FILE is untouched on any failure
+    target = Path(output)
+    handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
-        for chunk in _result_chunks(source, uri):
-            sink.write(chunk)
-    finally:
-        if output:
-            sink.close()
-        else:
-            sink.flush()
-    if output:
-        print(f"{uri} → {output}", file=sys.stderr)
+        with os.fdopen(handle, "wb") as sink:
+            for chunk in chunks:
+                sink.write(chunk)
+        os.replace(partial, target)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    print(f"{uri} → {output}", file=sys.stderr)
     return 0
 
 
@@ -262,8 +275,8 @@ def _result_chunks(source: JobSource, uri: str) -> Iterator[bytes]:
         if saved is None or saved.body is None:
             size = f" ({saved.size} bytes)" if saved is not None else ""
             raise CliError(
-                f"the local state did not keep {uri}{size}: it keeps objects up to "
-                f"{SMALL_OBJECT_BYTES // 1024} KiB",
+                f"the local state did not keep {uri}{size}: it keeps result files up to "
+                f"{RESULT_FILE_BYTES // (1024 * 1024)} MiB",
                 exit_code=1,
             )
         yield saved.body
@@ -276,16 +289,23 @@ def _result_chunks(source: JobSource, uri: str) -> Iterator[bytes]:
         body.close()
 
 
+SHOWN_LINES = 10
+
+
 def _print_saved_bodies(state: LocalState, job: Job) -> None:
     for label, uri in (("report", job.report_location), ("output", job.output_location)):
         saved = state.object(uri) if uri else None
         if saved is None or saved.body is None:
             continue
         try:
-            text = saved.body.decode("utf-8")
+            lines = saved.body.decode("utf-8").rstrip().splitlines()
         except UnicodeDecodeError:
-            text = f"({saved.size} bytes, not text)"
-        print(f"\n{label} {uri} ({saved.size} bytes):\n{text.rstrip()}")
+            lines = [f"({saved.size} bytes, not text)"]
+        if len(lines) > SHOWN_LINES:  # a long output, a result file say: its first lines
+            more = len(lines) - SHOWN_LINES
+            lines = [*lines[:SHOWN_LINES], f"… {more} more lines (dropzone jobs result)"]
+        print(f"\n{label} {uri} ({saved.size} bytes):")
+        print("\n".join(lines))
 
 
 def _short(text: str, limit: int = 48) -> str:

@@ -42,7 +42,9 @@ Service behaviour reproduced here, and where it is a reading rather than a fact:
 - Records without a `recordId` get an 11-character upper-case alphanumeric id in the
   output, as the service adds one (derived here from the job, file and line).
 - Output lines are shuffled (seeded): the service does not keep input order.
-- Token counts are fake: len(json) // 4 of each successful record's input and output.
+- A successful record's modelOutput is what FakeBedrockRuntime answers on demand, in the
+  provider's own shape (Anthropic Messages, Titan, Nova, Llama, else `{"outputText"}`) or
+  Converse's; its token counts are fake: len(json) // 4 of the input and of the answer.
 - The event's `creationTime` is "Aug 28, 2024, 10:47:53 PM" (UTC, not ISO 8601); its
   `failureMessage` is "" when there is none.
 - The default delivery PutEvents with source `aws.bedrock`, which moto accepts and real
@@ -71,6 +73,7 @@ from botocore.utils import parse_to_aware_datetime
 from dropzone import aws
 from dropzone.clock import utcnow
 from dropzone.workflows.bedrock.staging import media_uris
+from dropzone_local.bedrock_runtime import converse_answer, invoke_answer
 from dropzone_local.record_faults import Fault, RecordFaults, fails_when_flagged
 from dropzone_local.service_model import (
     check_constraints,
@@ -608,10 +611,15 @@ class FakeBedrock:
         if fault is not None:
             manifest["errorRecordCount"] += 1
             return {**line, "error": fault.output_error()}
-        output = {"outputText": f"fake output for record {record['recordId']}"}
+        # the answer on-demand calls give, in the provider's own shape (or Converse's)
+        if job.request.get("modelInvocationType") == "Converse":
+            output, tokens_in, tokens_out = converse_answer(record["modelInput"])
+            output["metrics"] = {"latencyMs": 100}
+        else:
+            output, tokens_in, tokens_out = invoke_answer(job.model_id, record["modelInput"])
         manifest["successRecordCount"] += 1
-        manifest["inputTokenCount"] += len(json.dumps(record["modelInput"])) // 4
-        manifest["outputTokenCount"] += len(json.dumps(output)) // 4
+        manifest["inputTokenCount"] += tokens_in
+        manifest["outputTokenCount"] += tokens_out
         return {**line, "modelOutput": output}
 
     def _misplaced_media(self, job: _Job, model_input: Any) -> str | None:

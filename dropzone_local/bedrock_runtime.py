@@ -207,7 +207,7 @@ class FakeBedrockRuntime:
         content = self._serve(INVOKE, params, self._invoke_input)
         self._wait()
         model_id = str(params["modelId"])
-        body, input_tokens, output_tokens = _invoke_answer(model_id, content)
+        body, input_tokens, output_tokens = invoke_answer(model_id, content)
         data = json.dumps(body).encode()
         response: dict[str, Any] = {
             "body": StreamingBody(io.BytesIO(data), len(data)),
@@ -369,7 +369,7 @@ def _family(model_id: str) -> tuple[str, tuple[str, ...]]:
     return "other", ()
 
 
-def _invoke_answer(model_id: str, content: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
+def invoke_answer(model_id: str, content: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
     """The provider's response body, and its input and output token counts."""
     text = _answer_text(content)
     tokens_in, tokens_out = _tokens(content), _tokens(text)
@@ -412,6 +412,23 @@ def _invoke_answer(model_id: str, content: dict[str, Any]) -> tuple[dict[str, An
         }
     else:
         body = {"outputText": text}
+    return body, tokens_in, tokens_out
+
+
+def converse_answer(content: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
+    """A Converse response's output, stop reason and usage, and its token counts (what a
+    Converse batch job writes as a record's modelOutput, with its metrics)."""
+    text = _answer_text(content)
+    tokens_in, tokens_out = _tokens(content), _tokens(text)
+    body = {
+        "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+        "stopReason": "end_turn",
+        "usage": {
+            "inputTokens": tokens_in,
+            "outputTokens": tokens_out,
+            "totalTokens": tokens_in + tokens_out,
+        },
+    }
     return body, tokens_in, tokens_out
 
 

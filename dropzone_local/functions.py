@@ -71,7 +71,7 @@ class LocalFunction:
         Lambda context and the collaborator its factory builds from `client`."""
         token = _INVOKING.set(self.logical_id)
         try:
-            with environment(self.environment):
+            with environment(self.environment), _log_level(self.environment):
                 context = LambdaContext(
                     function_name=self.logical_id,
                     timeout_seconds=self.timeout_seconds,
@@ -82,6 +82,22 @@ class LocalFunction:
                 return handler(event, context, **collaborator)
         finally:
             _INVOKING.reset(token)
+
+
+@contextmanager
+def _log_level(variables: dict[str, str]) -> Iterator[None]:
+    """The function's POWERTOOLS_LOG_LEVEL on the shared logger, which read the level once,
+    when it was built (in Lambda each function has its own process)."""
+    from dropzone.observability import logger
+
+    level = variables.get("POWERTOOLS_LOG_LEVEL")
+    previous = logger.log_level
+    if level:
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 @contextmanager

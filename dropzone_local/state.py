@@ -6,7 +6,8 @@ vanish with the process. `save` writes them to one JSON file in a directory (by 
 
 Saved: every item of the jobs table as DynamoDB stores it, every status event
 published, and the listing of each bucket (key, size, ETag, last modified), with the
-bodies of objects up to SMALL_OBJECT_BYTES.
+bodies of objects up to SMALL_OBJECT_BYTES, and of Bedrock result files up to
+RESULT_FILE_BYTES (what `dropzone jobs result --local` reads).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 STATE_FILE = "state.json"
 SMALL_OBJECT_BYTES = 64 * 1024
+RESULT_FILE_BYTES = 16 * 1024 * 1024
+RESULT_FILES = "bedrock-batch/results/"
 _BUCKET_OUTPUTS = ("DropZoneBucketName", "ResultsBucketName")
 
 
@@ -155,7 +158,8 @@ def _object_record(cloud: LocalCloud, bucket: str, listed: dict[str, Any]) -> di
         "etag": str(listed.get("ETag", "")).strip('"'),
         "last_modified": str(listed.get("LastModified", "")),
     }
-    if record["size"] <= SMALL_OBJECT_BYTES:
+    limit = RESULT_FILE_BYTES if record["key"].startswith(RESULT_FILES) else SMALL_OBJECT_BYTES
+    if record["size"] <= limit:
         body = cloud.client("s3").get_object(Bucket=bucket, Key=listed["Key"])["Body"].read()
         try:
             record["body"] = body.decode("utf-8")

@@ -98,8 +98,8 @@ def test_without_on_demand_a_small_retry_round_keeps_its_errors(stack: Stack) ->
     final = w.run_to_end(upload_id)
     assert final.status is JobStatus.PARTIALLY_SUCCEEDED
     assert final.message == (
-        "119 of 120 records succeeded, 1 failed; 1 records that may succeed on another try "
-        "were not retried: fewer than the batch minimum of 100, and on-demand finishing is off"
+        "119 of 120 records succeeded, 1 failed; 1 record that may succeed on another try "
+        "was not retried: fewer than the batch minimum of 100, and on-demand finishing is off"
     )
     (failed,) = [line for line in w.result_lines(upload_id) if "error" in line]
     assert failed["error"]["code"] == 429

@@ -4,6 +4,7 @@ deployed stack's results bucket (moto)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,38 @@ def test_the_result_goes_to_standard_output_by_default(
     assert main(["jobs", "result", upload.job_id[:12], "--local", "--state-dir", str(saved)]) == 0
     out = capsysbinary.readouterr().out
     assert out.count(b"\n") == 120 and out.startswith(b'{"line":1,')
+
+
+def test_a_failed_fetch_leaves_the_file_as_it_was(saved: Path, tmp_path: Path) -> None:
+    target = tmp_path / "keep.txt"
+    target.write_text("precious")
+    assert (
+        main(["jobs", "result", "dz-" + "0" * 40, "--state-dir", str(saved), "-o", str(target)])
+        == 1
+    )
+    assert target.read_text() == "precious"
+    assert [path.name for path in tmp_path.iterdir()] == ["keep.txt"]  # nothing left beside
+
+
+def test_a_fetch_that_breaks_midway_leaves_the_file_as_it_was(
+    saved: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dropzone_cli import jobs
+    from dropzone_cli.common import CliError
+
+    def broken(*_: object) -> Iterator[bytes]:
+        yield b'{"line":1}\n'
+        raise CliError("the connection was lost", exit_code=1)
+
+    monkeypatch.setattr(jobs, "_result_chunks", broken)
+    target = tmp_path / "keep.txt"
+    target.write_text("precious")
+    upload = _upload(saved)
+    assert (
+        main(["jobs", "result", upload.job_id, "--state-dir", str(saved), "-o", str(target)]) == 1
+    )
+    assert target.read_text() == "precious"
+    assert [path.name for path in tmp_path.iterdir()] == ["keep.txt"]
 
 
 def test_a_job_without_a_result_file_is_refused(

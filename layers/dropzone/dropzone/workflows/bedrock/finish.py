@@ -36,6 +36,7 @@ from dropzone.workflows.bedrock.results import Answers
 from dropzone.workflows.bedrock.rounds import (
     is_retryable,
     not_answered_error,
+    records,
     result_key,
     round_job_id,
     round_lines_key,
@@ -113,12 +114,21 @@ class BedrockFinisher:
             note = f"{unusable} output lines could not be used" if unusable else ""
             late = deadline_passed(upload, self.clock())
             # past the deadline, one more round finishes what is left, on demand
+            retry = answers.retryable_lines(is_retryable)
             if rounds < self.settings.record_retries + (1 if late else 0):
-                retry = answers.retryable_lines(is_retryable)
                 started, why = self._start_round(upload, children, rounds + 1, retry, late)
                 if started:
                     return "round"
                 note = _join(note, why)
+            elif retry:
+                if rounds:
+                    spent = f"the upload has had its {rounds} retry round" + "s" * (rounds > 1)
+                else:
+                    spent = "BedrockRecordRetries is 0"
+                left = records(len(retry))
+                note = _join(
+                    note, f"{left} that may succeed on another try were not retried: {spent}"
+                )
             self._write_result(upload, children, answers, rounds, note)
         return "finished"
 
@@ -217,13 +227,13 @@ class BedrockFinisher:
             JobStatus.SUBMITTED,
             updates={
                 "children": list(dict.fromkeys([*upload.children, *created])),
-                "message": f"retry round {number}: {sum(map(len, parts))} records in {jobs}",
+                "message": f"retry round {number}: {records(sum(map(len, parts)))} in {jobs}",
             },
         )
         metrics.add_metric(name="BedrockRecordsRetried", unit="Count", value=len(lines))
         return True, ""
 
-    def _why_not_on_demand(self, children: list[Job], records: int, late: bool) -> str:
+    def _why_not_on_demand(self, children: list[Job], count: int, late: bool) -> str:
         reason = (
             "the deadline has passed"
             if late
@@ -238,7 +248,7 @@ class BedrockFinisher:
             )
         else:
             return ""
-        return f"{records} records that may succeed on another try were not retried: {reason}"
+        return f"{_not_retried(count)}: {reason}"
 
     def _restage(
         self, upload: Job, children: list[Job], number: int, parts: list[list[int]]
@@ -306,7 +316,7 @@ class BedrockFinisher:
                 source=upload.source,
                 target=upload.target,
                 parent_id=upload.job_id,
-                message=f"retry round {number}, part {index}: {len(lines)} records"
+                message=f"retry round {number}, part {index}: {records(len(lines))}"
                 + (" on demand" if on_demand else ""),
                 options={
                     **options,
@@ -364,6 +374,11 @@ def _on_demand_records(children: list[Job]) -> int:
         for child in children
         if child.options.get("mode") == ON_DEMAND
     )
+
+
+def _not_retried(count: int) -> str:
+    verb = "was" if count == 1 else "were"
+    return f"{records(count)} that may succeed on another try {verb} not retried"
 
 
 def _join(first: str, second: str) -> str:

@@ -48,7 +48,8 @@ TRANSIENT_CODES = frozenset(
     }
 )
 ON_DEMAND = "on_demand"  # a job's options.mode: its records run on demand, not in a batch job
-MAX_WAIT_SECONDS = 5.0  # a longer wait for the rate hides the message instead
+MAX_WAIT_SECONDS = 5.0
+ANSWER_MAX_BYTES = 16 << 20  # a longer wait for the rate hides the message instead
 ENQUEUE_BATCH = 10
 
 
@@ -99,6 +100,35 @@ def enqueue(sqs: Any, queue_url: str, pointers: Iterable[Pointer]) -> int:
             sent += len(batch)
             batch = []
     return sent
+
+
+def usage_of(output: Any) -> tuple[int, int]:
+    """(input, output) tokens a model's answer reports, in the shapes Bedrock's models use:
+    Anthropic's `usage.input_tokens`, Converse's and Nova's `usage.inputTokens`, Titan's
+    `inputTextTokenCount` and `results[].tokenCount`, Llama's `prompt_token_count`; (0, 0)
+    for a shape that reports none."""
+    if not isinstance(output, dict):
+        return 0, 0
+    usage = output.get("usage")
+    if isinstance(usage, dict):
+        for tokens_in, tokens_out in (
+            ("input_tokens", "output_tokens"),
+            ("inputTokens", "outputTokens"),
+        ):
+            if tokens_in in usage or tokens_out in usage:
+                return _whole(usage.get(tokens_in)), _whole(usage.get(tokens_out))
+    if "inputTextTokenCount" in output:
+        results = output.get("results")
+        items = results if isinstance(results, list) else []
+        generated = sum(_whole(item.get("tokenCount")) for item in items if isinstance(item, dict))
+        return _whole(output["inputTextTokenCount"]), generated
+    if "prompt_token_count" in output:
+        return _whole(output["prompt_token_count"]), _whole(output.get("generation_token_count"))
+    return 0, 0
+
+
+def _whole(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def answer_key(output_location: str, line: int) -> tuple[str, str]:
@@ -152,23 +182,49 @@ class BedrockOnDemand:
         touched, self._touched = self._touched, {}
         for job in touched.values():
             bucket, prefix = parse_s3_uri(job.output_location or "")
-            answered = sum(
-                1 for key in self.s3.list_keys(bucket, prefix) if key.endswith(OUTPUT_SUFFIX)
-            )
-            if answered < job.counts.get("input_records", 0):
+            keys = [k for k in self.s3.list_keys(bucket, prefix) if k.endswith(OUTPUT_SUFFIX)]
+            if len(keys) < job.counts.get("input_records", 0):
                 continue
+            counts = self._tally(bucket, keys)
+            errors, answered = counts["failed_records"], counts["answered_records"]
+            if not errors:
+                status = JobStatus.SUCCEEDED
+            elif errors == answered:
+                status = JobStatus.FAILED
+            else:
+                status = JobStatus.PARTIALLY_SUCCEEDED
+            message = f"{answered - errors} of {answered} records answered on demand"
+            if errors:
+                message += f", {errors} with an error"
             result = self.ledger.transition(
                 job.job_id,
                 KIND,
-                JobStatus.SUCCEEDED,
+                status,
                 service_status="Answered",
-                message=f"{answered} records answered on demand",
-                updates={"counts": {**job.counts, "answered_records": answered}},
+                message=message,
+                updates={"counts": {**job.counts, **counts}},
             )
             if result.job is not None and job.parent_id:
                 self.invoker.invoke_async(
                     self.settings.finish_function, {"upload_id": job.parent_id}
                 )
+
+    def _tally(self, bucket: str, keys: list[str]) -> dict[str, int]:
+        """The job's answers counted, with the tokens the model reported in each."""
+        names = ("answered_records", "succeeded_records", "failed_records")
+        counts = dict.fromkeys((*names, "input_tokens", "output_tokens"), 0)
+        for key in keys:
+            text = self.s3.read_text(f"s3://{bucket}/{key}", max_bytes=ANSWER_MAX_BYTES)
+            answer = json.loads(text)
+            counts["answered_records"] += 1
+            if "error" in answer:
+                counts["failed_records"] += 1
+                continue
+            counts["succeeded_records"] += 1
+            tokens_in, tokens_out = usage_of(answer.get("modelOutput"))
+            counts["input_tokens"] += tokens_in
+            counts["output_tokens"] += tokens_out
+        return counts
 
     def _answer(self, job: Job, pointer: Pointer, *, last_try: bool) -> dict[str, Any]:
         record_id = staged_id(pointer.line)

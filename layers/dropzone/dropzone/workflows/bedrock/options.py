@@ -62,7 +62,7 @@ class BatchOptions(BaseModel):
                 raise InvalidInput.single(
                     field,
                     "must be an ISO 8601 time with its offset (2026-12-06T18:00:00Z) or a "
-                    f"number of minutes, got {text[:40]!r}",
+                    f"number of minutes from 1 to 10080, got {text[:40]!r}",
                 ) from None
             if moment.tzinfo is None:
                 raise InvalidInput.single(

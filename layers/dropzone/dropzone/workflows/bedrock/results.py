@@ -27,6 +27,7 @@ NOT_ANSWERED = "NotAnswered"
 UNREADABLE = "UnreadableOutput"
 # offset (8), length (4), attempts (1), latest round (1), answered (1), succeeded (1)
 BYTES_PER_LINE = 16
+_NOT_ANSWERED_CODE = b'"code":"NotAnswered"'
 _NO_ROUND = 255
 _MAX_ATTEMPTS = 254
 
@@ -37,7 +38,8 @@ class ResultSink(Protocol):
 
 @dataclass(frozen=True)
 class ResultCounts:
-    """What the result file holds."""
+    """What the result file holds: records with their output (`succeeded`), with an error
+    (`failed`), and with no answer from any job (`not_answered`, error code NotAnswered)."""
 
     records: int
     succeeded: int
@@ -133,7 +135,10 @@ class Answers:
                     succeeded += 1
                     sink.write(head + payload + b"}\n")
                     continue
-                failed += 1
+                if _NOT_ANSWERED_CODE in payload:
+                    not_answered += 1
+                else:
+                    failed += 1
                 sink.write(head + payload[:-1] + b',"attempts":%d}}\n' % attempts)
                 continue
             not_answered += 1

@@ -26,6 +26,10 @@ RETRYABLE_CODES = frozenset({NOT_ANSWERED, UNREADABLE})
 SUMMED_COUNTS = ("input_tokens", "output_tokens")
 
 
+def records(count: int) -> str:
+    return f"{count} record" if count == 1 else f"{count} records"
+
+
 def is_retryable(code: object) -> bool:
     if isinstance(code, int) and not isinstance(code, bool):
         return code in RETRYABLE_HTTP_CODES

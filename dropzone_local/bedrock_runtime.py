@@ -231,19 +231,8 @@ class FakeBedrockRuntime:
         validate_request(SERVICE, CONVERSE, params)
         content = self._serve(CONVERSE, params, self._converse_input)
         self._wait()
-        text = _answer_text(content)
-        input_tokens = _tokens(content)
-        output_tokens = _tokens(text)
-        response: dict[str, Any] = {
-            "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
-            "stopReason": "end_turn",
-            "usage": {
-                "inputTokens": input_tokens,
-                "outputTokens": output_tokens,
-                "totalTokens": input_tokens + output_tokens,
-            },
-            "metrics": {"latencyMs": self._latency_ms()},
-        }
+        response, _, _ = converse_answer(content)
+        response["metrics"] = {"latencyMs": self._latency_ms()}
         for echoed in ("performanceConfig", "serviceTier"):
             if echoed in params:
                 response[echoed] = copy.deepcopy(params[echoed])
@@ -393,16 +382,8 @@ def invoke_answer(model_id: str, content: dict[str, Any]) -> tuple[dict[str, Any
                 {"tokenCount": tokens_out, "outputText": text, "completionReason": "FINISH"}
             ],
         }
-    elif family == "nova":
-        body = {
-            "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
-            "stopReason": "end_turn",
-            "usage": {
-                "inputTokens": tokens_in,
-                "outputTokens": tokens_out,
-                "totalTokens": tokens_in + tokens_out,
-            },
-        }
+    elif family == "nova":  # Nova's InvokeModel body has Converse's shape
+        body = _converse_body(text, tokens_in, tokens_out)
     elif family == "llama":
         body = {
             "generation": text,
@@ -420,7 +401,11 @@ def converse_answer(content: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
     Converse batch job writes as a record's modelOutput, with its metrics)."""
     text = _answer_text(content)
     tokens_in, tokens_out = _tokens(content), _tokens(text)
-    body = {
+    return _converse_body(text, tokens_in, tokens_out), tokens_in, tokens_out
+
+
+def _converse_body(text: str, tokens_in: int, tokens_out: int) -> dict[str, Any]:
+    return {
         "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
         "stopReason": "end_turn",
         "usage": {
@@ -429,7 +414,6 @@ def converse_answer(content: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
             "totalTokens": tokens_in + tokens_out,
         },
     }
-    return body, tokens_in, tokens_out
 
 
 def _answer_text(content: dict[str, Any]) -> str:

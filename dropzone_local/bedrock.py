@@ -74,6 +74,7 @@ from dropzone import aws
 from dropzone.clock import utcnow
 from dropzone.workflows.bedrock.staging import media_uris
 from dropzone_local.bedrock_runtime import converse_answer, invoke_answer
+from dropzone_local.event_delivery import Deliver, Event, PutEventsDelivery
 from dropzone_local.record_faults import Fault, RecordFaults, fails_when_flagged
 from dropzone_local.service_model import (
     check_constraints,
@@ -95,9 +96,6 @@ LIST = "ListModelInvocationJobs"
 EVENT_SOURCE = "aws.bedrock"
 EVENT_DETAIL_TYPE = "Batch Inference Job State Change"
 DEFAULT_TIMEOUT_HOURS = 168  # unconfirmed: the API reference names no default
-
-Event = dict[str, Any]
-Deliver = Callable[[Event], None]
 
 
 class BatchJobStatus(StrEnum):
@@ -645,80 +643,6 @@ class FakeBedrock:
         deliver = self.deliver or PutEventsDelivery(self.events_client or aws.client("events"))
         for event in events:
             deliver(event)
-
-
-@dataclass
-class PutEventsDelivery:
-    """Deliver events through EventBridge PutEvents (moto only: `aws.*` sources are
-    reserved in AWS). EventBridge assigns its own `id`; `time` is kept."""
-
-    client: Any
-    bus_name: str = "default"
-
-    def __call__(self, event: Event) -> None:
-        response = self.client.put_events(
-            Entries=[
-                {
-                    "Source": event["source"],
-                    "DetailType": event["detail-type"],
-                    "Detail": json.dumps(event["detail"]),
-                    "Resources": event["resources"],
-                    "Time": datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ").replace(
-                        tzinfo=UTC
-                    ),
-                    "EventBusName": self.bus_name,
-                }
-            ]
-        )
-        if response.get("FailedEntryCount"):
-            raise RuntimeError(f"PutEvents refused the event: {response['Entries']}")
-
-
-@dataclass
-class UnreliableDelivery:
-    """Best-effort delivery, as EventBridge gives it: wraps a deliver function and, per
-    event and deterministically from `seed`, drops it, delivers it twice, or holds it
-    back until `flush()`, which releases the held events in shuffled order (so they
-    arrive late and reordered). `drop`, `hold` and `duplicate` are probabilities."""
-
-    deliver: Deliver
-    seed: int = 0
-    drop: float = 0.0
-    hold: float = 0.0
-    duplicate: float = 0.0
-    dropped: list[Event] = field(default_factory=list, init=False)
-    held: list[Event] = field(default_factory=list, init=False)
-    delivered: list[Event] = field(default_factory=list, init=False)
-    _rng: random.Random = field(init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)  # noqa: S311 - reproducible chaos, not secrets
-
-    def __call__(self, event: Event) -> None:
-        with self._lock:
-            roll, twice = self._rng.random(), self._rng.random() < self.duplicate
-            if roll < self.drop:
-                self.dropped.append(event)
-                return
-            if roll < self.drop + self.hold:
-                self.held.append(event)
-                return
-        self._pass_on([event, event] if twice else [event])
-
-    def flush(self) -> int:
-        """Deliver every held event, in shuffled order; return how many."""
-        with self._lock:
-            released, self.held = self.held, []
-            self._rng.shuffle(released)
-        self._pass_on(released)
-        return len(released)
-
-    def _pass_on(self, events: list[Event]) -> None:
-        for event in events:
-            self.deliver(event)
-            with self._lock:
-                self.delivered.append(event)
 
 
 def creation_time(moment: datetime) -> str:

@@ -52,7 +52,7 @@ from typing import Any
 
 from dropzone import aws
 from dropzone.clock import utcnow
-from dropzone_local.bedrock import PutEventsDelivery
+from dropzone_local.event_delivery import Deliver, Event, PutEventsDelivery
 from dropzone_local.service_fake import ApiCall, IdempotencyTokens, InjectedFaults, ServiceFake
 from dropzone_local.service_model import (
     client_exceptions,
@@ -80,9 +80,6 @@ DEFAULT_POLICIES: dict[str, Any] = {
     "componentUpdatePolicy": {"timeoutInSeconds": 60, "action": "NOTIFY_COMPONENTS"},
     "configurationValidationPolicy": {"timeoutInSeconds": 30},
 }
-
-Event = dict[str, Any]
-Deliver = Callable[[Event], None]
 
 
 class ExecutionStatus(StrEnum):

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
-from dropzone_local.bedrock import Deliver, FakeBedrock, PutEventsDelivery, UnreliableDelivery
+from dropzone_local.bedrock import FakeBedrock
 from dropzone_local.bedrock_runtime import FakeBedrockRuntime
 from dropzone_local.edge_devices import DeploymentSource, FakeEdgeDevice
+from dropzone_local.event_delivery import Deliver, PutEventsDelivery, UnreliableDelivery
 from dropzone_local.greengrass import FakeGreengrass
 from dropzone_local.lookoutvision import FakeLookoutVision
 from dropzone_local.record_faults import RecordFaults

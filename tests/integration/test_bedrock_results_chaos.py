@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dropzone.models.jobs import JobStatus
-from dropzone_local.bedrock import UnreliableDelivery
+from dropzone_local.event_delivery import UnreliableDelivery
 from dropzone_local.record_faults import Fault, RecordFaults
 from tests.support.bedrock import MODEL, record, world
 from tests.support.fixtures import Stack

@@ -8,7 +8,7 @@ import pytest
 
 from dropzone.models.jobs import JobStatus
 from dropzone.workflows.bedrock.staging import staged_id
-from dropzone_local.bedrock import UnreliableDelivery
+from dropzone_local.event_delivery import UnreliableDelivery
 from tests.support.bedrock import MODEL, ROLE, BedrockWorld, jsonl, record, world
 from tests.support.fixtures import Stack
 

@@ -15,13 +15,8 @@ from botocore.exceptions import ClientError, ParamValidationError
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from dropzone_local.bedrock import (
-    EVENT_DETAIL_TYPE,
-    BatchJobStatus,
-    FakeBedrock,
-    PutEventsDelivery,
-    UnreliableDelivery,
-)
+from dropzone_local.bedrock import EVENT_DETAIL_TYPE, BatchJobStatus, FakeBedrock
+from dropzone_local.event_delivery import PutEventsDelivery, UnreliableDelivery
 from tests.support.clock import ManualClock
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"

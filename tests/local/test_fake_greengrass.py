@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from dropzone_local.bedrock import PutEventsDelivery, UnreliableDelivery
+from dropzone_local.event_delivery import PutEventsDelivery, UnreliableDelivery
 from dropzone_local.greengrass import (
     CREATE,
     EVENT_DETAIL_TYPE,

@@ -30,10 +30,12 @@ from dropzone.observability import logger, metrics
 from dropzone.settings import BedrockSettings
 from dropzone.store.ledger import Ledger
 from dropzone.workflows.bedrock.media import restage
-from dropzone.workflows.bedrock.on_demand import ON_DEMAND, Pointer, enqueue
+from dropzone.workflows.bedrock.on_demand import Pointer, enqueue
 from dropzone.workflows.bedrock.outputs import OUTPUT_SUFFIX, numbered_lines
 from dropzone.workflows.bedrock.results import Answers
 from dropzone.workflows.bedrock.rounds import (
+    ON_DEMAND,
+    child_job,
     is_retryable,
     not_answered_error,
     records,
@@ -47,7 +49,6 @@ from dropzone.workflows.bedrock.rounds import (
 )
 from dropzone.workflows.bedrock.rules import (
     KIND,
-    OUTPUTS_PREFIX,
     STAGING_PREFIX,
     limits_of,
 )
@@ -304,20 +305,14 @@ class BedrockFinisher:
             for name in ("batch_name", "invocation_type", "timeout_hours", "deadline")
             if name in upload.options
         }
-        if on_demand:
-            options["mode"] = ON_DEMAND
+        message = f"retry round {number}, part {index}: {records(len(lines))}"
         self.ledger.create(
-            Job(
-                job_id=job_id,
-                kind=KIND,
-                status=JobStatus.SUBMITTED if on_demand else JobStatus.QUEUED,
-                service_status="OnDemand" if on_demand else None,
-                output_location=(f"s3://{bucket}/{OUTPUTS_PREFIX}{job_id}/" if on_demand else None),
-                source=upload.source,
-                target=upload.target,
-                parent_id=upload.job_id,
-                message=f"retry round {number}, part {index}: {records(len(lines))}"
-                + (" on demand" if on_demand else ""),
+            child_job(
+                upload,
+                job_id,
+                on_demand=on_demand,
+                results_bucket=bucket,
+                message=message + (" on demand" if on_demand else ""),
                 options={
                     **options,
                     "round": number,
@@ -327,8 +322,6 @@ class BedrockFinisher:
                     "lines_uri": f"s3://{bucket}/{lines_key}",
                 },
                 counts={"input_records": len(lines)},
-                created_at="",
-                updated_at="",
             )
         )
         return job_id

@@ -47,7 +47,6 @@ TRANSIENT_CODES = frozenset(
         "ModelNotReadyException",
     }
 )
-ON_DEMAND = "on_demand"  # a job's options.mode: its records run on demand, not in a batch job
 MAX_WAIT_SECONDS = 5.0
 ANSWER_MAX_BYTES = 16 << 20  # a longer wait for the rate hides the message instead
 ENQUEUE_BATCH = 10

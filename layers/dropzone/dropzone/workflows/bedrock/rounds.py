@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.workflows.bedrock.results import NOT_ANSWERED, UNREADABLE, ResultCounts
+from dropzone.workflows.bedrock.rules import KIND, OUTPUTS_PREFIX
 
 RESULTS_PREFIX = "bedrock-batch/results/"
 JOB_REJECTED = "JobRejected"
@@ -24,6 +26,40 @@ RETRYABLE_HTTP_CODES = frozenset({408, 424, 429, 500, 502, 503, 504})
 RETRYABLE_CODES = frozenset({NOT_ANSWERED, UNREADABLE})
 # Token and record counts a part reports, summed into its upload's
 SUMMED_COUNTS = ("input_tokens", "output_tokens")
+
+
+ON_DEMAND = "on_demand"  # a job's options.mode: its records run on demand, not in a batch job
+
+
+def child_job(
+    upload: Job,
+    job_id: str,
+    *,
+    on_demand: bool,
+    results_bucket: str,
+    message: str,
+    options: dict[str, Any],
+    counts: dict[str, int],
+) -> Job:
+    """A job of an upload (a part, or a retry round's): QUEUED for admission, or, run on
+    demand, SUBMITTED at once with its output folder (where its answers are written)."""
+    if on_demand:
+        options = {**options, "mode": ON_DEMAND}
+    return Job(
+        job_id=job_id,
+        kind=KIND,
+        status=JobStatus.SUBMITTED if on_demand else JobStatus.QUEUED,
+        service_status="OnDemand" if on_demand else None,
+        output_location=(f"s3://{results_bucket}/{OUTPUTS_PREFIX}{job_id}/" if on_demand else None),
+        source=upload.source,
+        target=upload.target,
+        parent_id=upload.job_id,
+        message=message,
+        options=options,
+        counts=counts,
+        created_at="",
+        updated_at="",
+    )
 
 
 def records(count: int) -> str:

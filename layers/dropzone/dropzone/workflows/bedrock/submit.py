@@ -28,12 +28,12 @@ from dropzone.sqs_batch import SqsMessage
 from dropzone.store.ledger import Ledger
 from dropzone.workflows.bedrock.jsonl import plan_batch, write_parts
 from dropzone.workflows.bedrock.media import MediaStager, is_media
-from dropzone.workflows.bedrock.on_demand import ON_DEMAND, Pointer, enqueue
+from dropzone.workflows.bedrock.on_demand import Pointer, enqueue
 from dropzone.workflows.bedrock.options import BatchOptions
 from dropzone.workflows.bedrock.plan import BatchPlan, Part
+from dropzone.workflows.bedrock.rounds import child_job
 from dropzone.workflows.bedrock.rules import (
     KIND,
-    OUTPUTS_PREFIX,
     limits_of,
     parse_key,
     part_folder,
@@ -143,7 +143,7 @@ class BedrockSubmitter:
         offsets: list[tuple[int, int, int]] = []
         staged, index_uri = self._stage(job, plan, offsets if on_demand else None)
         if on_demand:  # too few for a batch job: every record runs on demand
-            children = [self._start_on_demand(job, plan.parts[0], staged[0], offsets, job_options)]
+            children = [self._create_child(job, plan.parts[0], 1, staged[0], job_options, offsets)]
             jobs = "1 job on demand"
         else:
             children = [
@@ -205,63 +205,27 @@ class BedrockSubmitter:
         parts = [f"s3://{bucket}/{part_key(job, part)}" for part in plan.parts]
         return parts, f"s3://{bucket}/{index_key}"
 
-    def _start_on_demand(
+    def _create_child(
         self,
         job: Job,
         part: Part,
+        total: int,
         input_uri: str,
-        offsets: list[tuple[int, int, int]],
         job_options: dict[str, Any],
+        offsets: list[tuple[int, int, int]] | None = None,
     ) -> str:
-        """The upload's one job, run on demand: created SUBMITTED, its records queued."""
-        child_id = f"{job.job_id}-p{part.index:03d}"
-        bucket = self.settings.results_bucket
-        self.ledger.create(
-            Job(
-                job_id=child_id,
-                kind=KIND,
-                status=JobStatus.SUBMITTED,
-                source=job.source,
-                target=job.target,
-                parent_id=job.job_id,
-                message=f"{part.records} records, fewer than a batch job takes: run on demand",
-                service_status="OnDemand",
-                output_location=f"s3://{bucket}/{OUTPUTS_PREFIX}{child_id}/",
-                options={
-                    **job_options,
-                    "input_uri": input_uri,
-                    "part": part.index,
-                    "round": 0,
-                    "mode": ON_DEMAND,
-                    "first_line": part.first_line,
-                    "last_line": part.last_line,
-                },
-                counts={"input_records": part.records, "input_bytes": part.bytes},
-                created_at="",
-                updated_at="",
-            )
-        )
-        enqueue(
-            self.sqs,
-            self.settings.on_demand_queue_url,
-            (
-                Pointer(child_id, line, input_uri, offset, length)
-                for line, offset, length in offsets
-            ),
-        )
-        return child_id
-
-    def _create_child(
-        self, job: Job, part: Part, total: int, input_uri: str, job_options: dict[str, Any]
-    ) -> str:
-        child = Job(
-            job_id=f"{job.job_id}-p{part.index:03d}",
-            kind=KIND,
-            status=JobStatus.QUEUED,
-            source=job.source,
-            target=job.target,
-            parent_id=job.job_id,
-            message=f"part {part.index} of {total}: lines {part.first_line}-{part.last_line}",
+        """A part's job: queued for admission, or, given the staged records' `offsets`, run
+        on demand (the upload is too small for a batch job) and its records queued."""
+        on_demand = offsets is not None
+        message = f"part {part.index} of {total}: lines {part.first_line}-{part.last_line}"
+        if on_demand:
+            message = f"{part.records} records, fewer than a batch job takes: run on demand"
+        child = child_job(
+            job,
+            f"{job.job_id}-p{part.index:03d}",
+            on_demand=on_demand,
+            results_bucket=self.settings.results_bucket,
+            message=message,
             options={
                 **job_options,
                 "input_uri": input_uri,
@@ -271,8 +235,12 @@ class BedrockSubmitter:
                 "last_line": part.last_line,
             },
             counts={"input_records": part.records, "input_bytes": part.bytes},
-            created_at="",
-            updated_at="",
         )
         self.ledger.create(child)
+        if offsets is not None:
+            pointers = (
+                Pointer(child.job_id, line, input_uri, offset, length)
+                for line, offset, length in offsets
+            )
+            enqueue(self.sqs, self.settings.on_demand_queue_url, pointers)
         return child.job_id

@@ -24,7 +24,7 @@ help: ## List the targets
 setup: ## Install the project and its dev tools into .venv (bootstraps uv when missing)
 	$(UV) sync $(UV_SYNC_FLAGS)
 
-demo: setup ## Run every workflow offline, end to end (`dropzone demo --keep` keeps the state)
+demo: setup ## Run every workflow offline, end to end (`scripts/uv.sh run dropzone demo --keep` keeps the state)
 	$(UV) run python -m dropzone_local.demo
 
 test: setup lint typecheck cfn-lint sam-validate scan unit integration local infrastructure docs ## Lint, type-check, validate and scan the templates, run every test folder

@@ -92,7 +92,7 @@ def write_parts(
     measured = 0
     ids: dict[str, int] = {}
     try:
-        for number, content, size in _lines(chunks, longest_line):
+        for number, content, size in input_lines(chunks, longest_line):
             if part is None:
                 break
             if sink is None:
@@ -139,7 +139,7 @@ def _check_unique_again(content: bytes, number: int, ids: dict[str, int], part: 
         )
 
 
-def _lines(chunks: Iterable[bytes], max_size: int) -> Iterator[_Line]:
+def input_lines(chunks: Iterable[bytes], max_size: int) -> Iterator[_Line]:
     """Physical lines split on b"\\n", whatever the chunking; a trailing b"\\r" is dropped.
 
     A line's size counts its line ending (a missing final one as one byte). A line over
@@ -175,7 +175,7 @@ def _lines(chunks: Iterable[bytes], max_size: int) -> Iterator[_Line]:
 
 
 def _split(chunks: Iterable[bytes], max_size: int, checker: _Checker) -> None:
-    """The lines of _lines, the same numbers, contents and sizes, handed to the checker:
+    """The lines of input_lines, the same numbers, contents and sizes, handed to the checker:
     the complete lines within a chunk together, a line that spans chunks on its own."""
     number, pending_size = 0, 0
     pending = bytearray()

@@ -1,0 +1,28 @@
+"""A job's actual cost as a CloudWatch metric, per model."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from dropzone.observability import metrics
+
+
+def emit_cost(model_id: str, cost: dict[str, Any] | None) -> None:
+    """`BedrockCostUsd` (unit None: US dollars) with the `model_id` and `service`
+    dimensions, for a job whose cost is known. A job of unknown price emits nothing here:
+    `BedrockJobsOfUnknownPrice` counts it instead, so no sum ever takes it as free."""
+    if not cost:
+        return
+    if cost.get("usd") is None:
+        metrics.add_metric(name="BedrockJobsOfUnknownPrice", unit="Count", value=1)
+        return
+    with single_metric(
+        name="BedrockCostUsd",
+        unit=MetricUnit.NoUnit,
+        value=float(cost["usd"]),
+        default_dimensions={"service": os.environ.get("POWERTOOLS_SERVICE_NAME", "dropzone")},
+    ) as metric:
+        metric.add_dimension(name="model_id", value=model_id[:250])

@@ -23,13 +23,14 @@ if TYPE_CHECKING:
 
 DESCRIPTION = """\
 Operate a Dropzone deployment: read the job ledger, run or invoke functions, check the
-stack's health, redrive dead-letter queues and stop Bedrock batch jobs.
+stack's health, redrive dead-letter queues, stop Bedrock batch jobs and see what the
+Bedrock daily budget holds.
 
 Remote commands act on a deployed stack: --stack, else stack_name in samconfig.toml
 (environment --config-env); region from --region, else samconfig.toml, else the AWS
-environment. `jobs` reads a saved local run instead with --local (see `dropzone demo
---keep`); it never falls back to local state on its own, so an answer always says which
-ledger it came from. `invoke` runs locally unless given --remote or --stack.
+environment. `jobs` and `budget` read a saved local run instead with --local (see
+`dropzone demo --keep`); they never fall back to local state on their own, so an answer
+always says which ledger it came from. `invoke` runs locally unless given --remote or --stack.
 """
 
 EPILOG = """\
@@ -43,6 +44,7 @@ examples:
   dropzone doctor
   dropzone redrive SageMakerSubmitDLQ
   dropzone stop dz-3d383a696a3e5f7b20c4a9d18e6f3b2a7c5d9e01-p002
+  dropzone budget --stack dropzone-prod
 """
 
 KINDS = ("sagemaker_async", "bedrock_batch", "model_packaging", "edge_deployment")
@@ -303,6 +305,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stop.add_argument("job_id", metavar="JOB_ID", help="a job id, or a unique leading part of one")
 
+    budget = commands.add_parser(
+        "budget",
+        parents=[remote, local],
+        help="the Bedrock daily budget: spend of the last 24 h, room, jobs waiting",
+        description=(
+            "Show the Bedrock daily budget (BedrockDailyBudgetUsd): what the jobs of the last "
+            "24 hours spent or hold at their upper estimate, the room left, when spend next "
+            "ages out, that spend by model, and the QUEUED jobs waiting for room, oldest "
+            "first, with when each would go if nothing else changed."
+        ),
+    )
+    budget.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
     edge = commands.add_parser(
         "edge", help="edge deployment answers", description="Edge deployment records."
     )
@@ -428,6 +443,7 @@ def _dispatch(args: argparse.Namespace, clients: ClientFactory | None) -> int:
         "doctor": _doctor,
         "redrive": _redrive,
         "stop": _stop,
+        "budget": _budget,
         "edge": _edge,
     }
     return handlers[args.command](args, clients)
@@ -542,6 +558,22 @@ def _redrive(args: argparse.Namespace, clients: ClientFactory | None) -> int:
             raise CliError("--rate goes with a QUEUE to redrive")
         return list_dlqs(stack)
     return redrive(stack, args.queue, rate=args.rate)
+
+
+def _budget(args: argparse.Namespace, clients: ClientFactory | None) -> int:
+    from dropzone_cli.budget import LocalBudget, RemoteBudget, show_budget
+
+    if args.local or args.state_dir:
+        if args.stack:
+            raise CliError("--stack and --local exclude each other")
+        from dropzone_local.state import StateError, default_state_dir, load
+
+        try:
+            state = load(args.state_dir or default_state_dir(project_root()))
+        except StateError as error:
+            raise CliError(str(error), exit_code=1) from error
+        return show_budget(LocalBudget(state), as_json=args.json)
+    return show_budget(RemoteBudget(_stack(args, clients)), as_json=args.json)
 
 
 def _stop(args: argparse.Namespace, clients: ClientFactory | None) -> int:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from dropzone.models.jobs import Job, JobKind, JobStatus
 from dropzone.store.job_items import job_from_item, state_key
 from dropzone.store.ledger import BY_STATE_INDEX, Ledger
+from dropzone.workflows.bedrock.estimate import cost_text, describe, estimate_range
 from dropzone_cli.common import CliError, print_json, print_table
 from dropzone_local.state import RESULT_FILE_BYTES, LocalState
 
@@ -182,10 +183,18 @@ def list_jobs(
         print(f"no jobs in {source.description}")
         return 0
     rows = [
-        (job.job_id, job.kind, job.status, _short(job.target), job.updated_at, _object(job))
+        (
+            job.job_id,
+            job.kind,
+            job.status,
+            _short(job.target),
+            job.updated_at,
+            _money(job),
+            _object(job),
+        )
         for job in jobs
     ]
-    print_table(("JOB ID", "KIND", "STATUS", "TARGET", "UPDATED", "OBJECT"), rows)
+    print_table(("JOB ID", "KIND", "STATUS", "TARGET", "UPDATED", "COST", "OBJECT"), rows)
     shown = f"{len(jobs)} job{'s' if len(jobs) != 1 else ''}"
     if more:
         shown += " (more match: raise --limit, or --limit 0 for all)"
@@ -205,7 +214,18 @@ def show_job(source: JobSource, job_id: str, *, as_json: bool) -> int:
     for name, value in record.items():
         if value in ({}, [], None) or (name == "ignored_events" and not value):
             continue
-        if isinstance(value, dict):
+        if name == "estimate":
+            value = f"{estimate_range(job.estimate)} ({describe(value)})"
+            calibration = job.estimate.get("calibration") if job.estimate else None
+            if calibration:
+                value += f"; calibrated: {_calibration(calibration)}"
+        elif name == "cost":
+            value = (
+                f"{cost_text(job.cost)} ({value.get('input_tokens', 0):,} input and "
+                f"{value.get('output_tokens', 0):,} output tokens at "
+                f"{str(value.get('mode', 'batch')).replace('_', '-')} prices)"
+            )
+        elif isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
         print(f"{name.ljust(width)}  {value}")
     if children:
@@ -306,6 +326,23 @@ def _print_saved_bodies(state: LocalState, job: Job) -> None:
             lines = [*lines[:SHOWN_LINES], f"… {more} more lines (dropzone jobs result)"]
         print(f"\n{label} {uri} ({saved.size} bytes):")
         print("\n".join(lines))
+
+
+def _money(job: Job) -> str:
+    """What a job cost, or, until it has one, its estimate (`est.` marks one)."""
+    if job.cost:
+        return cost_text(job.cost)
+    estimated = estimate_range(job.estimate)
+    return f"est. {estimated}" if estimated else ""
+
+
+def _calibration(calibration: dict[str, object]) -> str:
+    ratio = calibration.get("ratio")
+    words = f"{calibration.get('sampled', 0)} records counted by {calibration.get('source', '')}"
+    if isinstance(ratio, int | float):
+        words += f", ratio {ratio:.2f}"
+    note = calibration.get("note")
+    return f"{words} ({note})" if note else words
 
 
 def _short(text: str, limit: int = 48) -> str:

@@ -1,5 +1,5 @@
 """A stand-in for Amazon Bedrock on-demand inference (the `bedrock-runtime` client's
-`invoke_model` and `converse`).
+`invoke_model` and `converse`) and token counting (`count_tokens`).
 
 moto has no Bedrock. `FakeBedrockRuntime` answers both operations in the real request and
 response shapes (both checked against botocore's model, constraints included), raises the
@@ -14,16 +14,28 @@ provider's own body shape, chosen by the model id (a cross-region profile prefix
 are looked through): Anthropic's Messages API, Amazon Titan Text, Amazon Nova, Meta Llama,
 and `{"outputText": ...}` for anything else. Converse answers a ConverseResponse.
 
+CountTokens answers `{"inputTokens": n}` for an Anthropic Claude model named by its bare
+foundation-model id (or its foundation-model ARN) and refuses every other model id, an
+inference profile's among them, with the service's ValidationException. The count is a
+stand-in, not Claude's tokenizer: the characters of the input's text (every `text` member,
+and `content` or `system` given as a plain string) divided by 3.5, rounded up, plus
+`COUNT_OVERHEAD` for the request's framing. An InvokeModel body is checked as InvokeModel
+checks it; Converse messages as Converse does.
+
 Faults, all deterministic and safe to use from several threads:
 - `inject_faults(*codes, operation=None)`: the next calls fail with these codes, in order.
+  Without an operation they are for InvokeModel and Converse; CountTokens answers only
+  faults injected for it by name, so counting never spends a fault meant for inference.
 - `throttle_above_per_second=N`: per model id, a call beyond N let through within one
   second of `clock` is refused with ThrottlingException (refused calls do not count).
+  CountTokens has a window of its own per model id, as it has a quota of its own.
   `clock` returns seconds (a float) or a datetime; the default is Dropzone's clock, which
   the local cloud moves.
 - `record_faults` (a `RecordFaults`, shared with `FakeBedrock` in the local cloud): a record
   fails as its rule says, counted per record content across batch jobs and on-demand calls.
   The content is the InvokeModel body (parsed), or the Converse request without `modelId`,
-  which is what a batch record's modelInput holds for each invocation type.
+  which is what a batch record's modelInput holds for each invocation type. CountTokens
+  never fails by a record's fault: it does not run the model.
 - `record_fails`: a record (`{"modelInput": content}`) it picks fails every call as
   malformed input; by default the one whose content has `"fail": true`, as in batch jobs.
 - `latency`: seconds each answered call takes, spent by calling `sleep` (by default a
@@ -31,7 +43,8 @@ Faults, all deterministic and safe to use from several threads:
 
 `calls` records every call that reached the service (operation, model id, request, the
 clock's time, and the error it answered); requests botocore refuses before sending
-(ParamValidationError) never do. `calls_per_model()` and `call_times()` sum them up.
+(ParamValidationError) never do. `calls_per_model()` and `call_times()` sum them up: the
+inference calls, or those of the operation they are given (CountTokens only by name).
 
 Service behaviour reproduced here, and where it is a reading rather than a fact:
 - The client checks types, required members and minimums; the service enforces maximums,
@@ -52,10 +65,11 @@ from __future__ import annotations
 import copy
 import io
 import json
+import math
 import re
 import threading
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import pairwise
@@ -93,8 +107,14 @@ from dropzone_local.service_model import (
 SERVICE = "bedrock-runtime"
 INVOKE = "InvokeModel"
 CONVERSE = "Converse"
-OPERATIONS = (INVOKE, CONVERSE)
+COUNT_TOKENS = "CountTokens"
+OPERATIONS = (INVOKE, CONVERSE)  # inference: what an unscoped fault or count is about
 JSON_TYPE = "application/json"
+
+# The stand-in count: characters of text per token, and the tokens of a request's framing.
+CHARACTERS_PER_TOKEN = 3.5
+COUNT_OVERHEAD = 10
+UNSUPPORTED_COUNT_MESSAGE = "The provided model doesn't support counting tokens."
 
 FIRST_MESSAGE = (
     "A conversation must start with a user message. Try again with a conversation that "
@@ -151,6 +171,7 @@ class FakeBedrockRuntime:
     exceptions: Any = field(init=False, repr=False)
     meta: ClientMeta = field(init=False, repr=False)
     _faults: InjectedFaults = field(init=False, repr=False)
+    _count_faults: InjectedFaults = field(init=False, repr=False)
     _admitted: dict[str, deque[float]] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -161,41 +182,49 @@ class FakeBedrockRuntime:
             client_config=Config(region_name=self.region),
             endpoint_url=f"https://bedrock-runtime.{self.region}.amazonaws.com",
             service_model=service_model(SERVICE),
-            method_to_api_mapping={"invoke_model": INVOKE, "converse": CONVERSE},
+            method_to_api_mapping={
+                "invoke_model": INVOKE,
+                "converse": CONVERSE,
+                "count_tokens": COUNT_TOKENS,
+            },
             partition="aws",
         )
         self._faults = InjectedFaults(SERVICE)
+        self._count_faults = InjectedFaults(SERVICE)
 
     # -- test controls -------------------------------------------------------------------
 
     def inject_faults(self, *error_codes: str, operation: str | None = None) -> None:
-        """The next calls (of `operation`, or of either) fail with these error codes, one
-        call each, in order."""
+        """The next calls (of `operation`, or of either inference operation) fail with these
+        error codes, one call each, in order."""
         with self._lock:
-            self._faults.add(error_codes, operation, OPERATIONS)
+            if operation == COUNT_TOKENS:
+                self._count_faults.add(error_codes, operation, (COUNT_TOKENS,))
+            else:
+                self._faults.add(error_codes, operation, OPERATIONS)
 
     def calls_per_model(
         self, operation: str | None = None, *, answered_only: bool = False
     ) -> Counter[str]:
-        """How many calls (of `operation`, or of both) each model id received."""
+        """How many calls (of `operation`, or of both inference operations) each model id
+        received."""
         with self._lock:
             calls = list(self.calls)
         return Counter(
             call.model_id
             for call in calls
-            if (operation is None or call.operation == operation)
-            and not (answered_only and call.error is not None)
+            if _of(call, operation) and not (answered_only and call.error is not None)
         )
 
     def call_times(self, model_id: str | None = None, operation: str | None = None) -> list[Moment]:
-        """The clock's time of each call (to `model_id` / of `operation`), in call order."""
+        """The clock's time of each call (to `model_id` / of `operation`, or of both
+        inference operations), in call order."""
         with self._lock:
             calls = list(self.calls)
         return [
             call.at
             for call in calls
-            if (model_id is None or call.model_id == model_id)
-            and (operation is None or call.operation == operation)
+            if (model_id is None or call.model_id == model_id) and _of(call, operation)
         ]
 
     # -- the API -------------------------------------------------------------------------
@@ -239,6 +268,13 @@ class FakeBedrockRuntime:
         validate_response(SERVICE, CONVERSE, response, constraints=True)
         return with_metadata(response)
 
+    def count_tokens(self, **params: Any) -> dict[str, Any]:
+        validate_request(SERVICE, COUNT_TOKENS, params)
+        content = self._serve(COUNT_TOKENS, params, self._count_input)
+        response = {"inputTokens": stand_in_count(content)}
+        validate_response(SERVICE, COUNT_TOKENS, response, constraints=True)
+        return with_metadata(response)
+
     # -- inside the service --------------------------------------------------------------
 
     def _serve(
@@ -255,26 +291,29 @@ class FakeBedrockRuntime:
             now = self.clock()
             index = len(self.calls)
             self.calls.append(RuntimeCall(operation_name, model_id, copy.deepcopy(params), now))
+            counting = operation_name == COUNT_TOKENS
             try:
-                fault = self._faults.take(operation_name)
+                fault = (self._count_faults if counting else self._faults).take(operation_name)
                 if fault is not None:
                     raise self._error(operation_name, fault, f"injected {fault}")
-                self._throttle(operation_name, model_id, now)
+                window = f"{COUNT_TOKENS} {model_id}" if counting else model_id
+                self._throttle(operation_name, window, now)
                 problems = check_constraints(SERVICE, operation_name, params)
                 if problems is not None:
                     raise self._error(operation_name, "ValidationException", problems)
                 content = read(params)
-                self._record_fault(operation_name, content)
+                if not counting:
+                    self._record_fault(operation_name, content)
             except ClientError as error:
                 self.calls[index] = replace(self.calls[index], error=aws.error_code(error))
                 raise
         return content
 
-    def _throttle(self, operation_name: str, model_id: str, now: Moment) -> None:
+    def _throttle(self, operation_name: str, key: str, now: Moment) -> None:
         if self.throttle_above_per_second is None:
             return
         seconds = now.timestamp() if isinstance(now, datetime) else float(now)
-        window = self._admitted.setdefault(model_id, deque())
+        window = self._admitted.setdefault(key, deque())
         while window and window[0] <= seconds - 1.0:
             window.popleft()
         if len(window) >= self.throttle_above_per_second:
@@ -286,32 +325,51 @@ class FakeBedrockRuntime:
             raise self._malformed(INVOKE, f"contentType {params['contentType']} is not supported")
         if params.get("accept", JSON_TYPE) not in (JSON_TYPE, "*/*"):
             raise self._malformed(INVOKE, f"accept {params['accept']} is not supported")
-        raw = params.get("body")
+        return self._invoke_body(INVOKE, str(params["modelId"]), params.get("body"))
+
+    def _invoke_body(self, operation_name: str, model_id: str, raw: Any) -> dict[str, Any]:
         if raw is None:
-            raise self._malformed(INVOKE, "the body is missing")
+            raise self._malformed(operation_name, "the body is missing")
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            raise self._malformed(INVOKE, "the body is not valid JSON") from None
+            raise self._malformed(operation_name, "the body is not valid JSON") from None
         if not isinstance(body, dict):
             raise self._malformed(
-                INVOKE, f"#: expected type: JSONObject, found: {_json_type(body)}"
+                operation_name, f"#: expected type: JSONObject, found: {_json_type(body)}"
             )
-        for key in _family(str(params["modelId"]))[1]:
+        for key in _family(model_id)[1]:
             if key not in body:
-                raise self._malformed(INVOKE, f"#: required key [{key}] not found")
+                raise self._malformed(operation_name, f"#: required key [{key}] not found")
         return body
 
-    def _converse_input(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _converse_input(
+        self, params: dict[str, Any], operation_name: str = CONVERSE
+    ) -> dict[str, Any]:
         messages = params.get("messages") or []
         if not messages and ":prompt/" not in str(params["modelId"]):
-            raise self._error(CONVERSE, "ValidationException", FIRST_MESSAGE)
+            raise self._error(operation_name, "ValidationException", FIRST_MESSAGE)
         if messages and messages[0]["role"] != "user":
-            raise self._error(CONVERSE, "ValidationException", FIRST_MESSAGE)
+            raise self._error(operation_name, "ValidationException", FIRST_MESSAGE)
         roles = [message["role"] for message in messages]
         if any(first == second for first, second in pairwise(roles)):
-            raise self._error(CONVERSE, "ValidationException", ALTERNATE_MESSAGE)
+            raise self._error(operation_name, "ValidationException", ALTERNATE_MESSAGE)
         return {key: value for key, value in params.items() if key != "modelId"}
+
+    def _count_input(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The content to count: an InvokeModel body, or the Converse members, once the
+        model is one that counts."""
+        model_id = str(params["modelId"])
+        if not counts_tokens(model_id):
+            raise self._error(COUNT_TOKENS, "ValidationException", UNSUPPORTED_COUNT_MESSAGE)
+        request = params["input"]
+        if "invokeModel" in request:
+            raw = request["invokeModel"]["body"]
+            if hasattr(raw, "read"):  # a file: what botocore would send
+                raw = raw.read()
+            return self._invoke_body(COUNT_TOKENS, model_id, raw)
+        conversation = {"modelId": model_id, **request["converse"]}
+        return self._converse_input(conversation, COUNT_TOKENS)
 
     def _record_fault(self, operation_name: str, content: dict[str, Any]) -> None:
         fault = self.record_faults.attempt(content)
@@ -346,6 +404,39 @@ def base_model_id(model_id: str) -> str:
     """The foundation model id inside an ARN or a cross-region inference profile id."""
     model = model_id.rsplit("/", 1)[-1] if model_id.startswith("arn:") else model_id
     return _PROFILE.sub("", model, count=1)
+
+
+def counts_tokens(model_id: str) -> bool:
+    """Whether CountTokens counts for this model id: an Anthropic Claude model by its bare
+    id or its foundation-model ARN; never an inference profile."""
+    if model_id.startswith("arn:"):
+        if ":foundation-model/" not in model_id:
+            return False
+        model_id = model_id.rsplit("/", 1)[-1]
+    return model_id.startswith("anthropic.claude")
+
+
+def stand_in_count(content: dict[str, Any]) -> int:
+    """The stand-in's token count of a request's content (see the module's docstring)."""
+    characters = sum(len(text) for text in _texts(content))
+    return math.ceil(characters / CHARACTERS_PER_TOKEN) + COUNT_OVERHEAD
+
+
+def _texts(value: Any, key: str = "") -> Iterator[str]:
+    if isinstance(value, str):
+        if key in ("text", "content", "system"):
+            yield value
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _texts(item, name)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+
+
+def _of(call: RuntimeCall, operation: str | None) -> bool:
+    """Whether `call` is of `operation`, or of inference when None."""
+    return call.operation == operation if operation is not None else call.operation in OPERATIONS
 
 
 def _family(model_id: str) -> tuple[str, tuple[str, ...]]:

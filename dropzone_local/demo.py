@@ -11,11 +11,13 @@ import sys
 import time
 import warnings
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from dropzone.models.jobs import Job, JobStatus
+from dropzone.workflows.bedrock.estimate import cost_text, estimate_range
 from dropzone_local.cloud import LocalCloud
 
 QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}
@@ -327,6 +329,7 @@ def _summary(cloud: LocalCloud, jobs: list[Job]) -> bool:
             ok = False
             rows.append(("-", "-", "  child jobs", "MISSING", f"expected {drop.children}", ""))
     _table(("job", "kind", "object", "status", "check", "output / reason"), rows)
+    ok &= _costs(top.values())
 
     calls = Counter(call["InputLocation"] for call in cloud.sagemaker.calls)
     duplicated = f"s3://{cloud.dropzone_bucket}/{SCENARIO[DUPLICATED].key}"
@@ -348,6 +351,35 @@ def _summary(cloud: LocalCloud, jobs: list[Job]) -> bool:
         f"{'ok' if published == transitions else 'WRONG'}"
     )
     return ok and once and within_quota and published == transitions
+
+
+def _costs(uploads: Iterable[Job]) -> bool:
+    """Each Bedrock upload's estimate at intake beside what it cost: the cost must not pass
+    the estimate's high end, which caps and budgets are held against."""
+    priced = [job for job in uploads if job.estimate and job.cost]
+    if not priced:
+        return True
+    print("\n  Bedrock cost: the estimate at intake, and the cost from the tokens Bedrock reported")
+    ok = True
+    for job in priced:
+        assert job.estimate is not None and job.cost is not None
+        cost, high = job.cost.get("usd"), job.estimate.get("high_usd")
+        within = cost is not None and high is not None and cost <= high
+        ok &= within
+        calibrated = " (calibrated by CountTokens)" if job.estimate.get("calibration") else ""
+        print(f"    {_short(job.source.key)}")
+        print(f"      estimate  {estimate_range(job.estimate)}{calibrated}")
+        estimate = job.estimate
+        print(
+            f"                {estimate['records']:,} records: about "
+            f"{estimate['input_tokens']:,} input tokens, at most "
+            f"{estimate['max_output_tokens']:,} output"
+        )
+        prices = str(estimate["mode"]).replace("_", "-")
+        print(f"                {prices} prices checked {estimate.get('prices_checked')}")
+        verdict = "ok" if within else "OVER THE ESTIMATE"
+        print(f"      cost      {cost_text(job.cost)}  {verdict}")
+    return ok
 
 
 def _row(job: Job | None, name: str, check: str) -> tuple[str, ...]:

@@ -7,7 +7,9 @@ vanish with the process. `save` writes them to one JSON file in a directory (by 
 Saved: every item of the jobs table as DynamoDB stores it, every status event
 published, and the listing of each bucket (key, size, ETag, last modified), with the
 bodies of objects up to SMALL_OBJECT_BYTES, and of Bedrock result files up to
-RESULT_FILE_BYTES (what `dropzone jobs result --local` reads).
+RESULT_FILE_BYTES (what `dropzone jobs result --local` reads). With them, for `dropzone
+budget --local`: the admission slots table's items (the daily budget's window among
+them), the stack's parameter values, and the local cloud's clock (a run may move it on).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dropzone.clock import iso, utcnow
 from dropzone.models.jobs import Job
 from dropzone.store.job_items import job_from_item
 
@@ -69,6 +72,9 @@ class LocalState:
     items: list[dict[str, Any]]
     status_events: list[dict[str, Any]]
     objects: list[SavedObject] = field(default_factory=list)
+    parameters: dict[str, str] = field(default_factory=dict)
+    slot_items: list[dict[str, Any]] = field(default_factory=list)
+    clock: str = ""  # the local cloud's time when it was saved (ISO 8601)
 
     def jobs(self) -> list[Job]:
         return [job_from_item(item) for item in self.items]
@@ -96,13 +102,24 @@ def save(cloud: LocalCloud, directory: Path | None = None) -> Path:
         items.extend(page.get("Items", []))
     items.sort(key=lambda item: item["job_id"]["S"])
     outputs = {name: cloud.output(name) for name in cloud.template.get("Outputs", {})}
+    slot_items: list[dict[str, Any]] = []
+    if outputs.get("AdmissionSlotsTableName"):
+        for page in (
+            cloud.client("dynamodb")
+            .get_paginator("scan")
+            .paginate(TableName=outputs["AdmissionSlotsTableName"])
+        ):
+            slot_items.extend(page.get("Items", []))
     document = {
         "format": FORMAT_VERSION,
         "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "stack_name": cloud.stack_name,
         "region": cloud.region,
         "outputs": outputs,
+        "parameters": {name: cloud.parameter(name) for name in cloud.template["Parameters"]},
+        "clock": iso(utcnow()),
         "jobs_table": {"name": table, "items": items},
+        "slots_table": {"items": slot_items},
         "status_events": cloud.status_events,
         "objects": [
             _object_record(cloud, outputs[name], listed)
@@ -140,6 +157,9 @@ def load(directory: Path | None = None) -> LocalState:
         items=list(document.get("jobs_table", {}).get("items", [])),
         status_events=list(document.get("status_events", [])),
         objects=[_saved_object(record) for record in document.get("objects", [])],
+        parameters=dict(document.get("parameters", {})),
+        slot_items=list(document.get("slots_table", {}).get("items", [])),
+        clock=str(document.get("clock", "")),
     )
 
 

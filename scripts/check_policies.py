@@ -135,6 +135,13 @@ ALLOWED = (
         ),
     ),
     Allowance(
+        "UNKNOWN_ACTION",
+        "bedrock:CountTokens is the IAM action of bedrock-runtime's CountTokens, an operation "
+        "of August 2025 that parliament's action list predates; Dropzone grants it on "
+        "foundation-model ARNs only (stacks/bedrock_batch.yaml). Allowed for this action only.",
+        actions=frozenset({"bedrock:counttokens"}),
+    ),
+    Allowance(
         "PERMISSIONS_MANAGEMENT_ACTIONS",
         "iam:PassRole is how a service is handed the role the stack made for it (Bedrock's "
         "batch jobs run as BedrockServiceRole). Parliament flags the action wherever it is; "
@@ -635,6 +642,8 @@ def _subjects(finding: Any) -> list[tuple[str | None, str | None]]:
         return [(item["action"].lower(), item["required_format"]) for item in finding.detail]
     if finding.issue == "RESOURCE_STAR" and isinstance(finding.detail, list):
         return [(str(action).lower(), None) for action in finding.detail]
+    if finding.issue == "UNKNOWN_ACTION" and isinstance(finding.location, dict):
+        return [(str(finding.location.get("string")).lower(), None)]
     actions = finding.location.get("actions") if isinstance(finding.location, dict) else None
     if actions:
         return [(str(action).lower(), None) for action in _as_list(actions)]

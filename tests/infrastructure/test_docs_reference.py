@@ -313,13 +313,15 @@ def emitted_metrics() -> dict[str, frozenset[str]]:
         for node in ast.walk(tree):
             if not (
                 isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "add_metric"
+                and (
+                    (isinstance(node.func, ast.Attribute) and node.func.attr == "add_metric")
+                    or (isinstance(node.func, ast.Name) and node.func.id == "single_metric")
+                )
             ):
                 continue
             where = f"{path.relative_to(ROOT)}:{node.lineno}"
             given = [keyword.value for keyword in node.keywords if keyword.arg == "name"]
-            assert len(given) == 1, f"{where}: give add_metric its name as name=…"
+            assert len(given) == 1, f"{where}: give the metric its name as name=…"
             (name,) = given
             for metric in _metric_names(name, node, parents, where):
                 emitted[metric].add(path.relative_to(RUNTIME).as_posix())
@@ -513,6 +515,8 @@ def test_the_events_page_lists_every_field_of_the_event_detail() -> None:
         failure_location="s3://b/f",
         report_location="s3://b/r",
         message="m",
+        estimate={"records": 1},
+        cost={"input_tokens": 1},
     )
     detail = status_change_detail(job, "RUNNING")
     documented = [first_name(row["field"]) for row in rows(page(EVENTS), "field")]

@@ -13,6 +13,7 @@ SCHEDULED = {
     "SageMakerReconcileFunction",
     "BedrockAdmissionFunction",
     "BedrockReconcileFunction",
+    "BedrockPricesFunction",
     "PackagingPollFunction",
     "EdgeReconcileFunction",
     "EdgeSyncFunction",

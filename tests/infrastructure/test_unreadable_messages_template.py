@@ -24,10 +24,11 @@ def test_an_unreadable_message_may_go_back_only_to_its_own_queue(
     properties = template["Resources"][function]["Properties"]
     (source,) = properties["Events"].values()
     assert source["Properties"]["Queue"] == {"Fn::GetAtt": [queue, "Arn"]}
+    # (a policy under a template condition, `!If [condition, policy, NoValue]`, as its policy)
     statements = [
         statement
         for policy in work_policies(template, function)
-        for statement in policy["Statement"]
+        for statement in policy.get("Fn::If", [None, policy])[1]["Statement"]
         if "sqs:ChangeMessageVisibility" in statement["Action"]
     ]
     assert [(s["Sid"], s["Action"], s["Resource"]) for s in statements] == [

@@ -115,11 +115,13 @@ def _expand(templates: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _expansions() -> dict[str, dict[str, Any]]:
     """Every switch off in turn, and all on, expanded in one run of the translator."""
     # The parts that are off by default: Edge Manager sync, Greengrass roll-outs (on
-    # only for the targets GreengrassTargets names) and Bedrock's on-demand finishing
+    # only for the targets GreengrassTargets names), Bedrock's on-demand finishing and
+    # its daily price refresh
     everything = {
         "EdgeManagerSync": "Enabled",
         "GreengrassTargets": "line-3-core,factory-a-*",
         "BedrockOnDemand": "Enabled",
+        "BedrockPriceRefresh": "Enabled",
     }
     cases = {"all on": everything} | {
         switch: {**everything, switch: "false"} for switch in WORKFLOWS

@@ -50,7 +50,7 @@ def test_admission_handler(w: BedrockWorld, lambda_context: Any) -> None:
     result = admission_app.handler(
         load_event("bedrock_admission.json"), lambda_context, admission=w.admission()
     )
-    assert result == {"submitted": 1, "rejected": 0, "full_models": 0}
+    assert result == {"submitted": 1, "rejected": 0, "full_models": 0, "waiting_for_budget": 0}
 
 
 def test_state_handler_applies_what_bedrock_says(w: BedrockWorld, lambda_context: Any) -> None:

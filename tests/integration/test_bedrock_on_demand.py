@@ -34,7 +34,9 @@ def test_an_upload_below_the_batch_minimum_is_finished_on_demand(stack: Stack) -
     w = world(stack, **ON)
     upload = w.submitter().submit(w.upload(KEY, jsonl(40)))
     assert upload.status is JobStatus.SUBMITTED
-    assert upload.message == "40 records validated; 1 job on demand queued"
+    assert upload.message is not None
+    assert upload.message.startswith("40 records validated, estimated at $")
+    assert upload.message.endswith("; 1 job on demand queued")
     (part_id,) = upload.children
     part = w.ledger.get(part_id)
     assert part is not None and part.status is JobStatus.SUBMITTED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -22,7 +23,22 @@ from botocore.retries.standard import (
 )
 from botocore.stub import Stubber
 
-from dropzone_local.bedrock_runtime import CONVERSE, INVOKE, SERVICE, FakeBedrockRuntime
+from dropzone.adapters.bedrock import Backpressure
+from dropzone.adapters.bedrock_runtime import (
+    BedrockRuntime,
+    CountTokensRefused,
+    CountTokensUnsupported,
+)
+from dropzone.workflows.bedrock.calibration import calibrate
+from dropzone_local.bedrock_runtime import (
+    CONVERSE,
+    COUNT_OVERHEAD,
+    COUNT_TOKENS,
+    INVOKE,
+    SERVICE,
+    UNSUPPORTED_COUNT_MESSAGE,
+    FakeBedrockRuntime,
+)
 from dropzone_local.cloud import LocalCloud
 from dropzone_local.record_faults import (
     CONTENT_FILTERED_MESSAGE,
@@ -291,7 +307,11 @@ def test_the_fake_looks_like_a_client() -> None:
     assert fake.meta.region_name == "eu-west-1"
     assert fake.meta.service_model.service_name == SERVICE
     assert fake.meta.endpoint_url == "https://bedrock-runtime.eu-west-1.amazonaws.com"
-    assert fake.meta.method_to_api_mapping == {"invoke_model": INVOKE, "converse": CONVERSE}
+    assert fake.meta.method_to_api_mapping == {
+        "invoke_model": INVOKE,
+        "converse": CONVERSE,
+        "count_tokens": COUNT_TOKENS,
+    }
     assert all(hasattr(fake.exceptions, code) for code in error_codes(SERVICE, INVOKE))
 
 
@@ -667,3 +687,241 @@ def test_the_local_cloud_hands_functions_the_runtime_stand_in_sharing_record_fau
         assert cloud.bedrock_runtime.record_faults is cloud.record_faults
         assert runtime.meta.region_name == cloud.region
         assert len(runtime.calls) == 2
+
+
+# -- CountTokens -----------------------------------------------------------------------------
+
+
+def _stand_in(*texts: str) -> int:
+    """The stand-in's count: the text's characters / 3.5, rounded up, plus the overhead."""
+    return math.ceil(sum(len(text) for text in texts) / 3.5) + COUNT_OVERHEAD
+
+
+def _invoke_input(body: dict[str, Any]) -> dict[str, Any]:
+    return {"invokeModel": {"body": json.dumps(body).encode()}}
+
+
+@pytest.mark.parametrize("model", [CLAUDE, f"arn:aws:bedrock:us-east-1::foundation-model/{CLAUDE}"])
+def test_count_tokens_counts_an_invoke_model_body_for_a_claude_model(model: str) -> None:
+    # Given
+    fake = _fake()
+    body = _claude("How many tokens is this?", system="Be brief.")
+    # When
+    answer = fake.count_tokens(modelId=model, input=_invoke_input(body))
+    # Then
+    assert answer["inputTokens"] == _stand_in("How many tokens is this?", "Be brief.")
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert fake.count_tokens(modelId=model, input=_invoke_input(body)) == answer  # deterministic
+
+
+def test_count_tokens_counts_a_conversation_and_its_system_prompt_but_not_media_bytes() -> None:
+    fake = _fake()
+    image = {"image": {"format": "png", "source": {"bytes": b"\x89PNG" * 100}}}
+    conversation = {
+        "system": [{"text": "Answer in French."}],
+        "messages": [{"role": "user", "content": [{"text": "What is shown?"}, image]}],
+    }
+    answer = fake.count_tokens(modelId=CLAUDE, input={"converse": conversation})
+    assert answer["inputTokens"] == _stand_in("Answer in French.", "What is shown?")
+
+
+def test_a_plain_string_prompt_counts_as_text() -> None:
+    fake = _fake()
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 10,
+        "messages": [{"role": "user", "content": "x" * 35}],
+    }
+    assert fake.count_tokens(modelId=CLAUDE, input=_invoke_input(body))["inputTokens"] == 20
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        f"us.{CLAUDE}",
+        f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.{CLAUDE}",
+        NOVA,
+        TITAN,
+        LLAMA,
+    ],
+)
+def test_count_tokens_refuses_a_model_that_cannot_count_as_the_service_does(model: str) -> None:
+    # Given
+    fake = _fake()
+    # When
+    with pytest.raises(ClientError) as error:
+        fake.count_tokens(modelId=model, input={"converse": {"messages": _messages()}})
+    # Then
+    assert _code(error) == ("ValidationException", 400)
+    assert isinstance(error.value, fake.exceptions.ValidationException)
+    assert error.value.response["Error"]["Message"] == UNSUPPORTED_COUNT_MESSAGE
+    assert [(c.operation, c.model_id, c.error) for c in fake.calls] == [
+        (COUNT_TOKENS, model, "ValidationException")
+    ]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"input": {"converse": {"messages": _messages()}}},  # modelId missing
+        {"modelId": CLAUDE},  # input missing
+        {"modelId": CLAUDE, "input": {}},  # neither member of the union
+        {
+            "modelId": CLAUDE,
+            "input": {"invokeModel": {"body": b"{}"}, "converse": {"messages": _messages()}},
+        },  # both
+        {"modelId": CLAUDE, "input": {"invokeModel": {}}},  # body missing
+        {"modelId": CLAUDE, "input": {"converse": {"messages": _messages()}}, "extra": 1},
+    ],
+)
+def test_a_count_the_client_refuses_never_reaches_the_fake(params: dict[str, Any]) -> None:
+    # Given
+    real, fake = _real_client(), _fake()
+    stubber = Stubber(real)
+    stubber.add_response("count_tokens", {"inputTokens": 1})
+    # When / Then: botocore's own client refuses it the same way
+    with stubber, pytest.raises(ParamValidationError):
+        real.count_tokens(**params)
+    with pytest.raises(ParamValidationError):
+        fake.count_tokens(**params)
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize(
+    ("count_input", "expected"),
+    [
+        (_invoke_input({"messages": []}), "required key [anthropic_version] not found"),
+        ({"invokeModel": {"body": b"not json"}}, "the body is not valid JSON"),
+        (
+            {"converse": {"messages": [{"role": "assistant", "content": [{"text": "hi"}]}]}},
+            "must start with a user message",
+        ),
+        ({"converse": {"messages": _messages() + _messages()}}, "must alternate"),
+        ({"converse": {"system": [{"text": "Be brief."}]}}, "must start with a user message"),
+    ],
+)
+def test_count_tokens_refuses_an_input_its_operation_would_refuse(
+    count_input: dict[str, Any], expected: str
+) -> None:
+    fake = _fake()
+    with pytest.raises(fake.exceptions.ValidationException) as error:
+        fake.count_tokens(modelId=CLAUDE, input=count_input)
+    assert expected in str(error.value)
+    assert fake.calls[-1].error == "ValidationException"
+
+
+def test_count_answers_are_what_botocores_own_client_accepts() -> None:
+    fake, real = _fake(), _real_client()
+    answer = fake.count_tokens(modelId=CLAUDE, input={"converse": {"messages": _messages()}})
+    stubber = Stubber(real)
+    stubber.add_response(
+        "count_tokens", {k: v for k, v in answer.items() if k != "ResponseMetadata"}
+    )
+    with stubber:
+        parsed = real.count_tokens(modelId=CLAUDE, input={"converse": {"messages": _messages()}})
+    assert parsed["inputTokens"] == answer["inputTokens"] == _stand_in("Hello")
+
+
+def test_count_tokens_answers_only_the_faults_injected_for_it() -> None:
+    # Given: one fault for any inference call, one for CountTokens by name
+    fake = _fake()
+    fake.inject_faults("ThrottlingException")
+    fake.inject_faults("AccessDeniedException", operation=COUNT_TOKENS)
+    count_input = {"converse": {"messages": _messages()}}
+    # When
+    with pytest.raises(fake.exceptions.AccessDeniedException) as denied:
+        fake.count_tokens(modelId=CLAUDE, input=count_input)
+    counted = fake.count_tokens(modelId=CLAUDE, input=count_input)
+    # Then: the unscoped fault is still there for inference
+    assert _code(denied) == ("AccessDeniedException", 403)
+    assert counted["inputTokens"] > 0
+    with pytest.raises(fake.exceptions.ThrottlingException):
+        fake.converse(modelId=CLAUDE, messages=_messages())
+    with pytest.raises(ValueError, match="never raises"):
+        fake.inject_faults("ModelTimeoutException", operation=COUNT_TOKENS)
+
+
+def test_counting_is_kept_apart_from_inference_in_the_record_of_calls() -> None:
+    # Given
+    faults = RecordFaults({"throttle-once": Fault.throttling()})
+    fake = _fake(record_faults=faults)
+    body = _claude(dz_fault="throttle-once")
+    # When: counting the record first spends neither its fault nor an inference call
+    fake.count_tokens(modelId=CLAUDE, input=_invoke_input(body))
+    with pytest.raises(fake.exceptions.ThrottlingException):
+        _invoke(fake, body)
+    # Then
+    assert fake.calls_per_model() == {CLAUDE: 1}
+    assert fake.calls_per_model(COUNT_TOKENS) == {CLAUDE: 1}
+    assert fake.call_times(CLAUDE) == [1_000.0]
+    assert fake.call_times(CLAUDE, COUNT_TOKENS) == [1_000.0]
+    assert faults.attempts(body) == 1
+
+
+def test_counting_has_a_rate_window_of_its_own() -> None:
+    # Given
+    fake = _fake(throttle_above_per_second=1)
+    count_input = {"converse": {"messages": _messages()}}
+    # When
+    fake.converse(modelId=CLAUDE, messages=_messages())
+    fake.count_tokens(modelId=CLAUDE, input=count_input)
+    # Then
+    with pytest.raises(fake.exceptions.ThrottlingException) as error:
+        fake.count_tokens(modelId=CLAUDE, input=count_input)
+    assert _code(error) == ("ThrottlingException", 429)
+    with pytest.raises(fake.exceptions.ThrottlingException):
+        fake.converse(modelId=CLAUDE, messages=_messages())
+
+
+# -- the adapter and the calibration on the stand-in -----------------------------------------
+
+
+def test_the_adapter_counts_both_invocation_types_on_the_stand_in() -> None:
+    fake = _fake()
+    runtime = BedrockRuntime(fake)
+    body = _claude("Count me.")
+    image = {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}  # base64, as in a record
+    conversation = {
+        "messages": [{"role": "user", "content": [{"text": "Count me."}, {"image": image}]}],
+        "inferenceConfig": {"maxTokens": 50},
+    }
+    assert runtime.count_tokens(CLAUDE, INVOKE, body) == _stand_in("Count me.")
+    assert runtime.count_tokens(CLAUDE, CONVERSE, conversation) == _stand_in("Count me.")
+    sent = fake.calls[-1].params["input"]["converse"]
+    assert sent["messages"][0]["content"][1]["image"]["source"]["bytes"] == b"\x89PNG\r\n\x1a\n"
+    assert "inferenceConfig" not in sent
+
+
+def test_the_adapter_reads_the_stand_ins_refusals_as_the_services() -> None:
+    fake = _fake()
+    runtime = BedrockRuntime(fake)
+    with pytest.raises(CountTokensUnsupported):
+        runtime.count_tokens(f"us.{CLAUDE}", CONVERSE, {"messages": _messages()})
+    with pytest.raises(CountTokensRefused):
+        runtime.count_tokens(CLAUDE, INVOKE, {"messages": _messages()})
+    fake.inject_faults("ThrottlingException", operation=COUNT_TOKENS)
+    with pytest.raises(Backpressure):
+        runtime.count_tokens(CLAUDE, CONVERSE, {"messages": _messages()})
+
+
+def test_an_upload_is_calibrated_on_the_stand_in_within_its_few_calls() -> None:
+    # Given: eight sampled records, estimated at four characters a token
+    fake = _fake()
+    texts = [f"record {n} " * (n + 1) for n in range(8)]
+    samples = [
+        ({"messages": _messages(text)}, CONVERSE, math.ceil(len(text) / 4)) for text in texts
+    ]
+    # When
+    runtime = BedrockRuntime(fake)
+    calibration = calibrate(
+        samples,
+        lambda model_input, kind: runtime.count_tokens(CLAUDE, kind, model_input),
+        max_calls=5,
+    )
+    # Then
+    assert fake.calls_per_model(COUNT_TOKENS) == {CLAUDE: 5}
+    assert calibration.sampled == 5
+    assert calibration.estimated == sum(tokens for _, _, tokens in samples[:5])
+    assert calibration.counted == sum(_stand_in(text) for text in texts[:5])
+    assert calibration.ratio == round(calibration.counted / calibration.estimated, 4)
+    assert calibration.note is None

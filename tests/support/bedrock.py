@@ -23,6 +23,7 @@ from dropzone.store.slots import ModelSlots
 from dropzone.workflows.bedrock.admission import BedrockAdmission
 from dropzone.workflows.bedrock.finish import BedrockFinisher
 from dropzone.workflows.bedrock.on_demand import BedrockOnDemand
+from dropzone.workflows.bedrock.prices import PriceTable
 from dropzone.workflows.bedrock.reconcile import BedrockReconciler
 from dropzone.workflows.bedrock.state import BedrockTracker
 from dropzone.workflows.bedrock.submit import BedrockSubmitter
@@ -90,6 +91,8 @@ class BedrockWorld:
     ticks: list[float] = field(default_factory=lambda: [1_000_000.0])
     postponed: list[int] = field(default_factory=list)
     now: Callable[[], datetime] = utcnow
+    # the price table every function of the world reads (None: the shipped one)
+    prices: Callable[[], PriceTable] | None = None
 
     @property
     def ledger(self) -> Ledger:
@@ -100,13 +103,17 @@ class BedrockWorld:
             self.settings.slots_table, self.settings.max_jobs_per_model, self.stack.dynamodb
         )
 
-    def submitter(self) -> BedrockSubmitter:
+    def _priced(self) -> dict[str, Any]:
+        return {"prices": self.prices} if self.prices is not None else {}
+
+    def submitter(self, **overrides: Any) -> BedrockSubmitter:
         return BedrockSubmitter(
             self.settings,
             self.ledger,
             self.stack.s3(),
             LambdaInvoker(self.lambda_client),  # type: ignore[arg-type]
             self.sqs,
+            **{**self._priced(), **overrides},
         )
 
     def on_demand(self) -> BedrockOnDemand:
@@ -124,6 +131,7 @@ class BedrockWorld:
             rates,
             LambdaInvoker(self.lambda_client),  # type: ignore[arg-type]
             sleep=self._wait,
+            **self._priced(),
         )
 
     def _wait(self, seconds: float) -> None:
@@ -184,7 +192,13 @@ class BedrockWorld:
 
     def finisher(self, spool_dir: str | None = None) -> BedrockFinisher:
         return BedrockFinisher(
-            self.settings, self.ledger, self.stack.s3(), self.sqs, spool_dir, clock=self.now
+            self.settings,
+            self.ledger,
+            self.stack.s3(),
+            self.sqs,
+            spool_dir,
+            clock=self.now,
+            **self._priced(),
         )
 
     def finish_requests(self) -> list[str]:
@@ -236,6 +250,7 @@ class BedrockWorld:
             Bedrock(self.fake),  # type: ignore[arg-type]
             self.stack.s3(),
             LambdaInvoker(self.lambda_client),  # type: ignore[arg-type]
+            **self._priced(),
         )
 
     def reconciler(self, **kwargs: Any) -> BedrockReconciler:

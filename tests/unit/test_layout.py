@@ -24,6 +24,7 @@ FUNCTION_MODULES = {
     "bedrock_on_demand": "dropzone.workflows.bedrock.on_demand",
     "bedrock_state": "dropzone.workflows.bedrock.state",
     "bedrock_reconcile": "dropzone.workflows.bedrock.reconcile",
+    "bedrock_prices": "dropzone.workflows.bedrock.price_refresh",
     "sagemaker_submit": "dropzone.workflows.sagemaker.submit",
     "sagemaker_result": "dropzone.workflows.sagemaker.result",
     "sagemaker_reconcile": "dropzone.workflows.sagemaker.reconcile",

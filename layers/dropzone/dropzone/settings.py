@@ -6,7 +6,14 @@ import os
 from collections.abc import Mapping
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from dropzone.errors import ConfigurationError
 from dropzone.leases import GuardedCall, LeaseGuard
@@ -44,6 +51,9 @@ class EnvModel(BaseModel):
 _CLAIM = GuardedCall("dynamodb:PutItem")
 _HEADS = GuardedCall("s3:HeadObject", count=2)  # the key's candidate spellings
 _REJECT = (GuardedCall("s3:PutObject"), GuardedCall("dynamodb:UpdateItem"))  # report, REJECTED
+# A change to the daily budget's window: read, then a conditional write, tried up to
+# dropzone.store.spend.ATTEMPTS times while other writers get in between.
+_SPEND = (GuardedCall("dynamodb:GetItem", count=8), GuardedCall("dynamodb:PutItem", count=8))
 
 
 class Settings(EnvModel):
@@ -80,6 +90,16 @@ class StatusPublisherSettings(EnvModel):
     event_bus_name: str = "default"
 
 
+# BedrockPriceTable: empty, an object under the results bucket's bedrock-batch/prices/, or a
+# parameter under /dropzone/<root stack name>/ (the only places the functions may read).
+PRICE_TABLE_PATTERN = (
+    r"^(|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/bedrock-batch/prices/[A-Za-z0-9!_.*'()/-]{1,900}"
+    r"|ssm:/dropzone/[A-Za-z0-9-]{1,128}/[A-Za-z0-9_./-]{1,1000})$"
+)
+PRICES_PREFIX = "bedrock-batch/prices/"
+REFRESHED_PRICES_KEY = f"{PRICES_PREFIX}price-list.json"
+
+
 class BedrockSettings(Settings):
     """Shared by the Bedrock batch functions: submit, admission, state events, reconcile."""
 
@@ -107,8 +127,36 @@ class BedrockSettings(Settings):
     max_bytes_per_job: int = Field(default=5_000_000_000, ge=1)
     default_timeout_hours: int = Field(default=24, ge=24, le=168)
     default_invocation_type: Literal["InvokeModel", "Converse"] = "InvokeModel"
+    # the price table (docs/workflows/bedrock-cost.md#the-price-table): the operator's
+    # override (BedrockPriceTable), and whether the refreshed copy is read (BedrockPriceRefresh)
+    price_table: str = Field(default="", pattern=PRICE_TABLE_PATTERN)
+    price_refresh: Literal["Enabled", "Disabled"] = "Disabled"
+
+    @field_validator("price_table")
+    @classmethod
+    def _price_table_in_reach(cls, value: str, info: ValidationInfo) -> str:
+        """An S3 override lives in this stack's results bucket, beside the refreshed copy
+        but never as it (each refresh would overwrite it)."""
+        if value.startswith("s3://"):
+            bucket, _, key = value.removeprefix("s3://").partition("/")
+            if bucket != info.data.get("results_bucket"):
+                raise ValueError("an s3:// price table must be in the stack's results bucket")
+            if key == REFRESHED_PRICES_KEY:
+                raise ValueError(f"{key} is the refreshed copy; name another object")
+        return value
+
     lease_seconds: int = Field(default=960, ge=10)
     reconcile_grace_minutes: int = Field(default=30, ge=1)
+    # calibrate an upload's input-token estimate with CountTokens on a few records
+    # (BedrockCountTokens; workflows/bedrock/calibration.py)
+    count_tokens: Literal["Enabled", "Disabled"] = "Enabled"
+    # cost (docs/workflows/bedrock-cost.md): the stack's default cap on one upload's
+    # estimate (BedrockMaxUploadCostUsd; 0: none), and what becomes of uploads of a model
+    # without a price (BedrockUnknownPrice)
+    max_upload_cost_usd: float = Field(default=0, ge=0, allow_inf_nan=False)
+    unknown_price: Literal["Refuse", "Allow"] = "Refuse"
+    # the most Bedrock spend that may begin in any 24 hours (BedrockDailyBudgetUsd; 0: none)
+    daily_budget_usd: float = Field(default=0, ge=0, allow_inf_nan=False)
 
 
 BEDROCK_LEASE = (
@@ -117,7 +165,8 @@ BEDROCK_LEASE = (
         (
             _CLAIM,
             _HEADS,
-            GuardedCall("s3:GetObject", count=2, data_bound=True),  # validated, then staged
+            # validated, estimated, then staged
+            GuardedCall("s3:GetObject", count=3, data_bound=True),
             GuardedCall("s3:UploadPart", data_bound=True),
             GuardedCall("dynamodb:PutItem", data_bound=True),  # a child job per part
             GuardedCall("dynamodb:UpdateItem"),
@@ -128,9 +177,11 @@ BEDROCK_LEASE = (
         (
             GuardedCall("dynamodb:UpdateItem"),  # the QUEUED job's lease
             GuardedCall("dynamodb:GetItem"),
+            *_SPEND,  # the job's upper estimate held in the daily budget's window
             GuardedCall("dynamodb:UpdateItem"),  # a slot
             GuardedCall("bedrock:CreateModelInvocationJob"),
             GuardedCall("dynamodb:UpdateItem"),  # the slot given back
+            *_SPEND,  # and the estimate
             *_REJECT,
         ),
     ),
@@ -279,3 +330,11 @@ class EdgeReconcileSettings(Settings):
     reconcile_reserve_seconds: float = Field(default=20.0, ge=0)
     # Core devices of one roll-out asked about a run (ListEffectiveDeployments each).
     max_device_checks: int = Field(default=10, ge=0, le=100)
+
+
+class BedrockPriceRefreshSettings(EnvModel):
+    """The scheduled Bedrock price refresh (BedrockPricesFunction)."""
+
+    results_bucket: str = Field(min_length=3)
+    # Set by Lambda: the region whose prices are read from the Price List.
+    aws_region: str = Field(min_length=1)

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from dropzone import aws
 from dropzone.store.dynamo_items import CONDITION_FAILED
 from dropzone.store.rate_buckets import is_rate_key
+from dropzone.store.spend import is_spend_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -26,6 +27,11 @@ class ModelSlots:
         self.table_name = table_name
         self.limit = limit
         self._client = client or aws.client("dynamodb")
+
+    @property
+    def client(self) -> DynamoDBClient:
+        """The table's client: the daily budget's window (`store.spend`) shares the table."""
+        return self._client
 
     def acquire(self, model_id: str, job_id: str) -> bool:
         try:
@@ -64,11 +70,12 @@ class ModelSlots:
         return set(item.get("holders", {}).get("SS", []))
 
     def models(self) -> list[str]:
-        """The models with a slot item (the table also holds the on-demand rate buckets)."""
+        """The models with a slot item (the table also holds the on-demand rate buckets and
+        the daily budget's window)."""
         paginator = self._client.get_paginator("scan")
-        return [
+        keys = (
             item["model_id"]["S"]
             for page in paginator.paginate(TableName=self.table_name, ConsistentRead=True)
             for item in page.get("Items", [])
-            if not is_rate_key(item["model_id"]["S"])
-        ]
+        )
+        return [key for key in keys if not is_rate_key(key) and not is_spend_key(key)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dropzone.adapters.s3 import S3
 from dropzone.clock import iso, utcnow
 from dropzone.errors import InvalidInput
@@ -17,9 +19,16 @@ def report_key(job: Job) -> str:
 
 
 def reject(
-    job: Job, invalid: InvalidInput, *, ledger: Ledger, s3: S3, results_bucket: str
+    job: Job,
+    invalid: InvalidInput,
+    *,
+    ledger: Ledger,
+    s3: S3,
+    results_bucket: str,
+    details: dict[str, Any] | None = None,
 ) -> TransitionResult:
     """Write the JSON error report to the results bucket, then mark the job REJECTED.
+    `details` (a Bedrock upload's estimate, say) go on the job and into the report.
 
     The report goes first: if writing it fails, the job stays as it was and the delivery
     is retried, so a REJECTED job always has its report.
@@ -33,6 +42,7 @@ def reject(
         "reason": invalid.message,
         "problems": [problem.as_dict() for problem in invalid.problems],
         "rejected_at": iso(utcnow()),
+        **(details or {}),
     }
     location = s3.put_json(results_bucket, report_key(job), report)
     result = ledger.transition(
@@ -40,7 +50,7 @@ def reject(
         job.kind,
         JobStatus.REJECTED,
         message=invalid.message,
-        updates={"report_location": location},
+        updates={**(details or {}), "report_location": location},
     )
     logger.info(
         "job rejected",
@@ -56,8 +66,17 @@ def reject(
 
 
 def rejected(
-    job: Job, invalid: InvalidInput, *, ledger: Ledger, s3: S3, results_bucket: str
+    job: Job,
+    invalid: InvalidInput,
+    *,
+    ledger: Ledger,
+    s3: S3,
+    results_bucket: str,
+    details: dict[str, Any] | None = None,
 ) -> Job:
     """`reject`, returning the job as it now stands (as it was, when another delivery had
     already moved it on)."""
-    return reject(job, invalid, ledger=ledger, s3=s3, results_bucket=results_bucket).job or job
+    result = reject(
+        job, invalid, ledger=ledger, s3=s3, results_bucket=results_bucket, details=details
+    )
+    return result.job or job

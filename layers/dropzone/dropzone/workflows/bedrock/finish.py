@@ -29,9 +29,17 @@ from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import logger, metrics
 from dropzone.settings import BedrockSettings
 from dropzone.store.ledger import Ledger
+from dropzone.workflows.bedrock.estimate import (
+    BATCH,
+    TokenTally,
+    estimate,
+    upload_cost,
+)
 from dropzone.workflows.bedrock.media import restage
 from dropzone.workflows.bedrock.on_demand import Pointer, enqueue
 from dropzone.workflows.bedrock.outputs import OUTPUT_SUFFIX, numbered_lines
+from dropzone.workflows.bedrock.price_sources import load_prices
+from dropzone.workflows.bedrock.prices import PriceTable
 from dropzone.workflows.bedrock.results import Answers
 from dropzone.workflows.bedrock.rounds import (
     ON_DEMAND,
@@ -66,13 +74,16 @@ class BedrockFinisher:
     spool_dir: str | None = None
     clock: Callable[[], datetime] = utcnow
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    prices: Callable[[], PriceTable] = PriceTable.shipped
 
     @classmethod
     def from_env(cls, client: aws.ClientSource = aws.client) -> BedrockFinisher:
         settings = BedrockSettings.from_env()
         sqs = client("sqs") if settings.on_demand == "Enabled" else None
         ledger = Ledger.from_settings(settings, client("dynamodb"))
-        return cls(settings, ledger, S3(client("s3")), sqs)
+        return cls(
+            settings, ledger, S3(client("s3")), sqs, prices=lambda: load_prices(settings, client)
+        )
 
     def handle(self, event: dict[str, Any]) -> dict[str, str]:
         upload_id = event.get("upload_id")
@@ -306,6 +317,8 @@ class BedrockFinisher:
             if name in upload.options
         }
         message = f"retry round {number}, part {index}: {records(len(lines))}"
+        share = TokenTally.from_estimate(upload.estimate).share(len(lines))
+        price = self.prices().price(upload.target)
         self.ledger.create(
             child_job(
                 upload,
@@ -322,6 +335,7 @@ class BedrockFinisher:
                     "lines_uri": f"s3://{bucket}/{lines_key}",
                 },
                 counts={"input_records": len(lines)},
+                estimate=estimate(share, price, ON_DEMAND if on_demand else BATCH),
             )
         )
         return job_id
@@ -346,7 +360,11 @@ class BedrockFinisher:
             KIND,
             outcome.status,
             message=outcome.message,
-            updates={"counts": outcome.counts, "output_location": f"s3://{bucket}/{key}"},
+            updates={
+                "counts": outcome.counts,
+                "output_location": f"s3://{bucket}/{key}",
+                "cost": upload_cost(children),
+            },
         )
         metrics.add_metric(name="BedrockResultRecords", unit="Count", value=result.records)
 

@@ -33,7 +33,13 @@ from dropzone.settings import BedrockSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.store.ledger import Ledger
 from dropzone.store.rate_buckets import RateBuckets
+from dropzone.store.spend import SpendWindow
+from dropzone.workflows.bedrock.budget import settlement
+from dropzone.workflows.bedrock.cost_metric import emit_cost
+from dropzone.workflows.bedrock.estimate import job_cost
 from dropzone.workflows.bedrock.outputs import OUTPUT_SUFFIX
+from dropzone.workflows.bedrock.price_sources import load_prices
+from dropzone.workflows.bedrock.prices import PriceTable
 from dropzone.workflows.bedrock.rules import KIND
 from dropzone.workflows.bedrock.staging import staged_id
 
@@ -144,6 +150,8 @@ class BedrockOnDemand:
     rates: RateBuckets
     invoker: LambdaInvoker
     sleep: Callable[[float], None] = time.sleep
+    prices: Callable[[], PriceTable] = PriceTable.shipped
+    spend: SpendWindow | None = None  # the daily budget's window, when there is a budget
     _touched: dict[str, Job] = field(default_factory=dict)
 
     @classmethod
@@ -157,6 +165,10 @@ class BedrockOnDemand:
             client("bedrock-runtime"),
             RateBuckets(settings.slots_table, settings.on_demand_rate, client=dynamodb),
             LambdaInvoker(client("lambda")),
+            prices=lambda: load_prices(settings, client),
+            spend=SpendWindow(settings.slots_table, dynamodb)
+            if settings.daily_budget_usd > 0
+            else None,
         )
 
     def handle_record(self, message: SqsMessage) -> None:
@@ -195,14 +207,22 @@ class BedrockOnDemand:
             message = f"{answered - errors} of {answered} records answered on demand"
             if errors:
                 message += f", {errors} with an error"
+            cost = job_cost(job, counts, self.prices().price(job.target))
             result = self.ledger.transition(
                 job.job_id,
                 KIND,
                 status,
                 service_status="Answered",
                 message=message,
-                updates={"counts": {**job.counts, **counts}},
+                updates={"counts": {**job.counts, **counts}, "cost": cost},
             )
+            if result.applied:
+                emit_cost(job.target, cost)
+            # on-demand spend is not held first: it counts in the daily window once it is
+            # known (a duplicate finds its entry there and writes nothing)
+            due = settlement(result.job) if self.spend and result.job else None
+            if self.spend is not None and due is not None:
+                self.spend.settle(job.job_id, due.usd, since=due.since)
             if result.job is not None and job.parent_id:
                 self.invoker.invoke_async(
                     self.settings.finish_function, {"upload_id": job.parent_id}

@@ -20,6 +20,12 @@ class BatchOptions(BaseModel):
     invocation_type: str | None = Field(default=None, alias="invocation-type")
     # an ISO 8601 time with its offset, or a number of minutes from the upload's intake
     deadline: str | None = Field(default=None, max_length=64)
+    # the most the upload may cost, in US dollars, at its estimate's high end
+    max_cost_usd: float | None = Field(
+        default=None, alias="max-cost-usd", gt=0, allow_inf_nan=False
+    )
+    # validate and estimate only: a report, nothing submitted
+    dry_run: bool = Field(default=False, alias="dry-run", strict=False)
 
     @classmethod
     def from_head(cls, head: ObjectHead) -> BatchOptions:

@@ -40,6 +40,7 @@ def child_job(
     message: str,
     options: dict[str, Any],
     counts: dict[str, int],
+    estimate: dict[str, Any] | None = None,
 ) -> Job:
     """A job of an upload (a part, or a retry round's): QUEUED for admission, or, run on
     demand, SUBMITTED at once with its output folder (where its answers are written)."""
@@ -57,6 +58,7 @@ def child_job(
         message=message,
         options=options,
         counts=counts,
+        estimate=estimate,
         created_at="",
         updated_at="",
     )

@@ -1,6 +1,7 @@
 """aws.bedrock state events → GetModelInvocationJob → RUNNING / terminal.
 
-A job that ends gets its record counts and tokens, frees its model's slot, lets the next
+A job that ends gets its record counts and tokens, and its cost from those tokens and the
+price table (`estimate.job_cost`); it frees its model's slot, lets the next
 queued job in and wakes its upload's finishing step (`finish`: a retry round, or the result
 file). Nothing Bedrock wrote can keep it from ending: an output line that cannot be decoded
 counts as a failed record, and an unreadable manifest leaves the counts to the job and its
@@ -9,6 +10,7 @@ lines.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,10 @@ from dropzone.settings import BedrockSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.store.ledger import Ledger
 from dropzone.store.slots import ModelSlots
+from dropzone.store.spend import SpendWindow
+from dropzone.workflows.bedrock.budget import settlement
+from dropzone.workflows.bedrock.cost_metric import emit_cost
+from dropzone.workflows.bedrock.estimate import job_cost
 from dropzone.workflows.bedrock.events import BedrockStateDetail, BedrockStateEvent
 from dropzone.workflows.bedrock.finish import wake_finish
 from dropzone.workflows.bedrock.outputs import (
@@ -34,6 +40,8 @@ from dropzone.workflows.bedrock.outputs import (
     decode_output_line,
     numbered_lines,
 )
+from dropzone.workflows.bedrock.price_sources import load_prices
+from dropzone.workflows.bedrock.prices import PriceTable
 from dropzone.workflows.bedrock.rules import (
     COUNT_FIELDS,
     KIND,
@@ -58,6 +66,7 @@ class BedrockTracker:
     bedrock: Bedrock
     s3: S3
     invoker: LambdaInvoker
+    prices: Callable[[], PriceTable] = PriceTable.shipped
 
     @classmethod
     def from_env(cls, client: aws.ClientSource = aws.client) -> BedrockTracker:
@@ -75,6 +84,7 @@ class BedrockTracker:
             Bedrock(client("bedrock")),
             S3(client("s3")),
             LambdaInvoker(client("lambda")),
+            prices=lambda: load_prices(settings, client),
         )
 
     def handle_record(self, message: SqsMessage) -> None:
@@ -146,6 +156,8 @@ class BedrockTracker:
             details.update(self._results(job, info))
             note = details.pop("output_note", "")
             new_status = terminal_status(new_status, details.get("counts", {}))
+            counts = details.get("counts", job.counts)
+            details["cost"] = job_cost(job, counts, self.prices().price(job.target))
         message = info.get("message") or summary_message(new_status, details.get("counts", {}))
         if note:
             message = f"{message}; {note}" if message else note
@@ -158,6 +170,8 @@ class BedrockTracker:
             updates=details,
         )
         final = result.job or job
+        if result.applied and final.status.is_terminal:
+            emit_cost(final.target, final.cost)
         if final.status.is_terminal:
             self._finish(final)
         return final
@@ -236,8 +250,14 @@ class BedrockTracker:
                     tally.errored += 1
 
     def _finish(self, job: Job) -> None:
-        """Idempotent: free the slot, let the next job in, wake the upload's finishing."""
+        """Idempotent: free the slot, settle the job's cost in the daily budget's window,
+        let the next job in, wake the upload's finishing."""
         self.slots.release(job.target, job.job_id)
+        due = settlement(job) if self.settings.daily_budget_usd > 0 else None
+        if due is not None:  # as of the job's end, so a duplicate event settles the same
+            ended = due.ended
+            window = SpendWindow(self.settings.slots_table, self.slots.client, clock=lambda: ended)
+            window.settle(job.job_id, due.usd, since=due.since)
         self.invoker.invoke_async(self.settings.admission_function, {"model_id": job.target})
         if job.parent_id:
             wake_finish(self.invoker, self.settings, job.parent_id)

@@ -1,9 +1,13 @@
-"""S3 Object Created → ACCEPTED → streaming validation (and splitting) → SUBMITTED.
+"""S3 Object Created → ACCEPTED → streaming validation (and splitting) → estimate →
+SUBMITTED.
 
-The upload's job is SUBMITTED once its records are staged, and each part is a QUEUED child
-job, one per Bedrock job (one part when the input fits one job). Admission is woken for the
-model once the parts are queued; the upload ends when its result file is written
-(`finish`).
+The upload is read three times, one streaming pass each: validated and planned into parts,
+estimated (`estimate`: tokens, then a cost range from the price table), and staged. An
+upload over its cost cap, or of a model without a price where the stack refuses those, is
+REJECTED before anything is staged; a dry run ends with its report. Otherwise the upload's
+job is SUBMITTED once its records are staged, and each part is a QUEUED child job, one per
+Bedrock job (one part when the input fits one job). Admission is woken for the model once
+the parts are queued; the upload ends when its result file is written (`finish`).
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from datetime import datetime
 from typing import Any
 
 from dropzone import aws
+from dropzone.adapters.bedrock_runtime import BedrockRuntime
 from dropzone.adapters.lambda_invoke import LambdaInvoker
 from dropzone.adapters.s3 import S3, ObjectHead
-from dropzone.clock import utcnow
+from dropzone.clock import iso, utcnow
 from dropzone.errors import ConfigurationError, InvalidInput
 from dropzone.models.jobs import Job, JobStatus, SourceObject
 from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys
@@ -26,11 +31,21 @@ from dropzone.observability import logger, metrics
 from dropzone.settings import BedrockSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.store.ledger import Ledger
+from dropzone.workflows.bedrock.costing import (
+    OverBudget,
+    UploadCosts,
+    dry_run_key,
+    dry_run_message,
+    dry_run_report,
+)
+from dropzone.workflows.bedrock.estimate import estimate_range
 from dropzone.workflows.bedrock.jsonl import plan_batch, write_parts
 from dropzone.workflows.bedrock.media import MediaStager, is_media
 from dropzone.workflows.bedrock.on_demand import Pointer, enqueue
 from dropzone.workflows.bedrock.options import BatchOptions
 from dropzone.workflows.bedrock.plan import BatchPlan, Part
+from dropzone.workflows.bedrock.price_sources import load_prices
+from dropzone.workflows.bedrock.prices import PriceTable
 from dropzone.workflows.bedrock.rounds import child_job
 from dropzone.workflows.bedrock.rules import (
     KIND,
@@ -54,6 +69,9 @@ class BedrockSubmitter:
     sqs: Any = None
     clock: Callable[[], datetime] = utcnow
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    prices: Callable[[], PriceTable] = PriceTable.shipped
+    # CountTokens, for calibration (None: no calibration)
+    runtime: BedrockRuntime | None = None
 
     @classmethod
     def from_env(cls, client: aws.ClientSource = aws.client) -> BedrockSubmitter:
@@ -66,7 +84,17 @@ class BedrockSubmitter:
             ) from error
         ledger = Ledger.from_settings(settings, client("dynamodb"))
         sqs = client("sqs") if settings.on_demand == "Enabled" else None
-        return cls(settings, ledger, S3(client("s3")), LambdaInvoker(client("lambda")), sqs)
+        counting = settings.count_tokens == "Enabled"
+        runtime = BedrockRuntime.for_counting(client) if counting else None
+        return cls(
+            settings,
+            ledger,
+            S3(client("s3")),
+            LambdaInvoker(client("lambda")),
+            sqs,
+            prices=lambda: load_prices(settings, client),
+            runtime=runtime,
+        )
 
     def handle_record(self, message: SqsMessage) -> None:
         event = ObjectCreatedEvent.model_validate_json(message.body)
@@ -100,11 +128,13 @@ class BedrockSubmitter:
                 ledger=self.ledger,
                 s3=self.s3,
                 results_bucket=self.settings.results_bucket,
+                details=invalid.details if isinstance(invalid, OverBudget) else None,
             )
         except Exception:
             self.ledger.release_lease(job.job_id, owner=self.owner)
             raise
-        self._wake_admission(job)
+        if queued.status is JobStatus.SUBMITTED:  # not a dry run
+            self._wake_admission(job)
         return queued
 
     def _wake_admission(self, job: Job) -> None:
@@ -140,27 +170,64 @@ class BedrockSubmitter:
             job_options["deadline"] = deadline
         counts = {"input_records": plan.records, "input_bytes": plan.bytes}
         on_demand = plan.records < self.settings.min_records_per_job
+        costs = UploadCosts(self.settings, self.prices, self.runtime)
+        costing = costs.estimate(
+            self._chunks(job),
+            plan,
+            model_id=parsed.model_id,
+            invocation_type=invocation_type,
+            on_demand=on_demand,
+        )
+        refusal = costs.refusal(costing.upload, options, parsed.model_id)
+        if options.dry_run:  # the report, and nothing staged or submitted
+            report = dry_run_report(job, plan, costing, invocation_type, refusal, iso(self.clock()))
+            location = self.s3.put_json(self.settings.results_bucket, dry_run_key(job), report)
+            metrics.add_metric(name="BedrockDryRuns", unit="Count", value=1)
+            result = self.ledger.transition(
+                job.job_id,
+                KIND,
+                JobStatus.SUCCEEDED,
+                message=dry_run_message(plan, costing, refusal),
+                updates={
+                    "source": job.source,
+                    "options": {**job_options, "dry_run": True},
+                    "counts": counts,
+                    "estimate": costing.upload,
+                    "report_location": location,
+                },
+            )
+            return result.job or job
+        if refusal:
+            raise OverBudget(refusal, {"estimate": costing.upload})
         offsets: list[tuple[int, int, int]] = []
         staged, index_uri = self._stage(job, plan, offsets if on_demand else None)
         if on_demand:  # too few for a batch job: every record runs on demand
-            children = [self._create_child(job, plan.parts[0], 1, staged[0], job_options, offsets)]
+            children = [
+                self._create_child(
+                    job, plan.parts[0], 1, staged[0], job_options, costing.parts[0], offsets
+                )
+            ]
             jobs = "1 job on demand"
         else:
             children = [
-                self._create_child(job, part, len(plan.parts), uri, job_options)
-                for part, uri in zip(plan.parts, staged, strict=True)
+                self._create_child(job, part, len(plan.parts), uri, job_options, part_estimate)
+                for part, uri, part_estimate in zip(plan.parts, staged, costing.parts, strict=True)
             ]
             jobs = "1 job" if len(children) == 1 else f"{len(children)} jobs"
         result = self.ledger.transition(
             job.job_id,
             KIND,
             JobStatus.SUBMITTED,
-            message=f"{plan.records} records validated; {jobs} queued",
+            message=(
+                f"{plan.records} records validated, estimated at "
+                f"{estimate_range(costing.upload)}; {jobs} queued"
+            ),
             updates={
                 "source": job.source,
                 "options": {**job_options, "records_uri": index_uri},
                 "counts": counts,
                 "children": children,
+                "estimate": costing.upload,
             },
         )
         return result.job or job
@@ -212,6 +279,7 @@ class BedrockSubmitter:
         total: int,
         input_uri: str,
         job_options: dict[str, Any],
+        part_estimate: dict[str, Any],
         offsets: list[tuple[int, int, int]] | None = None,
     ) -> str:
         """A part's job: queued for admission, or, given the staged records' `offsets`, run
@@ -235,6 +303,7 @@ class BedrockSubmitter:
                 "last_line": part.last_line,
             },
             counts={"input_records": part.records, "input_bytes": part.bytes},
+            estimate=part_estimate,
         )
         self.ledger.create(child)
         if offsets is not None:

@@ -36,6 +36,8 @@ def status_change_detail(job: Job, previous_status: str | None) -> dict[str, Any
         "failure_location": job.failure_location,
         "report_location": job.report_location,
         "message": job.message,
+        "estimate": job.estimate,
+        "cost": job.cost,
         "updated_at": job.updated_at,
     }
     return {

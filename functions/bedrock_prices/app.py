@@ -1,0 +1,26 @@
+"""Daily: Bedrock prices from the AWS Price List, kept as the price table's refreshed copy."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dropzone import aws
+from dropzone.observability import logger, metrics, tracer
+from dropzone.workflows.bedrock.price_refresh import PriceRefresh
+
+
+@cache
+def default_refresher(client: aws.ClientSource = aws.client) -> PriceRefresh:
+    return PriceRefresh.from_env(client)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any], context: LambdaContext, refresher: PriceRefresh | None = None
+) -> dict[str, Any]:
+    return (refresher or default_refresher()).run()

@@ -218,7 +218,7 @@ def show_job(source: JobSource, job_id: str, *, as_json: bool) -> int:
             value = f"{estimate_range(job.estimate)} ({describe(value)})"
             calibration = job.estimate.get("calibration") if job.estimate else None
             if calibration:
-                value += f"; calibrated: {_calibration(calibration)}"
+                value += f"; calibration: {_calibration(calibration)}"
         elif name == "cost":
             value = (
                 f"{cost_text(job.cost)} ({value.get('input_tokens', 0):,} input and "

@@ -366,7 +366,8 @@ def _costs(uploads: Iterable[Job]) -> bool:
         cost, high = job.cost.get("usd"), job.estimate.get("high_usd")
         within = cost is not None and high is not None and cost <= high
         ok &= within
-        calibrated = " (calibrated by CountTokens)" if job.estimate.get("calibration") else ""
+        calibration = job.estimate.get("calibration") or {}
+        calibrated = " (calibrated by CountTokens)" if "ratio" in calibration else ""
         print(f"    {_short(job.source.key)}")
         print(f"      estimate  {estimate_range(job.estimate)}{calibrated}")
         estimate = job.estimate

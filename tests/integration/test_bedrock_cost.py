@@ -9,6 +9,7 @@ import math
 import pytest
 
 from dropzone.models.jobs import JobStatus
+from dropzone.workflows.bedrock.calibration import DISABLED
 from dropzone.workflows.bedrock.estimate import INPUT_ERROR
 from dropzone.workflows.bedrock.prices import PriceTable
 from dropzone.workflows.bedrock.tokens import record_tokens
@@ -64,6 +65,14 @@ def test_the_estimate_is_recorded_on_the_upload_and_each_part(stack: Stack) -> N
     assert estimate["high_usd"] == pytest.approx(high, abs=1e-4)
     assert estimate["low_usd"] <= low and estimate["high_usd"] >= high  # rounded outward
     assert estimate["prices_checked"] == "2026-12-01"
+    # this world counts no tokens: the estimate says why it is not calibrated
+    assert estimate["calibration"] == {
+        "source": "CountTokens",
+        "sampled": 0,
+        "estimated": 0,
+        "counted": 0,
+        "note": DISABLED,
+    }
     parts = [w.ledger.get(child) for child in upload.children]
     assert [part.estimate["records"] for part in parts if part and part.estimate] == [150, 100]
     assert sum(part.estimate["input_tokens"] for part in parts if part and part.estimate) == (

@@ -16,6 +16,7 @@ from dropzone.errors import InvalidInput, Problem
 from dropzone.models.jobs import Job
 from dropzone.settings import BedrockSettings
 from dropzone.workflows.bedrock.calibration import (
+    NO_RECORDS,
     Calibration,
     calibrate,
     sample_lines,
@@ -91,10 +92,16 @@ class UploadCosts:
 
     def _calibrate(
         self, model_id: str, invocation_type: str, samples: list[tuple[dict[str, Any], int]]
-    ) -> Calibration | None:
+    ) -> Calibration:
+        """The calibration, or why there is none: counting switched off, or a model that
+        cannot count."""
         runtime = self.runtime
-        if runtime is None or not samples:
-            return None
+        if runtime is None:
+            return Calibration.disabled()
+        if not supports_count_tokens(model_id):
+            return Calibration.unsupported(model_id)
+        if not samples:
+            return Calibration.skipped(NO_RECORDS)
         return calibrate(
             [(model_input, invocation_type, tokens) for model_input, tokens in samples],
             lambda model_input, kind: runtime.count_tokens(model_id, kind, model_input),

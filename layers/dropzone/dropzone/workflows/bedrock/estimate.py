@@ -160,7 +160,11 @@ def estimate(
         "low_usd": None,
         "high_usd": None,
         "prices_checked": None,
-        "calibration": calibration.as_dict() if calibration is not None else None,
+        "calibration": (
+            {name: value for name, value in calibration.as_dict().items() if value is not None}
+            if calibration is not None
+            else None
+        ),
     }
     if ratio:
         result["uncalibrated_input_tokens"] = tally.input_tokens

@@ -11,6 +11,7 @@ import pytest
 
 import dropzone.observability  # noqa: F401 - Powertools' tracer, before sockets are blocked
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
+from dropzone.workflows.bedrock.estimate import usd
 from dropzone_cli import main
 from dropzone_local import state
 from dropzone_local.cloud import LocalCloud
@@ -139,3 +140,27 @@ def test_the_result_of_a_deployed_stack_is_read_from_its_bucket(
     with clients.active():
         assert main(["jobs", "result", upload_id, *REMOTE], clients=clients) == 0
     assert capsysbinary.readouterr().out == body
+
+
+def test_list_and_show_give_a_bedrock_uploads_estimate_and_cost(
+    saved: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    upload = _upload(saved)
+    assert upload.estimate is not None and upload.cost is not None
+    low, high = upload.estimate["low_usd"], upload.estimate["high_usd"]
+    assert (
+        main(["jobs", "list", "--local", "--state-dir", str(saved), "--kind", "bedrock_batch"]) == 0
+    )
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("JOB ID"))
+    assert " COST " in header
+    upload_row = next(line for line in out.splitlines() if line.startswith(upload.job_id))
+    assert f" {usd(upload.cost['usd'])} " in upload_row  # ended: what it cost
+    assert main(["jobs", "show", upload.job_id, "--local", "--state-dir", str(saved)]) == 0
+    out = capsys.readouterr().out
+    estimate_line = next(line for line in out.splitlines() if line.startswith("estimate "))
+    assert f"{usd(low)} to {usd(high)} (120 records, about " in estimate_line
+    assert "at batch prices checked " in estimate_line
+    assert "; calibration: 5 records counted by CountTokens, ratio " in estimate_line
+    cost_line = next(line for line in out.splitlines() if line.startswith("cost "))
+    assert f"{usd(upload.cost['usd'])} ({upload.cost['input_tokens']:,} input and " in cost_line

@@ -8,7 +8,13 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from dropzone.adapters.eventbridge import EventBus
-from dropzone.workflows.status.publisher import DETAIL_TYPE, EVENT_SOURCE, StatusPublisher
+from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
+from dropzone.workflows.status.publisher import (
+    DETAIL_TYPE,
+    EVENT_SOURCE,
+    StatusPublisher,
+    status_change_detail,
+)
 from tests.support.events import load_event
 
 
@@ -102,3 +108,24 @@ def test_more_than_ten_changes_are_sent_in_chunks(events_client: Any) -> None:
         result = StatusPublisher(EventBus(client=events_client)).publish({"Records": records})
         stubber.assert_no_pending_responses()
     assert result == {"batchItemFailures": []}
+
+
+def test_a_bedrock_jobs_estimate_and_cost_travel_in_its_status_event() -> None:
+    estimate = {"records": 120, "low_usd": 0.002, "high_usd": 0.02, "price": "known"}
+    cost = {"usd": 0.004, "input_tokens": 1200, "output_tokens": 900, "price": "known"}
+    job = Job(
+        job_id="dz-1",
+        kind=JobKind.BEDROCK_BATCH,
+        status=JobStatus.SUCCEEDED,
+        source=SourceObject(bucket="b", key="k"),
+        target="anthropic.claude-3-haiku-20240307-v1:0",
+        created_at="2026-12-06T00:00:00.000Z",
+        updated_at="2026-12-06T00:00:01.000Z",
+        estimate=estimate,
+        cost=cost,
+    )
+    detail = status_change_detail(job, "RUNNING")
+    assert (detail["estimate"], detail["cost"]) == (estimate, cost)
+    assert json.loads(json.dumps(detail))["cost"]["usd"] == 0.004
+    unpriced = status_change_detail(job.model_copy(update={"estimate": None, "cost": None}), None)
+    assert "estimate" not in unpriced and "cost" not in unpriced

@@ -9,6 +9,7 @@ import pytest
 
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
 from dropzone.workflows.bedrock.calibration import Calibration
+from dropzone.workflows.bedrock.cost_metric import emit_cost
 from dropzone.workflows.bedrock.estimate import (
     CALIBRATED_INPUT_ERROR,
     INPUT_ERROR,
@@ -223,3 +224,25 @@ def test_the_docs_worked_example_is_what_the_code_works_out() -> None:
     assert f"metadata 'x-amz-meta-max-cost-usd': {refusal}" in text
     assert f"{round(INPUT_ERROR * 100)}% on input tokens" in text
     assert f"±{round(CALIBRATED_INPUT_ERROR * 100)}% once CountTokens" in text
+
+
+def test_a_jobs_cost_is_a_metric_per_model_and_an_unknown_one_is_counted_apart(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Dropzone/test")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "bedrock-state")
+    emit_cost(MODEL, {"usd": 0.25, "input_tokens": 1, "output_tokens": 1})
+    (line,) = [json.loads(text) for text in capsys.readouterr().out.splitlines() if text]
+    assert line["BedrockCostUsd"] == [0.25]
+    assert (line["model_id"], line["service"]) == (MODEL, "bedrock-state")
+    (directive,) = line["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "Dropzone/test"
+    assert directive["Dimensions"] == [["service", "model_id"]]
+    assert directive["Metrics"] == [{"Name": "BedrockCostUsd", "Unit": "None"}]
+    emit_cost(MODEL, {"input_tokens": 1, "price": "unknown"})  # no amount: no dollars sent
+    emit_cost(MODEL, None)
+    assert capsys.readouterr().out == ""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    emit_cost(MODEL, {"usd": 0.25})
+    assert capsys.readouterr().out == ""

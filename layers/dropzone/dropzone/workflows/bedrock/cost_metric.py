@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from dropzone.observability import metrics
 
@@ -18,6 +19,8 @@ def emit_cost(model_id: str, cost: dict[str, Any] | None) -> None:
         return
     if cost.get("usd") is None:
         metrics.add_metric(name="BedrockJobsOfUnknownPrice", unit="Count", value=1)
+        return
+    if is_metrics_disabled():  # as Metrics itself honours POWERTOOLS_METRICS_DISABLED
         return
     with single_metric(
         name="BedrockCostUsd",

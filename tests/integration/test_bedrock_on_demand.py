@@ -3,6 +3,7 @@ one, the cap, the shared rate, throttling, and records the model keeps refusing.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 
@@ -165,6 +166,25 @@ def test_a_converse_upload_runs_on_demand_with_converse(stack: Stack) -> None:
     assert final.status is JobStatus.SUCCEEDED
     assert w.runtime.calls_per_model("Converse", answered_only=True) == {MODEL: 5}
     assert all("output" in line["modelOutput"] for line in w.result_lines(upload.job_id))
+
+
+def test_converse_media_held_as_base64_text_reach_the_api_as_their_bytes(stack: Stack) -> None:
+    # Given a Converse upload whose records carry an image as a batch record does: base64 text
+    w = world(stack, **ON)
+    image = b"\x89PNG\r\n\x1a\n" + bytes(range(40))
+    block = {"image": {"format": "png", "source": {"bytes": base64.b64encode(image).decode()}}}
+    model_input = {"messages": [{"role": "user", "content": [block, {"text": "what is it?"}]}]}
+    body = b"".join(
+        json.dumps({"recordId": f"c{index}", "modelInput": model_input}).encode() + b"\n"
+        for index in range(3)
+    )
+    upload = w.submitter().submit(w.upload(KEY, body, {"invocation-type": "Converse"}))
+    final = w.run_to_end(upload.job_id)
+    assert final.status is JobStatus.SUCCEEDED
+    # Then the API got the image's bytes, not its base64 text encoded a second time
+    sent = [call.params for call in w.runtime.calls if call.operation == "Converse"]
+    assert len(sent) == 3
+    assert all(p["messages"][0]["content"][0]["image"]["source"]["bytes"] == image for p in sent)
 
 
 class FakeClock:

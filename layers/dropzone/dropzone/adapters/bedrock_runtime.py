@@ -105,7 +105,7 @@ class BedrockRuntime:
             operation = self._client.meta.service_model.operation_model("CountTokens")
             shape = operation.input_shape.members["input"].members["converse"]
             try:
-                return {"converse": _blobs_as_bytes(request, shape)}
+                return {"converse": blobs_as_bytes(request, shape)}
             except binascii.Error as error:
                 raise CountTokensRefused(
                     f"CountTokens: media that is not base64: {error}"
@@ -113,7 +113,7 @@ class BedrockRuntime:
         raise ValueError(f"no CountTokens input for invocation type {invocation_type!r}")
 
 
-def _blobs_as_bytes(value: Any, shape: Shape) -> Any:
+def blobs_as_bytes(value: Any, shape: Shape) -> Any:
     """`value` with every blob member's base64 string (as a JSONL record holds media)
     decoded to the bytes botocore sends; everything else as it is. Documents are left
     alone: they take any JSON."""
@@ -123,15 +123,27 @@ def _blobs_as_bytes(value: Any, shape: Shape) -> Any:
     if kind == "structure" and isinstance(value, dict) and not shape.metadata.get("document"):
         members: dict[str, Shape] = getattr(shape, "members", {})
         return {
-            key: _blobs_as_bytes(item, members[key]) if key in members else item
+            key: blobs_as_bytes(item, members[key]) if key in members else item
             for key, item in value.items()
         }
     if kind == "list" and isinstance(value, list):
         member: Shape = getattr(shape, "member")  # noqa: B009 - ListShape only
-        return [_blobs_as_bytes(item, member) for item in value]
+        return [blobs_as_bytes(item, member) for item in value]
     if kind == "map" and isinstance(value, dict):
         value_shape: Shape = getattr(shape, "value")  # noqa: B009 - MapShape only
-        return {key: _blobs_as_bytes(item, value_shape) for key, item in value.items()}
+        return {key: blobs_as_bytes(item, value_shape) for key, item in value.items()}
+    return value
+
+
+def bytes_as_base64(value: Any) -> Any:
+    """`value` with every bytes value (a blob in a response, such as redacted reasoning)
+    as its base64 string, as a JSONL answer holds it; everything else as it is."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, dict):
+        return {key: bytes_as_base64(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [bytes_as_base64(item) for item in value]
     return value
 
 

@@ -14,6 +14,7 @@ delivery gets that error too, so no record can hold its job open.
 
 from __future__ import annotations
 
+import binascii
 import json
 import math
 import time
@@ -24,6 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dropzone import aws
+from dropzone.adapters.bedrock_runtime import blobs_as_bytes, bytes_as_base64
 from dropzone.adapters.lambda_invoke import LambdaInvoker
 from dropzone.adapters.s3 import S3, parse_s3_uri
 from dropzone.errors import RetryLater, UnreadableMessage
@@ -250,6 +252,15 @@ class BedrockOnDemand:
         bucket, key = parse_s3_uri(pointer.uri)
         staged = json.loads(self.s3.read_range(bucket, key, pointer.offset, pointer.length))
         model_input = staged["modelInput"]
+        if job.options.get("invocation_type") == "Converse":
+            # a record holds its media as base64 text; the Converse API takes their bytes
+            shape = self.runtime.meta.service_model.operation_model("Converse").input_shape
+            try:
+                model_input = blobs_as_bytes(model_input, shape)
+            except (binascii.Error, ValueError) as error:
+                metrics.add_metric(name="BedrockOnDemandErrors", unit="Count", value=1)
+                reason = f"media bytes that are not base64: {error}"[:500]
+                return {"recordId": record_id, "error": {"errorCode": 400, "errorMessage": reason}}
         self._wait_for_rate(job.target)
         try:
             output = self._call(job, model_input)
@@ -278,7 +289,7 @@ class BedrockOnDemand:
         if job.options.get("invocation_type") == "Converse":
             response = self.runtime.converse(modelId=job.target, **model_input)
             response.pop("ResponseMetadata", None)
-            return response
+            return bytes_as_base64(response)  # a blob answered (redacted reasoning, say)
         response = self.runtime.invoke_model(
             modelId=job.target,
             body=json.dumps(model_input).encode(),

@@ -73,6 +73,16 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         if function is None:
             return {"setup_error": f"the local cloud has no {spec['logical_id']}"}
         os.environ.update({**function.environment, **spec["overrides"]})
+        # moto has no Price List: the stand-in answers the function's own client
+        from dropzone.adapters.pricing import price_list_client
+
+        cloud.price_list.attach(price_list_client())
+        # the shared logger and metrics were built before the function's environment was set
+        from dropzone.observability import logger, metrics
+
+        logger.append_keys(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "dropzone"))
+        metrics.service = os.environ.get("POWERTOOLS_SERVICE_NAME", "dropzone")
+        metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "")
         module_name, _, handler_name = str(spec["handler"]).rpartition(".")
         init_started = time.perf_counter()
         handler = getattr(importlib.import_module(module_name), handler_name)

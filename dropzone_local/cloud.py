@@ -113,6 +113,7 @@ class LocalCloud(StandIns):
             "bedrock-runtime": self.bedrock_runtime,
             "lookoutvision": self.lookoutvision,
             "greengrassv2": self.greengrass,
+            "pricing": self.price_list.client(),
             "sqs": self._delivery.watched_sqs(),
         }
         self._stack.provision(self.client)

@@ -86,18 +86,31 @@ class LocalFunction:
 
 @contextmanager
 def _log_level(variables: dict[str, str]) -> Iterator[None]:
-    """The function's POWERTOOLS_LOG_LEVEL on the shared logger, which read the level once,
-    when it was built (in Lambda each function has its own process)."""
-    from dropzone.observability import logger
+    """The function's Powertools settings on the shared logger and metrics, which read them
+    once, when they were built (in Lambda each function has its own process): its log level
+    and service name, and its metrics' namespace and service."""
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+    from dropzone.observability import logger, metrics
 
     level = variables.get("POWERTOOLS_LOG_LEVEL")
-    previous = logger.log_level
+    service = variables.get("POWERTOOLS_SERVICE_NAME")
+    namespace = variables.get("POWERTOOLS_METRICS_NAMESPACE")
+    previous = (logger.log_level, metrics.namespace, metrics.service)
     if level:
         logger.setLevel(level)
+    if service:
+        logger.append_keys(service=service)
+        metrics.service = service
+    if namespace:
+        metrics.namespace = namespace
     try:
         yield
     finally:
-        logger.setLevel(previous)
+        if is_metrics_disabled():  # nothing flushed them: each invocation starts afresh
+            metrics.clear_metrics()
+        logger.setLevel(previous[0])
+        metrics.namespace, metrics.service = previous[1], previous[2]
 
 
 @contextmanager

@@ -257,6 +257,9 @@ class LocalStack:
             / (module_path.replace(".", "/") + ".py"),
             handler_name=handler_name,
             environment={
+                # what the Lambda runtime sets for every function
+                "AWS_REGION": self.region,
+                "AWS_LAMBDA_FUNCTION_NAME": logical_id,
                 **{k: str(v) for k, v in environment.items()},
                 **self._function_environment,
             },

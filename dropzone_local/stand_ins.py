@@ -1,5 +1,6 @@
 """The stand-ins the local cloud holds for the services moto lacks (SageMaker endpoints,
-Bedrock batch and on-demand inference, Lookout for Vision, Greengrass, edge devices), and
+Bedrock batch and on-demand inference, Lookout for Vision, Greengrass, edge devices, the
+Price List), and
 what a user does with them: set them up, make them fail, slow them down, and make their
 events unreliable."""
 
@@ -16,6 +17,7 @@ from dropzone_local.edge_devices import DeploymentSource, FakeEdgeDevice
 from dropzone_local.event_delivery import Deliver, PutEventsDelivery, UnreliableDelivery
 from dropzone_local.greengrass import FakeGreengrass
 from dropzone_local.lookoutvision import FakeLookoutVision
+from dropzone_local.price_list import FakePriceList
 from dropzone_local.record_faults import RecordFaults
 from dropzone_local.sagemaker import FakeSageMakerRuntime
 
@@ -37,6 +39,7 @@ class StandIns:
         self.lookoutvision = FakeLookoutVision(
             account=account, region=region, greengrass=self.greengrass
         )
+        self.price_list = FakePriceList(region)  # the Price List, for the price refresh
         self.devices: list[FakeEdgeDevice] = []
         self.unreliable: UnreliableDelivery | None = None
 

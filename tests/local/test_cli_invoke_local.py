@@ -35,7 +35,8 @@ REPORT = re.compile(
 
 
 # Parameter values that create each function its Condition would leave out by default:
-# every workflow is on by default; the Edge Manager sync and Bedrock on demand are not.
+# every workflow is on by default; the Edge Manager sync, Bedrock on demand and the Bedrock
+# price refresh are not.
 CONDITION_PARAMETERS = {
     "SageMakerAsyncEnabled": [],
     "BedrockBatchEnabled": [],
@@ -43,6 +44,7 @@ CONDITION_PARAMETERS = {
     "EdgeDeploymentEnabled": [],
     "EdgeDeploymentEnabledAndEdgeManagerSyncEnabled": ["EdgeManagerSync=Enabled"],
     "BedrockBatchEnabledAndOnDemandEnabled": ["BedrockOnDemand=Enabled"],
+    "BedrockBatchEnabledAndPriceRefreshEnabled": ["BedrockPriceRefresh=Enabled"],
 }
 
 
@@ -122,8 +124,13 @@ def test_a_function_its_condition_leaves_out_is_refused(
     off_by_default = [
         f for f in FUNCTIONS if CONDITION_PARAMETERS.get(TEMPLATE["Resources"][f].get("Condition"))
     ]
-    # created only with EdgeManagerSync=Enabled, and with BedrockOnDemand=Enabled
-    assert off_by_default == ["BedrockOnDemandFunction", "EdgeSyncFunction"]
+    # created only with BedrockOnDemand=Enabled, BedrockPriceRefresh=Enabled and
+    # EdgeManagerSync=Enabled
+    assert off_by_default == [
+        "BedrockOnDemandFunction",
+        "BedrockPricesFunction",
+        "EdgeSyncFunction",
+    ]
     assert main(["invoke", off_by_default[0]]) == 2
     assert "--parameter-overrides" in capsys.readouterr().err
     # A switched-off workflow's functions are refused the same way

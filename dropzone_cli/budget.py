@@ -218,12 +218,15 @@ def show_budget(source: BudgetSource, *, as_json: bool) -> int:
         print_json(shown)
         return 0
     cap = shown["cap_usd"]
-    if cap is None:
-        print(f"{source.description} has no {PARAMETER} parameter: no daily budget")
-    elif not cap:
-        print(f"no daily budget ({PARAMETER} is 0): Bedrock jobs are not held back")
-    else:
-        print(f"daily budget   {dollars(cap)} in any 24 hours ({PARAMETER})")
+    if not cap:
+        why = f"has no {PARAMETER} parameter" if cap is None else f"has {PARAMETER} 0"
+        print(
+            f"no daily budget: {source.description} {why}, so Bedrock jobs are not held back "
+            "and no spend is kept in a window (each job's cost is on the job: dropzone jobs "
+            "list --kind bedrock_batch)"
+        )
+        return 0
+    print(f"daily budget   {dollars(cap)} in any 24 hours ({PARAMETER})")
     jobs = shown["jobs"]
     spent = f"{dollars(shown['spent_usd'])} by {jobs} job{'s' * (jobs != 1)} in the last 24 h"
     if shown["held_usd"]:

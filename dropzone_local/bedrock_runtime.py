@@ -8,8 +8,10 @@ model's own exception classes (`fake.exceptions.ThrottlingException` is what
 client's `meta` (region, endpoint, service model), so code written against a boto3 client
 runs on it unchanged.
 
-Answers are fake and deterministic: the text comes from a hash of the request's content,
-token counts are len(json) // 4 of the input and of the answer. InvokeModel answers in the
+Answers are fake and deterministic: the text comes from a hash of the request's content;
+the input tokens an answer reports are what CountTokens counts for the same input (as
+Bedrock documents for the real service), and the output tokens len(json) // 4 of the
+answer. InvokeModel answers in the
 provider's own body shape, chosen by the model id (a cross-region profile prefix and an ARN
 are looked through): Anthropic's Messages API, Amazon Titan Text, Amazon Nova, Meta Llama,
 and `{"outputText": ...}` for anything else. Converse answers a ConverseResponse.
@@ -18,7 +20,8 @@ CountTokens answers `{"inputTokens": n}` for an Anthropic Claude model named by 
 foundation-model id (or its foundation-model ARN) and refuses every other model id, an
 inference profile's among them, with the service's ValidationException. The count is a
 stand-in, not Claude's tokenizer: the characters of the input's text (every `text` member,
-and `content` or `system` given as a plain string) divided by 3.5, rounded up, plus
+`content` or `system` given as a plain string, Llama's and Mistral's `prompt`, Titan's
+`inputText`) divided by 3.5, rounded up, plus
 `COUNT_OVERHEAD` for the request's framing. An InvokeModel body is checked as InvokeModel
 checks it; Converse messages as Converse does.
 
@@ -422,9 +425,13 @@ def stand_in_count(content: dict[str, Any]) -> int:
     return math.ceil(characters / CHARACTERS_PER_TOKEN) + COUNT_OVERHEAD
 
 
+# the members that hold a request's text, in the shapes of Bedrock's models
+_TEXT_MEMBERS = frozenset({"text", "content", "system", "prompt", "inputText"})
+
+
 def _texts(value: Any, key: str = "") -> Iterator[str]:
     if isinstance(value, str):
-        if key in ("text", "content", "system"):
+        if key in _TEXT_MEMBERS:
             yield value
     elif isinstance(value, dict):
         for name, item in value.items():
@@ -452,7 +459,7 @@ def _family(model_id: str) -> tuple[str, tuple[str, ...]]:
 def invoke_answer(model_id: str, content: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
     """The provider's response body, and its input and output token counts."""
     text = _answer_text(content)
-    tokens_in, tokens_out = _tokens(content), _tokens(text)
+    tokens_in, tokens_out = stand_in_count(content), _tokens(text)
     family, _ = _family(model_id)
     body: dict[str, Any]
     if family == "anthropic":
@@ -491,7 +498,7 @@ def converse_answer(content: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
     """A Converse response's output, stop reason and usage, and its token counts (what a
     Converse batch job writes as a record's modelOutput, with its metrics)."""
     text = _answer_text(content)
-    tokens_in, tokens_out = _tokens(content), _tokens(text)
+    tokens_in, tokens_out = stand_in_count(content), _tokens(text)
     return _converse_body(text, tokens_in, tokens_out), tokens_in, tokens_out
 
 

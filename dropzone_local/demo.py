@@ -379,7 +379,11 @@ def _costs(uploads: Iterable[Job]) -> bool:
         prices = str(estimate["mode"]).replace("_", "-")
         print(f"                {prices} prices checked {estimate.get('prices_checked')}")
         verdict = "ok" if within else "OVER THE ESTIMATE"
-        print(f"      cost      {cost_text(job.cost)}  {verdict}")
+        billed = (
+            f"{job.cost.get('input_tokens', 0):,} input and "
+            f"{job.cost.get('output_tokens', 0):,} output tokens"
+        )
+        print(f"      cost      {cost_text(job.cost)} for {billed}  {verdict}")
     return ok
 
 

@@ -260,8 +260,8 @@ def test_the_window_holds_the_second_upload_until_the_first_ones_spend_ages_out(
     waiting = _status(w, second)
     assert waiting.status is JobStatus.QUEUED
     assert waiting.message == (
-        "waiting for the daily budget: $30.00 spent in the last 24 h + up to $30.00 for this "
-        "job would pass the $50.00 cap; room from 2026-11-26T12:01Z"
+        "waiting for the daily budget: $30.00 spent or held in the last 24 h + up to $30.00"
+        " for this job would pass the $50.00 cap; room from 2026-11-26T12:01Z"
     )  # the first job's reservation, at 12:00:02 the day before, ages out in that minute
     # and a later run that finds it waiting still does not write its message again
     clock.tick(hours=23, minutes=59)
@@ -367,3 +367,27 @@ def test_on_demand_spend_is_not_held_but_counts_once_its_job_ends(stack: Stack) 
     assert _entries(window)[job_id] == SpendEntry(
         job_id, job.cost["usd"], datetime.fromisoformat(began).replace(microsecond=0)
     )
+
+
+def test_a_run_woken_for_another_model_does_not_pass_a_job_that_waits(
+    w: BedrockWorld, clock: ManualClock
+) -> None:
+    # Given a job waiting for the budget, and then a small upload of another model
+    first, second = _queue_uploads(w, clock, 30.0, 30.0)
+    _admission(w, clock).admit()
+    other_model = "anthropic.claude-haiku-4-5-20251001-v1:0"
+    upload = w.submitter().submit(w.upload(f"bedrock-batch/{other_model}/u/in.jsonl", jsonl(120)))
+    (third_id,) = upload.children
+    clock.tick(seconds=1)
+    third = w.stack.ledger(clock=clock).annotate(
+        third_id, KIND, JobStatus.QUEUED, updates={"estimate": _estimate(1.0)}
+    )
+    assert third is not None
+    # When admission is woken for the other model alone (as its upload's intake wakes it)
+    summary = _admission(w, clock).admit(other_model)
+    # Then it still takes the oldest first: the waiting job keeps its place, and the later
+    # job waits behind it although it would fit
+    assert (summary.submitted, summary.waiting_for_budget) == (0, 1)
+    assert _status(w, second).status is JobStatus.QUEUED
+    assert _status(w, third).status is JobStatus.QUEUED
+    assert _status(w, first).status is JobStatus.SUBMITTED

@@ -13,6 +13,7 @@ from dropzone.workflows.bedrock.calibration import DISABLED
 from dropzone.workflows.bedrock.estimate import INPUT_ERROR
 from dropzone.workflows.bedrock.prices import PriceTable
 from dropzone.workflows.bedrock.tokens import record_tokens
+from dropzone_local.record_faults import Fault, RecordFaults
 from tests.support.bedrock import MODEL, BedrockWorld, jsonl, record, world
 from tests.support.fixtures import Stack
 
@@ -31,8 +32,8 @@ TABLE = {
 }
 
 
-def priced(stack: Stack, **settings: object) -> BedrockWorld:
-    w = world(stack, **settings)
+def priced(stack: Stack, *, faults: RecordFaults | None = None, **settings: object) -> BedrockWorld:
+    w = world(stack, faults=faults, **settings)
     table = PriceTable.from_json(json.dumps(TABLE), "s3://prices/test.json")
     w.prices = lambda: table
     return w
@@ -148,7 +149,7 @@ def test_a_model_without_a_price_runs_where_the_stack_allows_it_and_is_never_fre
     assert upload.estimate["price"] == "unknown"
     # (the ledger leaves out what has no value)
     assert upload.estimate.get("low_usd") is None and upload.estimate.get("high_usd") is None
-    assert upload.message is not None and "estimated at price unknown" in upload.message
+    assert upload.message is not None and "validated, of unknown price;" in upload.message
     final = w.run_to_end(upload.job_id)
     assert final.cost is not None
     assert final.cost.get("usd") is None and final.cost["price"] == "unknown"
@@ -255,3 +256,46 @@ def test_on_demand_finishing_is_estimated_and_costed_at_on_demand_prices(stack: 
     expected = tokens_in * 2 * BATCH_IN / 1000 + tokens_out * 2 * BATCH_OUT / 1000
     assert part.cost["usd"] == pytest.approx(expected, abs=1e-6)
     assert final.cost is not None and final.cost["usd"] == part.cost["usd"]
+
+
+def test_a_retry_round_is_estimated_from_its_own_records(stack: Stack) -> None:
+    # Given 900 short records and 100 long ones with a large max_tokens, the long ones
+    # throttled once
+    faults = RecordFaults({"once": Fault.throttling()})
+    w = priced(stack, faults=faults, record_retries=1)
+    lines = []
+    for index in range(1000):
+        item = record(record_id=f"r{index:06d}")
+        if index % 10 == 0:
+            text = f"#{index:04d} " + "long " * 4000  # each its own record, of one length
+            item["modelInput"]["messages"][0]["content"][0]["text"] = text
+            item["modelInput"]["max_tokens"] = 4096
+            item["modelInput"]["dz_fault"] = "once"
+        lines.append(json.dumps(item))
+    upload = w.submitter().submit(w.upload(KEY, ("\n".join(lines) + "\n").encode()))
+    final = w.run_to_end(upload.job_id)
+    assert final.status is JobStatus.SUCCEEDED
+    (round_job,) = [w.ledger.get(c) for c in final.children if "-r1-" in c]
+    assert round_job is not None and round_job.estimate is not None and round_job.cost
+    # Then the round's estimate is that of the long records, not a tenth of the upload's
+    long_one = record_tokens(json.loads(lines[0])["modelInput"], MODEL, "InvokeModel")
+    assert round_job.estimate["records"] == 100
+    assert round_job.estimate["input_tokens"] == 100 * long_one.input_tokens
+    assert round_job.estimate["max_output_tokens"] == 100 * 4096
+    assert round_job.cost["usd"] <= round_job.estimate["high_usd"]
+
+
+def test_an_upload_whose_job_could_never_fit_the_daily_budget_is_refused_at_intake(
+    stack: Stack,
+) -> None:
+    w = priced(stack, daily_budget_usd=0.001)
+    dry = w.submitter().submit(w.upload(KEY, jsonl(200), {"dry-run": "true"}))
+    assert dry.status is JobStatus.SUCCEEDED and dry.message is not None
+    assert "would be rejected: its job may cost up to $" in dry.message
+    job = w.submitter().submit(w.upload(f"bedrock-batch/{MODEL}/reviews/real.jsonl", jsonl(200)))
+    assert job.status is JobStatus.REJECTED and job.estimate is not None
+    assert job.message == (
+        f"cost: its job may cost up to ${job.estimate['high_usd']:,.4f}, more than the whole "
+        "daily budget of $0.0010 (BedrockDailyBudgetUsd), so it could never be submitted"
+    )
+    assert w.fake.create_calls == []

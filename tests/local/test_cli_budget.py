@@ -202,8 +202,9 @@ def test_a_stack_without_a_budget_says_so(stack: Stack, capsys: pytest.CaptureFi
     with aws.active():
         assert main(["budget", *REMOTE], clients=aws) == 0
     out = capsys.readouterr().out
-    assert out.startswith("no daily budget (BedrockDailyBudgetUsd is 0)")
-    assert "spent          $0.00 by 0 jobs in the last 24 h" in out
+    assert out.startswith("no daily budget: stack dropzone-test has BedrockDailyBudgetUsd 0")
+    assert "no spend is kept in a window" in out
+    assert "spent" not in out  # no window: no figure that would read as nothing spent
 
 
 def test_a_stack_without_the_bedrock_workflow_is_a_clear_error(

@@ -38,6 +38,7 @@ from dropzone_local.bedrock_runtime import (
     SERVICE,
     UNSUPPORTED_COUNT_MESSAGE,
     FakeBedrockRuntime,
+    stand_in_count,
 )
 from dropzone_local.cloud import LocalCloud
 from dropzone_local.record_faults import (
@@ -237,7 +238,7 @@ def test_invoke_model_answers_in_the_providers_own_shape(
 ) -> None:
     # Given
     fake = _fake()
-    tokens_in = len(json.dumps(body)) // 4
+    tokens_in = stand_in_count(body)  # what CountTokens counts for the same input
     # When
     response = fake.invoke_model(modelId=model, body=json.dumps(body).encode(), accept="*/*")
     answer = json.loads(response["body"].read())

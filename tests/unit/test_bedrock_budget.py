@@ -107,8 +107,8 @@ def test_an_empty_window_has_the_whole_cap() -> None:
 def test_the_waiting_reason_gives_the_numbers_and_the_minute_room_frees() -> None:
     waiting = Waiting("j", 41.2, 12.5, 50.0, datetime(2026, 12, 6, 18, 3, 10, tzinfo=UTC))
     assert budget.wait_reason(waiting) == (
-        "waiting for the daily budget: $41.20 spent in the last 24 h + up to $12.50 for this "
-        "job would pass the $50.00 cap; room from 2026-12-06T18:04Z"
+        "waiting for the daily budget: $41.20 spent or held in the last 24 h + up to $12.50"
+        " for this job would pass the $50.00 cap; room from 2026-12-06T18:04Z"
     )
     assert budget.is_waiting(budget.wait_reason(waiting))
     assert not budget.is_waiting("queued: part 1 of 2") and not budget.is_waiting(None)

@@ -36,7 +36,8 @@ from dropzone.workflows.bedrock.budget import (
     too_large,
     wait_reason,
 )
-from dropzone.workflows.bedrock.finish import deadline_passed, wake_finish
+from dropzone.workflows.bedrock.finish import wake_finish
+from dropzone.workflows.bedrock.rounds import deadline_passed
 from dropzone.workflows.bedrock.rules import KIND, OUTPUTS_PREFIX, input_folder, service_ref
 from dropzone.workflows.rejection import reject
 
@@ -81,6 +82,10 @@ class BedrockAdmission:
         budget has room."""
         submitted = rejected = waiting_for_budget = 0
         blocked: set[str] = set()
+        if self.spend is not None and self.settings.daily_budget_usd > 0:
+            # under a daily budget the oldest job goes first, whatever its model: a run
+            # woken for one model looks at them all, so none passes a job that waits
+            model_id = None
         if model_id and len(self.slots.holders(model_id)) >= self.slots.limit:
             return AdmissionSummary(full_models=1)  # one read instead of a query
         failure: Exception | None = None

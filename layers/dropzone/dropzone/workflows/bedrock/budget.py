@@ -19,6 +19,7 @@ from typing import Any
 from dropzone.errors import InvalidInput
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.store.spend import Waiting
+from dropzone.workflows.bedrock.estimate import usd
 
 PARAMETER = "BedrockDailyBudgetUsd"
 WAITING_PREFIX = "waiting for the daily budget"
@@ -26,10 +27,8 @@ SUBMITTED_AFTER_WAITING = "submitted once the daily budget had room"
 
 
 def dollars(amount: float) -> str:
-    """$41.20; an amount under a cent keeps four decimals ($0.0042) rather than show $0.00."""
-    if 0 < abs(amount) < 0.005:
-        return f"${amount:.4f}"
-    return f"${amount:,.2f}"
+    """An amount as every figure of Dropzone's is written (`estimate.usd`)."""
+    return usd(amount)
 
 
 def minute_after(moment: datetime) -> str:
@@ -53,7 +52,7 @@ def wait_reason(waiting: Waiting) -> str:
     """The QUEUED job's message while it waits for room."""
     room = f"room from {minute_after(waiting.room_from)}" if waiting.room_from else "no room"
     return (
-        f"{WAITING_PREFIX}: {dollars(waiting.spent_usd)} spent in the last 24 h + up to "
+        f"{WAITING_PREFIX}: {dollars(waiting.spent_usd)} spent or held in the last 24 h + up to "
         f"{dollars(waiting.amount_usd)} for this job would pass the "
         f"{dollars(waiting.cap_usd)} cap; {room}"
     )

@@ -30,6 +30,7 @@ from dropzone.workflows.bedrock.estimate import (
     estimate_range,
     tally_upload,
     unknown_price_refusal,
+    usd,
 )
 from dropzone.workflows.bedrock.options import METADATA_PREFIX, BatchOptions
 from dropzone.workflows.bedrock.plan import BatchPlan
@@ -109,12 +110,14 @@ class UploadCosts:
         )
 
     def refusal(
-        self, upload: dict[str, Any], options: BatchOptions, model_id: str
+        self, costing: Costing, options: BatchOptions, model_id: str
     ) -> tuple[str, str] | None:
         """(where, why) an upload with this estimate may not run, or None. Its own cap
         (max-cost-usd) takes the place of the stack's; a model without a price runs only
         where the stack allows it, and never under a cap of the upload's own, which could not
-        be honoured."""
+        be honoured; and a batch job that alone may cost more than the whole daily budget
+        could never be submitted."""
+        upload = costing.upload
         unknown = upload.get("price") == UNKNOWN
         if unknown and self.settings.unknown_price == "Refuse":
             return "model", unknown_price_refusal(model_id)
@@ -128,7 +131,24 @@ class UploadCosts:
             cap = self.settings.max_upload_cost_usd
             cap_from = "stack's cap per upload (BedrockMaxUploadCostUsd)"
         reason = cap_refusal(upload, cap, cap_from=cap_from, model_id=model_id)
-        return (where, reason) if reason else None
+        if reason:
+            return where, reason
+        return self._over_daily_budget(costing)
+
+    def _over_daily_budget(self, costing: Costing) -> tuple[str, str] | None:
+        budget = self.settings.daily_budget_usd
+        if budget <= 0 or costing.upload.get("mode") != BATCH:
+            return None  # on-demand spend is not held against the budget
+        for index, part in enumerate(costing.parts, 1):
+            high = part.get("high_usd")
+            if high is not None and high > budget:
+                which = "its job" if len(costing.parts) == 1 else f"part {index}"
+                return "cost", (
+                    f"{which} may cost up to {usd(float(high))}, more than the whole daily "
+                    f"budget of {usd(budget)} (BedrockDailyBudgetUsd), so it could never be "
+                    "submitted"
+                )
+        return None
 
 
 def dry_run_key(job: Job) -> str:

@@ -64,28 +64,6 @@ class TokenTally:
             total.max_output_tokens += tally.max_output_tokens
         return total
 
-    @classmethod
-    def from_estimate(cls, estimate: dict[str, Any] | None) -> TokenTally:
-        """The tokens an estimate was made of (nothing, for a job without an estimate)."""
-        estimate = estimate or {}
-        return cls(
-            int(estimate.get("records", 0)),
-            int(estimate.get("uncalibrated_input_tokens", estimate.get("input_tokens", 0))),
-            int(estimate.get("max_output_tokens", 0)),
-        )
-
-    def share(self, records: int) -> TokenTally:
-        """The tokens of `records` of these records, in proportion (rounded up): a retry
-        round's share of its upload."""
-        if self.records <= 0 or records <= 0:
-            return TokenTally(max(records, 0))
-        fraction = min(records, self.records) / self.records
-        return TokenTally(
-            records,
-            math.ceil(self.input_tokens * fraction),
-            math.ceil(self.max_output_tokens * fraction),
-        )
-
 
 @dataclass
 class UploadTally:
@@ -225,7 +203,7 @@ def describe(estimate: dict[str, Any]) -> str:
         f"input and at most {estimate.get('max_output_tokens', 0):,} output tokens"
     )
     if estimate.get("price") == UNKNOWN:
-        return f"{words}; price unknown"
+        return f"{words}; no price in the price table"
     checked = estimate.get("prices_checked")
     return f"{words} at {prices} prices" + (f" checked {checked}" if checked else "")
 
@@ -240,13 +218,14 @@ def estimate_range(estimate: dict[str, Any] | None) -> str:
 
 
 def usd(amount: float) -> str:
-    """Dollars to the cent, or to a hundredth of a cent below ten cents; an amount too small
-    for that is `under $0.0001`, never a free-looking `$0.0000`."""
-    if 0 < amount < 0.0001:
+    """Whole cents as cents ($41.20), anything finer to a hundredth of a cent ($0.1582,
+    $0.0042), as amounts are kept; an amount too small for that is `under $0.0001`, never a
+    free-looking `$0.0000`."""
+    if 0 < abs(amount) < 0.0001:
         return "under $0.0001"
-    if 0 < amount < 0.1:
-        return f"${amount:,.4f}"
-    return f"${amount:,.2f}"
+    if abs(amount * 100 - round(amount * 100)) < 1e-6:
+        return f"${amount:,.2f}"
+    return f"${amount:,.4f}"
 
 
 # -- actual cost ------------------------------------------------------------------------

@@ -14,6 +14,7 @@ each file is streamed.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -44,8 +45,12 @@ from dropzone.workflows.bedrock.results import Answers
 from dropzone.workflows.bedrock.rounds import (
     ON_DEMAND,
     child_job,
+    deadline_passed,
     is_retryable,
+    joined,
     not_answered_error,
+    not_retried,
+    on_demand_records,
     records,
     result_key,
     round_job_id,
@@ -61,6 +66,7 @@ from dropzone.workflows.bedrock.rules import (
     limits_of,
 )
 from dropzone.workflows.bedrock.staging import STAGED_ID_DIGITS, names_media, read_index
+from dropzone.workflows.bedrock.tokens import record_tokens
 
 _ID_START = len('{"recordId":"')
 
@@ -131,14 +137,14 @@ class BedrockFinisher:
                 started, why = self._start_round(upload, children, rounds + 1, retry, late)
                 if started:
                     return "round"
-                note = _join(note, why)
+                note = joined(note, why)
             elif retry:
                 if rounds:
                     spent = f"the upload has had its {rounds} retry round" + "s" * (rounds > 1)
                 else:
                     spent = "BedrockRecordRetries is 0"
                 left = records(len(retry))
-                note = _join(
+                note = joined(
                     note, f"{left} that may succeed on another try were not retried: {spent}"
                 )
             self._write_result(upload, children, answers, rounds, note)
@@ -210,7 +216,7 @@ class BedrockFinisher:
             why = self._why_not_on_demand(children, len(lines), late)
             if why:
                 return False, why
-            room = self.settings.on_demand_max_records - _on_demand_records(children)
+            room = self.settings.on_demand_max_records - on_demand_records(children)
             if room < len(lines):
                 logger.warning(
                     "records past the on-demand cap keep their errors",
@@ -219,10 +225,11 @@ class BedrockFinisher:
             parts = [lines[:room]]
         else:
             parts = split_round(lines, limits.part_records)
-        offsets = self._restage(upload, children, number, parts)
+        tallies = [TokenTally() for _ in parts]
+        offsets = self._restage(upload, children, number, parts, tallies)
         created = [
-            self._create_round_job(upload, number, index, part, on_demand)
-            for index, part in enumerate(parts, 1)
+            self._create_round_job(upload, number, index, part, on_demand, tally)
+            for index, (part, tally) in enumerate(zip(parts, tallies, strict=True), 1)
         ]
         if on_demand:
             (job_id,) = created
@@ -253,20 +260,28 @@ class BedrockFinisher:
         )
         if self.settings.on_demand != "Enabled":
             reason += ", and on-demand finishing is off"
-        elif _on_demand_records(children) >= self.settings.on_demand_max_records:
+        elif on_demand_records(children) >= self.settings.on_demand_max_records:
             reason += (
                 f", and the upload has had its {self.settings.on_demand_max_records} "
                 "records on demand"
             )
         else:
             return ""
-        return f"{_not_retried(count)}: {reason}"
+        return f"{not_retried(count)}: {reason}"
 
     def _restage(
-        self, upload: Job, children: list[Job], number: int, parts: list[list[int]]
+        self,
+        upload: Job,
+        children: list[Job],
+        number: int,
+        parts: list[list[int]],
+        tallies: list[TokenTally],
     ) -> list[tuple[str, int, int, int]]:
-        """Copy the lines of each part of round `number` from the upload's staged parts;
-        (staged uri, line, offset, length) of every record copied."""
+        """Copy the lines of each part of round `number` from the upload's staged parts,
+        estimating each record's tokens into its part's tally; (staged uri, line, offset,
+        length) of every record copied."""
+        model_id = upload.target
+        invocation_type = str(upload.options.get("invocation_type", "InvokeModel"))
         wanted = {line: index for index, part in enumerate(parts, 1) for line in part}
         bucket = self.settings.results_bucket
         keys = {
@@ -288,6 +303,8 @@ class BedrockFinisher:
                     if index is None:
                         continue
                     record = staged.rstrip(b"\r")
+                    model_input = json.loads(record)["modelInput"]
+                    tallies[index - 1].add(record_tokens(model_input, model_id, invocation_type))
                     if names_media(record):  # the media go into the round's folder too
                         folder = keys[index].rsplit("/", 1)[0] + "/"
                         record = restage(self.s3, record, folder, bucket, copied)
@@ -305,8 +322,16 @@ class BedrockFinisher:
         return offsets
 
     def _create_round_job(
-        self, upload: Job, number: int, index: int, lines: list[int], on_demand: bool
+        self,
+        upload: Job,
+        number: int,
+        index: int,
+        lines: list[int],
+        on_demand: bool,
+        tally: TokenTally,
     ) -> str:
+        """A round's job, estimated from its own records (the records that fail are often
+        not the upload's typical ones)."""
         bucket = self.settings.results_bucket
         lines_key = round_lines_key(STAGING_PREFIX, upload.job_id, number, index)
         self.s3.put_bytes(bucket, lines_key, b"".join(b"%d\n" % line for line in lines))
@@ -317,7 +342,6 @@ class BedrockFinisher:
             if name in upload.options
         }
         message = f"retry round {number}, part {index}: {records(len(lines))}"
-        share = TokenTally.from_estimate(upload.estimate).share(len(lines))
         price = self.prices().price(upload.target)
         self.ledger.create(
             child_job(
@@ -335,7 +359,7 @@ class BedrockFinisher:
                     "lines_uri": f"s3://{bucket}/{lines_key}",
                 },
                 counts={"input_records": len(lines)},
-                estimate=estimate(share, price, ON_DEMAND if on_demand else BATCH),
+                estimate=estimate(tally, price, ON_DEMAND if on_demand else BATCH),
             )
         )
         return job_id
@@ -372,25 +396,3 @@ class BedrockFinisher:
 def wake_finish(invoker: LambdaInvoker, settings: BedrockSettings, upload_id: str) -> None:
     """Ask the finishing step to look at an upload (it does nothing while a job runs)."""
     invoker.invoke_async(settings.finish_function, {"upload_id": upload_id})
-
-
-def deadline_passed(upload: Job, now: datetime) -> bool:
-    deadline = upload.options.get("deadline")
-    return bool(deadline) and datetime.fromisoformat(str(deadline)) <= now
-
-
-def _on_demand_records(children: list[Job]) -> int:
-    return sum(
-        int(child.counts.get("input_records", 0))
-        for child in children
-        if child.options.get("mode") == ON_DEMAND
-    )
-
-
-def _not_retried(count: int) -> str:
-    verb = "was" if count == 1 else "were"
-    return f"{records(count)} that may succeed on another try {verb} not retried"
-
-
-def _join(first: str, second: str) -> str:
-    return f"{first}; {second}" if first and second else first or second

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dropzone.adapters.s3 import ObjectHead
 from dropzone.errors import InvalidInput, Problem
@@ -25,7 +25,16 @@ class BatchOptions(BaseModel):
         default=None, alias="max-cost-usd", gt=0, allow_inf_nan=False
     )
     # validate and estimate only: a report, nothing submitted
-    dry_run: bool = Field(default=False, alias="dry-run", strict=False)
+    dry_run: bool = Field(default=False, alias="dry-run")
+
+    @field_validator("dry_run", mode="before")
+    @classmethod
+    def _true_or_false(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        if isinstance(value, bool):
+            return value
+        raise ValueError("must be true or false")
 
     @classmethod
     def from_head(cls, head: ObjectHead) -> BatchOptions:

@@ -17,7 +17,8 @@ from dropzone.errors import TransientError
 from dropzone.models.jobs import JobStatus
 from dropzone.observability import logger, metrics
 from dropzone.settings import BedrockSettings
-from dropzone.workflows.bedrock.finish import deadline_passed, wake_finish
+from dropzone.workflows.bedrock.finish import wake_finish
+from dropzone.workflows.bedrock.rounds import deadline_passed
 from dropzone.workflows.bedrock.rules import KIND
 from dropzone.workflows.bedrock.state import BedrockTracker
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from dropzone.models.jobs import Job, JobStatus
@@ -147,3 +148,27 @@ def upload_outcome(
     if note:
         message += f"; {note}"
     return UploadOutcome(status, counts, message)
+
+
+def deadline_passed(upload: Job, now: datetime) -> bool:
+    deadline = upload.options.get("deadline")
+    return bool(deadline) and datetime.fromisoformat(str(deadline)) <= now
+
+
+def on_demand_records(children: Iterable[Job]) -> int:
+    """The records an upload's jobs have run on demand, over all its rounds."""
+    return sum(
+        int(child.counts.get("input_records", 0))
+        for child in children
+        if child.options.get("mode") == ON_DEMAND
+    )
+
+
+def not_retried(count: int) -> str:
+    verb = "was" if count == 1 else "were"
+    return f"{records(count)} that may succeed on another try {verb} not retried"
+
+
+def joined(first: str, second: str) -> str:
+    """Two notes as one message."""
+    return f"{first}; {second}" if first and second else first or second

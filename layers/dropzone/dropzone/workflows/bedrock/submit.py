@@ -178,7 +178,7 @@ class BedrockSubmitter:
             invocation_type=invocation_type,
             on_demand=on_demand,
         )
-        refusal = costs.refusal(costing.upload, options, parsed.model_id)
+        refusal = costs.refusal(costing, options, parsed.model_id)
         if options.dry_run:  # the report, and nothing staged or submitted
             report = dry_run_report(job, plan, costing, invocation_type, refusal, iso(self.clock()))
             location = self.s3.put_json(self.settings.results_bucket, dry_run_key(job), report)
@@ -219,8 +219,7 @@ class BedrockSubmitter:
             KIND,
             JobStatus.SUBMITTED,
             message=(
-                f"{plan.records} records validated, estimated at "
-                f"{estimate_range(costing.upload)}; {jobs} queued"
+                f"{plan.records} records validated, {_estimated(costing.upload)}; {jobs} queued"
             ),
             updates={
                 "source": job.source,
@@ -313,3 +312,8 @@ class BedrockSubmitter:
             )
             enqueue(self.sqs, self.settings.on_demand_queue_url, pointers)
         return child.job_id
+
+
+def _estimated(estimate: dict[str, Any]) -> str:
+    shown = estimate_range(estimate)
+    return f"estimated at {shown}" if shown.startswith("$") else "of unknown price"

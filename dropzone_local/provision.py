@@ -4,7 +4,9 @@ the functions with their environments and event sources."""
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -87,9 +89,11 @@ class LocalStack:
     # -- names and ARNs ------------------------------------------------------------------
 
     def _make_resolver(self, overrides: dict[str, str]) -> Resolver:
+        declared = self.template.get("Parameters", {})
+        check_parameters(declared, overrides)
         parameters = {
             name: str(overrides.get(name, spec.get("Default", "")))
-            for name, spec in self.template.get("Parameters", {}).items()
+            for name, spec in declared.items()
         }
         pseudo = {
             "AWS::Region": self.region,
@@ -293,3 +297,36 @@ class LocalStack:
                 f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT}/{queue_name}"
             )
         return function
+
+
+def check_parameters(declared: dict[str, Any], overrides: dict[str, str]) -> None:
+    """Refuse parameter values CloudFormation would refuse: a name the template does not
+    declare, or a value outside its AllowedValues, AllowedPattern, or a Number's bounds."""
+    problems = []
+    for name, value in overrides.items():
+        spec = declared.get(name)
+        if spec is None:
+            close = difflib.get_close_matches(name, list(declared), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(f"{name}: the template has no such parameter{hint}")
+            continue
+        text = str(value)
+        allowed = spec.get("AllowedValues")
+        if allowed is not None and text not in [str(item) for item in allowed]:
+            problems.append(f"{name}: {text!r} is not one of {', '.join(map(str, allowed))}")
+        pattern = spec.get("AllowedPattern")
+        if pattern is not None and not re.fullmatch(pattern, text):
+            problems.append(f"{name}: {text!r} does not match {pattern}")
+        if spec.get("Type") == "Number":
+            try:
+                number = float(text)
+            except ValueError:
+                problems.append(f"{name}: {text!r} is not a number")
+                continue
+            low, high = spec.get("MinValue"), spec.get("MaxValue")
+            if (low is not None and number < float(low)) or (
+                high is not None and number > float(high)
+            ):
+                problems.append(f"{name}: {text} is outside {low}..{high}")
+    if problems:
+        raise ValueError("parameters the template refuses: " + "; ".join(problems))

@@ -90,3 +90,26 @@ def test_routing_follows_the_prefix_in_the_template(tmp_path: Path) -> None:
         (job,) = cloud.jobs()
         assert job.source.key == "inference/async/churn-model/new.json"
         assert job.status is JobStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize(
+    ("parameters", "reason"),
+    [
+        ({"BedrockDailyBudgetUsd": "abc"}, "BedrockDailyBudgetUsd: 'abc' does not match ^"),
+        (
+            {"BedrockDailyBudgetUSD": "5"},
+            "BedrockDailyBudgetUSD: the template has no such parameter (did you mean "
+            "BedrockDailyBudgetUsd?)",
+        ),
+        ({"BedrockOnDemand": "yes"}, "BedrockOnDemand: 'yes' is not one of Enabled, Disabled"),
+    ],
+)
+def test_parameters_cloudformation_would_refuse_are_refused(
+    parameters: dict[str, str], reason: str
+) -> None:
+    with (
+        pytest.raises(ValueError, match="parameters the template refuses") as refused,
+        LocalCloud(parameters=parameters),
+    ):
+        pass
+    assert reason in str(refused.value)

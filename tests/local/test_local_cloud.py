@@ -11,6 +11,7 @@ import pytest
 from dropzone.models.jobs import JobStatus
 from dropzone_local import demo
 from dropzone_local.cloud import LocalCloud
+from tests.support.docs import page
 from tests.support.stack_copy import copy_stack
 
 QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}
@@ -22,6 +23,10 @@ def test_the_demo_scenario_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert "PASS" in out
     assert re.search(r"status events published: (\d+) for \1 transitions ok", out)
     assert "Bedrock jobs in flight at most: 2 ok" in out
+    # the getting-started page shows the Bedrock cost lines as the demo prints them
+    shown = page("getting-started.md").split("  Bedrock cost:", 1)[1].split("\n\n", 1)[0]
+    assert "  Bedrock cost:" + shown in out
+    assert shown.count(" ok") == 1 and "OVER THE ESTIMATE" not in out
 
 
 def test_upload_to_final_status_with_events_for_every_transition() -> None:

@@ -299,3 +299,23 @@ def test_an_upload_whose_job_could_never_fit_the_daily_budget_is_refused_at_inta
         "daily budget of $0.0010 (BedrockDailyBudgetUsd), so it could never be submitted"
     )
     assert w.fake.create_calls == []
+
+
+def test_the_scheduled_admission_run_reports_each_models_slots_in_use(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    w = priced(stack, max_records_per_job=150)
+    w.submitter().submit(w.upload(KEY, jsonl(250)))  # two parts: two slots once admitted
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "bedrock-admission")
+    capsys.readouterr()
+    w.admission().admit()  # the scheduled run names no model
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    (slots,) = [line for line in lines if "BedrockSlotsInUse" in line]
+    assert (slots["model_id"], slots["service"], slots["BedrockSlotsInUse"]) == (
+        MODEL,
+        "bedrock-admission",
+        [2.0],
+    )
+    w.admission().admit(MODEL)  # a run woken for one model reports nothing of the kind
+    assert "BedrockSlotsInUse" not in capsys.readouterr().out

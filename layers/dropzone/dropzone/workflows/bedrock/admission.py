@@ -36,6 +36,7 @@ from dropzone.workflows.bedrock.budget import (
     too_large,
     wait_reason,
 )
+from dropzone.workflows.bedrock.cost_metric import emit_slots_in_use
 from dropzone.workflows.bedrock.finish import wake_finish
 from dropzone.workflows.bedrock.rounds import deadline_passed
 from dropzone.workflows.bedrock.rules import KIND, OUTPUTS_PREFIX, input_folder, service_ref
@@ -114,6 +115,8 @@ class BedrockAdmission:
             elif outcome == "budget":  # later jobs wait behind it, whatever their model
                 waiting_for_budget = 1
                 break
+        if model_id is None:  # the scheduled run: every model's slots, for the dashboard
+            self._report_slots()
         summary = AdmissionSummary(
             submitted, rejected, full_models=len(blocked), waiting_for_budget=waiting_for_budget
         )
@@ -188,6 +191,11 @@ class BedrockAdmission:
         )
         metrics.add_metric(name="BedrockJobsSubmitted", unit="Count", value=1)
         return "submitted"
+
+    def _report_slots(self) -> None:
+        """`BedrockSlotsInUse` per model: the jobs holding its slots, against the limit."""
+        for model in self.slots.models():
+            emit_slots_in_use(model, len(self.slots.holders(model)))
 
     def _reject(self, job: Job, invalid: InvalidInput) -> str:
         """REJECTED with its report; its upload's finishing step is woken."""

@@ -1,4 +1,4 @@
-"""A job's actual cost as a CloudWatch metric, per model."""
+"""The per-model CloudWatch metrics: a job's actual cost, and the admission slots in use."""
 
 from __future__ import annotations
 
@@ -26,6 +26,20 @@ def emit_cost(model_id: str, cost: dict[str, Any] | None) -> None:
         name="BedrockCostUsd",
         unit=MetricUnit.NoUnit,
         value=float(cost["usd"]),
+        default_dimensions={"service": os.environ.get("POWERTOOLS_SERVICE_NAME", "dropzone")},
+    ) as metric:
+        metric.add_dimension(name="model_id", value=model_id[:250])
+
+
+def emit_slots_in_use(model_id: str, holders: int) -> None:
+    """`BedrockSlotsInUse` (a count) with the `model_id` and `service` dimensions: the jobs
+    of one model holding an admission slot, to chart against BedrockMaxJobsPerModel."""
+    if is_metrics_disabled():
+        return
+    with single_metric(
+        name="BedrockSlotsInUse",
+        unit=MetricUnit.Count,
+        value=holders,
         default_dimensions={"service": os.environ.get("POWERTOOLS_SERVICE_NAME", "dropzone")},
     ) as metric:
         metric.add_dimension(name="model_id", value=model_id[:250])

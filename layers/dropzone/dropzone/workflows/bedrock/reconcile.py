@@ -21,6 +21,7 @@ from dropzone.workflows.bedrock.finish import wake_finish
 from dropzone.workflows.bedrock.rounds import deadline_passed
 from dropzone.workflows.bedrock.rules import KIND
 from dropzone.workflows.bedrock.state import BedrockTracker
+from dropzone.workflows.job_metrics import emit_oldest_in_flight
 
 
 @dataclass
@@ -66,6 +67,7 @@ class BedrockReconciler:
         logger.info("bedrock reconciliation finished", extra=summary)
         if freed:
             metrics.add_metric(name="BedrockSlotsRecovered", unit="Count", value=freed)
+        emit_oldest_in_flight(ledger, KIND, self.clock())
         if errors:
             raise TransientError(f"reconciliation finished with {errors} errors: {summary}")
         return summary

@@ -55,6 +55,7 @@ from dropzone.workflows.edge.greengrass_rules import (
     is_rollout,
 )
 from dropzone.workflows.edge.rules import KIND, OPEN, edge_waiting, expiry_message
+from dropzone.workflows.job_metrics import emit_oldest_in_flight
 
 
 @dataclass
@@ -121,6 +122,7 @@ class EdgeReconciler:
                 metrics.add_metric(
                     name=f"EdgeReconciled{name.capitalize()}", unit="Count", value=value
                 )
+        emit_oldest_in_flight(self.ledger, KIND, self.clock())
         if summary.errors:
             raise TransientError(
                 f"edge reconciliation finished with {summary.errors} errors: {result}"

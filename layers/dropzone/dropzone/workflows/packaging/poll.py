@@ -33,6 +33,7 @@ from dropzone.ratelimit import Pacer
 from dropzone.settings import PackagingSettings
 from dropzone.store.ledger import Ledger
 from dropzone.workflows.edge.rollout import GreengrassDeployer, PackagedComponent
+from dropzone.workflows.job_metrics import emit_oldest_in_flight
 from dropzone.workflows.packaging.handoff import EdgeRecorder, PackagingHandoff, edge_from_env
 from dropzone.workflows.packaging.rules import KIND, SERVICE_STATUSES
 
@@ -129,6 +130,7 @@ class PackagingPoller:
         result = asdict(summary)
         logger.info("packaging poll finished", extra=result)
         metrics.add_metric(name="PackagingJobsDescribed", unit="Count", value=summary.described)
+        emit_oldest_in_flight(self.ledger, KIND, self.clock())
         if summary.errors:
             raise TransientError(f"packaging poll finished with {summary.errors} errors: {result}")
         return result

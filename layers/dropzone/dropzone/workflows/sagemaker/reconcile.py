@@ -16,6 +16,7 @@ from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import logger, metrics
 from dropzone.settings import SageMakerReconcileSettings
 from dropzone.store.ledger import Ledger
+from dropzone.workflows.job_metrics import emit_oldest_in_flight
 from dropzone.workflows.sagemaker.rules import KIND, failure_message
 
 
@@ -57,6 +58,7 @@ class SageMakerReconciler:
         for name, value in counts.items():
             if name != "examined" and value:
                 metrics.add_metric(name=f"Reconciled{name.capitalize()}", unit="Count", value=value)
+        emit_oldest_in_flight(self.ledger, KIND, self.clock())
         return summary
 
     def _reconcile(self, job: Job, now: datetime) -> str:

@@ -17,6 +17,7 @@ from dropzone.models.jobs import Job
 from dropzone.observability import logger, metrics
 from dropzone.settings import StatusPublisherSettings
 from dropzone.store.job_items import job_from_item
+from dropzone.workflows.job_metrics import emit_ended
 
 EVENT_SOURCE = "dropzone"
 DETAIL_TYPE = "Dropzone Job Status Change"
@@ -63,6 +64,7 @@ class StatusPublisher:
         """
         records: list[dict[str, Any]] = stream_event.get("Records", [])
         entries: list[dict[str, Any]] = []
+        changed: list[Job] = []
         sequence_numbers: list[str] = []
         for record in records:
             change = _status_change(record)
@@ -77,14 +79,17 @@ class StatusPublisher:
                     "Resources": [],
                 }
             )
+            changed.append(job)
             sequence_numbers.append(record["dynamodb"]["SequenceNumber"])
         failed = self.bus.put(entries) if entries else []
         published = len(entries) - len(failed)
         if published:
             metrics.add_metric(name="StatusEventsPublished", unit="Count", value=published)
+        # Lambda retries from the first failed record: only the changes before it are final.
+        first = min(failed, default=len(changed))
+        emit_ended(changed[:first])
         if not failed:
             return {"batchItemFailures": []}
-        first = min(failed)
         logger.error(
             "status events not accepted by EventBridge; batch will be retried",
             extra={"failed": len(failed), "first_sequence_number": sequence_numbers[first]},

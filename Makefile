@@ -21,8 +21,9 @@ PARLIAMENT_PYTHON := $(UV) tool run --from parliament==$(PARLIAMENT_VERSION) \
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
-setup: ## Install the project and its dev tools into .venv (bootstraps uv when missing)
+setup: ## Install the project and its dev tools into .venv (bootstraps uv when missing), and Chromium for the dashboard test
 	$(UV) sync $(UV_SYNC_FLAGS)
+	scripts/install_system_packages.sh
 
 demo: setup ## Run every workflow offline, end to end (`scripts/uv.sh run dropzone demo --keep` keeps the state)
 	$(UV) run python -m dropzone_local.demo

@@ -18,6 +18,7 @@ for by fakes that check every request against botocore's service model (`stand_i
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from dropzone.store.ledger import Ledger
 from dropzone_local.delivery import EventSources
 from dropzone_local.functions import LocalFunction, environment
 from dropzone_local.lambda_service import FakeLambda
+from dropzone_local.metrics import MetricsRecorder
 from dropzone_local.provision import ACCOUNT, LocalStack
 from dropzone_local.sagemaker import FakeEndpoint
 from dropzone_local.schedules import Schedules, scheduled_event
@@ -81,6 +83,7 @@ class LocalCloud(StandIns):
         )
         self.status_events: list[dict[str, Any]] = []
         self.invocations: list[tuple[str, dict[str, Any]]] = []
+        self.metrics = MetricsRecorder()  # what the functions emit, and what LocalCloud sees
         self._listeners: list[StatusListener] = []
         self._exit = ExitStack()
         self._clients: dict[str, Any] = {}
@@ -264,7 +267,8 @@ class LocalCloud(StandIns):
     def run_until_idle(self, *, max_rounds: int = 200) -> int:
         """Deliver everything in flight until nothing moves; return the rounds taken.
         Events held back by `unreliable_events()` are released, reordered, once the rest
-        is idle."""
+        is idle. The queues' depths are recorded as it starts and as it ends."""
+        self._sample_queues()
         for round_number in range(1, max_rounds + 1):
             moved = self._delivery.pump_queues() + self._delivery.pump_streams()
             moved += self._delivery.pump_endpoints(self.sagemaker)
@@ -275,6 +279,7 @@ class LocalCloud(StandIns):
             if not moved and self.unreliable is not None:
                 moved += self.unreliable.flush()
             if not moved:
+                self._sample_queues()
                 return round_number
         raise RuntimeError(f"still busy after {max_rounds} rounds")
 
@@ -320,7 +325,35 @@ class LocalCloud(StandIns):
         """Run a function's real handler with its template environment."""
         function = self._stack.functions[logical_id]
         self.invocations.append((logical_id, event))
-        return function.run(event, self.function_client, region=self.region)
+        started, failed = time.perf_counter(), True
+        try:
+            result = function.run(
+                event, self.function_client, region=self.region, recorder=self.metrics
+            )
+            failed = False
+            return result
+        finally:
+            self.metrics.invocation(
+                self._stack.ref(logical_id),
+                milliseconds=(time.perf_counter() - started) * 1000,
+                failed=failed,
+            )
+
+    def _sample_queues(self) -> None:
+        sqs = self.client("sqs")
+        for url in sqs.list_queues(QueueNamePrefix=f"{self.stack_name}-").get("QueueUrls", []):
+            if url == self._stack.observer_queue:  # LocalCloud's own, not the stack's
+                continue
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
+            self.metrics.queue_depth(
+                url.rsplit("/", 1)[1], int(attributes["ApproximateNumberOfMessages"])
+            )
+
+    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        """The stack's deployed resources of a type: logical id → resolved properties."""
+        return self._stack.resolved(resource_type)
 
     @property
     def functions(self) -> dict[str, LocalFunction]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from dropzone.aws import ClientSource
 from dropzone_local.lambda_context import LambdaContext
+from dropzone_local.metrics import MetricsRecorder, capture
 
 _INVOKING: ContextVar[str | None] = ContextVar("dropzone_local_invoking", default=None)
 
@@ -66,12 +67,32 @@ class LocalFunction:
         factory = getattr(self.module(), f"default_{name}")
         return handler, {name: factory(client)}
 
-    def run(self, event: dict[str, Any], client: ClientSource, *, region: str) -> Any:
+    def run(
+        self,
+        event: dict[str, Any],
+        client: ClientSource,
+        *,
+        region: str,
+        recorder: MetricsRecorder | None = None,
+    ) -> Any:
         """Run the real handler once, in the function's template environment, with a fresh
-        Lambda context and the collaborator its factory builds from `client`."""
+        Lambda context and the collaborator its factory builds from `client`; the metrics
+        it emits go to `recorder`, if given. LocalCloud stands in for CloudWatch, so the
+        metrics are always on: where the environment switches them off, their EMF lines
+        are recorded but kept off the terminal."""
+        from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
         token = _INVOKING.set(self.logical_id)
+        recorder = recorder if recorder is not None else MetricsRecorder()
+        with environment(self.environment):
+            echo = not is_metrics_disabled()
+        variables = {**self.environment, "POWERTOOLS_METRICS_DISABLED": "false"}
         try:
-            with environment(self.environment), _log_level(self.environment):
+            with (
+                environment(variables),
+                _log_level(variables),
+                capture(recorder, echo=echo),
+            ):
                 context = LambdaContext(
                     function_name=self.logical_id,
                     timeout_seconds=self.timeout_seconds,
@@ -89,8 +110,6 @@ def _log_level(variables: dict[str, str]) -> Iterator[None]:
     """The function's Powertools settings on the shared logger and metrics, which read them
     once, when they were built (in Lambda each function has its own process): its log level
     and service name, and its metrics' namespace and service."""
-    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
-
     from dropzone.observability import logger, metrics
 
     level = variables.get("POWERTOOLS_LOG_LEVEL")
@@ -107,8 +126,7 @@ def _log_level(variables: dict[str, str]) -> Iterator[None]:
     try:
         yield
     finally:
-        if is_metrics_disabled():  # nothing flushed them: each invocation starts afresh
-            metrics.clear_metrics()
+        metrics.clear_metrics()  # whatever went unflushed: each invocation starts afresh
         logger.setLevel(previous[0])
         metrics.namespace, metrics.service = previous[1], previous[2]
 

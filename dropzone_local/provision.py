@@ -150,6 +150,14 @@ class LocalStack:
             return f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}"
         return f"arn:aws:local:{self.region}:{ACCOUNT}:{logical_id}/{attribute}"
 
+    def resolved(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        """The properties of each resource of a type that is deployed (its condition holds),
+        with their intrinsics resolved."""
+        return {
+            logical_id: self._resolver(resource.get("Properties", {}))
+            for logical_id, resource in self._resources(resource_type)
+        }
+
     def _resources(self, resource_type: str) -> Iterator[tuple[str, dict[str, Any]]]:
         for logical_id, resource in self.template["Resources"].items():
             if resource.get("Type") != resource_type:

@@ -10,6 +10,8 @@ bodies of objects up to SMALL_OBJECT_BYTES, and of Bedrock result files up to
 RESULT_FILE_BYTES (what `dropzone jobs result --local` reads). With them, for `dropzone
 budget --local`: the admission slots table's items (the daily budget's window among
 them), the stack's parameter values, and the local cloud's clock (a run may move it on).
+For `dropzone dashboard --local`: every metric datapoint the run recorded (`metrics`), and
+the stack's dashboards as deployed, their DashboardBody resolved against the local stack.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from dropzone.clock import iso, utcnow
 from dropzone.models.jobs import Job
 from dropzone.store.job_items import job_from_item
+from dropzone_local.metrics import Datapoint
 
 if TYPE_CHECKING:
     from dropzone_local.cloud import LocalCloud
@@ -75,6 +78,8 @@ class LocalState:
     parameters: dict[str, str] = field(default_factory=dict)
     slot_items: list[dict[str, Any]] = field(default_factory=list)
     clock: str = ""  # the local cloud's time when it was saved (ISO 8601)
+    metrics: list[Datapoint] = field(default_factory=list)
+    dashboards: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id → properties
 
     def jobs(self) -> list[Job]:
         return [job_from_item(item) for item in self.items]
@@ -121,6 +126,8 @@ def save(cloud: LocalCloud, directory: Path | None = None) -> Path:
         "jobs_table": {"name": table, "items": items},
         "slots_table": {"items": slot_items},
         "status_events": cloud.status_events,
+        "metrics": cloud.metrics.to_json(),
+        "dashboards": cloud.resources("AWS::CloudWatch::Dashboard"),
         "objects": [
             _object_record(cloud, outputs[name], listed)
             for name in _BUCKET_OUTPUTS
@@ -160,6 +167,8 @@ def load(directory: Path | None = None) -> LocalState:
         parameters=dict(document.get("parameters", {})),
         slot_items=list(document.get("slots_table", {}).get("items", [])),
         clock=str(document.get("clock", "")),
+        metrics=[Datapoint.from_json(record) for record in document.get("metrics", [])],
+        dashboards=dict(document.get("dashboards", {})),
     )
 
 

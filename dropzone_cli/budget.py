@@ -24,7 +24,8 @@ from dropzone.workflows.bedrock.budget import (
     reservation,
 )
 from dropzone.workflows.bedrock.rules import KIND
-from dropzone_cli.common import CliError, print_json, print_table
+from dropzone_cli.common import CliError
+from dropzone_cli.render import Column, Printer, short_id, trim_end, trim_middle
 from dropzone_cli.stack import DeployedStack
 from dropzone_local.state import LocalState
 
@@ -212,42 +213,64 @@ def report(source: BudgetSource) -> dict[str, Any]:
     }
 
 
-def show_budget(source: BudgetSource, *, as_json: bool) -> int:
+MODEL_COLUMNS = (
+    Column("MODEL", trim=trim_middle, min_width=16),
+    Column("JOBS"),
+    Column("SPENT"),
+    Column("HELD"),
+    Column("UNKNOWN PRICE", drop=1),
+)
+WAITING_COLUMNS = (
+    Column("JOB ID", trim=short_id, min_width=16),
+    Column("MODEL", drop=2, trim=trim_middle, min_width=16),
+    Column("UP TO"),
+    Column("WAITING SINCE", drop=1),
+    Column("ROOM FROM (IF NOTHING ELSE CHANGES)", trim=trim_end, min_width=17),
+)
+
+
+def show_budget(source: BudgetSource, printer: Printer) -> int:
     shown = report(source)
-    if as_json:
-        print_json(shown)
+    if printer.output == "json":
+        printer.json(shown)
         return 0
+    if printer.output == "text":
+        printer.record({k: v for k, v in shown.items() if not isinstance(v, list)})
+        printer.rows((), [("model", *map(str, group.values())) for group in shown["by_model"]])
+        printer.rows((), [("waiting", *map(str, waiter.values())) for waiter in shown["waiting"]])
+        return 0
+    say = printer.line  # prose, fitted to the terminal
     cap = shown["cap_usd"]
     if not cap:
         why = f"has no {PARAMETER} parameter" if cap is None else f"has {PARAMETER} 0"
-        print(
+        say(
             f"no daily budget: {source.description} {why}, so Bedrock jobs are not held back "
             "and no spend is kept in a window (each job's cost is on the job: dropzone jobs "
             "list --kind bedrock_batch)"
         )
         return 0
-    print(f"daily budget   {dollars(cap)} in any 24 hours ({PARAMETER})")
+    say(f"daily budget   {dollars(cap)} in any 24 hours ({PARAMETER})")
     jobs = shown["jobs"]
     spent = f"{dollars(shown['spent_usd'])} by {jobs} job{'s' * (jobs != 1)} in the last 24 h"
     if shown["held_usd"]:
         spent += f", {dollars(shown['held_usd'])} of it held for jobs not yet ended"
-    print(f"spent          {spent}")
+    say(f"spent          {spent}")
     if shown["unknown_price_jobs"]:
-        print(f"               + {shown['unknown_price_jobs']} of unknown price, not counted")
+        say(f"               + {shown['unknown_price_jobs']} of unknown price, not counted")
     if shown["room_usd"] is not None:
-        print(f"room           {dollars(shown['room_usd'])}")
+        say(f"room           {dollars(shown['room_usd'])}")
     if shown["next_ages_out"]:
         oldest = shown["entries"][0]
-        print(
+        say(
             f"next ages out  {minute_after(_moment(shown['next_ages_out']))}"
             f" ({_usd(oldest['usd'])})"
         )
-    print(f"               as of {shown['as_of']}, from {source.description}")
+    say(f"               as of {shown['as_of']}, from {source.description}")
     if shown["by_model"]:
-        print()
-        print_table(
-            ("MODEL", "JOBS", "SPENT", "HELD", "UNKNOWN PRICE"),
-            (
+        say()
+        printer.rows(
+            MODEL_COLUMNS,
+            [
                 (
                     group["model"],
                     str(group["jobs"]),
@@ -256,14 +279,14 @@ def show_budget(source: BudgetSource, *, as_json: bool) -> int:
                     str(group["unknown_price_jobs"] or ""),
                 )
                 for group in shown["by_model"]
-            ),
+            ],
         )
     waiting = shown["waiting"]
     if waiting:
-        print(f"\nwaiting for the daily budget, oldest first ({len(waiting)}):")
-        print_table(
-            ("JOB ID", "MODEL", "UP TO", "WAITING SINCE", "ROOM FROM (IF NOTHING ELSE CHANGES)"),
-            (
+        say(f"\nwaiting for the daily budget, oldest first ({len(waiting)}):")
+        printer.rows(
+            WAITING_COLUMNS,
+            [
                 (
                     waiter["job_id"],
                     waiter["model"],
@@ -272,10 +295,10 @@ def show_budget(source: BudgetSource, *, as_json: bool) -> int:
                     minute_after(_moment(waiter["room_from"])) if waiter["room_from"] else "never",
                 )
                 for waiter in waiting
-            ),
+            ],
         )
     elif cap:
-        print("\nno job is waiting for the daily budget")
+        say("\nno job is waiting for the daily budget")
     return 0
 
 

@@ -80,13 +80,18 @@ class Target:
         return self._clients[service]
 
 
-def boto3_clients(region: str | None) -> ClientFactory:
-    """Real clients with the project's retry policy, in `region` (or boto3's default)."""
+def boto3_clients(region: str | None, profile: str | None = None) -> ClientFactory:
+    """Real clients with the project's retry policy, in `region` (or boto3's default), with
+    the credentials of `profile` (or boto3's default chain)."""
     import boto3
+    from botocore.exceptions import ProfileNotFound
 
     from dropzone.aws import RETRY_CONFIG
 
-    session = boto3.Session(region_name=region) if region else boto3.Session()
+    try:
+        session = boto3.Session(region_name=region, profile_name=profile)
+    except ProfileNotFound as error:
+        raise CliError(f"--profile {profile}: {error}") from error
 
     def make(service: str) -> Any:
         return session.client(service, config=RETRY_CONFIG)  # type: ignore[call-overload]

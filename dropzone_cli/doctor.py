@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from dropzone_cli.common import aws_error_message
+from dropzone_cli.render import Column, Printer, trim_end
 from dropzone_cli.stack import (
     ALARM_TYPE,
     DEPTH_ATTRIBUTES,
@@ -46,17 +47,35 @@ def run_checks(stack: DeployedStack) -> list[Check]:
     return checks
 
 
-def doctor(stack: DeployedStack) -> int:
+COLUMNS = (
+    Column("", styled=True),
+    Column("CHECK", trim=trim_end, min_width=20),
+    Column("DETAIL", trim=trim_end, min_width=20),
+)
+
+
+def doctor(stack: DeployedStack, printer: Printer) -> int:
     checks = run_checks(stack)
-    width = max(len(check.subject) for check in checks)
-    for check in checks:
-        print(f"{'PASS' if check.ok else 'FAIL'}  {check.subject.ljust(width)}  {check.detail}")
     failures = sum(not check.ok for check in checks)
+    if printer.output == "json":
+        printer.json(
+            {
+                "stack": stack.name,
+                "region": stack.target.region,
+                "passed": not failures,
+                "checks": [vars(check) for check in checks],
+            }
+        )
+        return 1 if failures else 0
+    rows = [("PASS" if check.ok else "FAIL", check.subject, check.detail) for check in checks]
+    printer.rows(COLUMNS, rows)
     region = stack.target.region or "the default region"
     if failures:
-        print(f"\n{failures} of {len(checks)} checks failed for stack {stack.name} in {region}")
+        printer.line(
+            f"\n{failures} of {len(checks)} checks failed for stack {stack.name} in {region}"
+        )
         return 1
-    print(f"\nall {len(checks)} checks passed for stack {stack.name} in {region}")
+    printer.line(f"\nall {len(checks)} checks passed for stack {stack.name} in {region}")
     return 0
 
 

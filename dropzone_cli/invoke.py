@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dropzone_cli.common import CliError, aws_error_message, print_json, read_json_file
+from dropzone_cli.render import Printer
 from dropzone_cli.stack import FUNCTION_TYPE, DeployedStack, StackUnavailable
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # RequestResponse and DryRun
@@ -105,6 +106,7 @@ def resolve_function(
 def invoke_remote(
     lambda_client: Any,
     stack: DeployedStack | None,
+    printer: Printer,
     function: str,
     *,
     event_path: str | None,
@@ -134,7 +136,7 @@ def invoke_remote(
         response = lambda_client.invoke(**request)
     except ClientError as error:
         raise CliError(aws_error_message(error), exit_code=1) from error
-    return print_invoke_response(response, ref)
+    return print_invoke_response(response, ref, printer)
 
 
 def encode_client_context(text: str, invocation_type: str) -> str:
@@ -178,10 +180,14 @@ def read_payload(path: str, invocation_type: str) -> bytes:
     return payload
 
 
-def print_invoke_response(response: dict[str, Any], ref: FunctionRef) -> int:
+def print_invoke_response(
+    response: dict[str, Any], ref: FunctionRef, printer: Printer | None = None
+) -> int:
     named = ref.name + (f":{ref.qualifier}" if ref.qualifier else "")
     if ref.logical_id:
         named += f" ({ref.logical_id})"
+    if printer is not None and printer.output != "table":
+        return _invoke_record(response, named, printer)
     print(f"Function: {named}")
     print(f"StatusCode: {response.get('StatusCode')}")
     if response.get("ExecutedVersion"):
@@ -199,6 +205,27 @@ def print_invoke_response(response: dict[str, Any], ref: FunctionRef) -> int:
     if response.get("LogResult"):
         print("Log tail:")
         print(base64.b64decode(response["LogResult"]).decode("utf-8", errors="replace").rstrip())
+    return 1 if response.get("FunctionError") else 0
+
+
+def _invoke_record(response: dict[str, Any], named: str, printer: Printer) -> int:
+    stream = response.get("Payload")
+    body = stream.read() if stream is not None else b""
+    try:
+        payload: Any = json.loads(body) if body else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        payload = body.decode("utf-8", errors="replace")
+    log = response.get("LogResult")
+    printer.record(
+        {
+            "function": named,
+            "status_code": response.get("StatusCode"),
+            "executed_version": response.get("ExecutedVersion"),
+            "function_error": response.get("FunctionError"),
+            "payload": payload,
+            "log_tail": base64.b64decode(log).decode("utf-8", errors="replace") if log else None,
+        }
+    )
     return 1 if response.get("FunctionError") else 0
 
 
@@ -397,8 +424,10 @@ def _child_environment(spec: LocalFunctionSpec, region: str) -> dict[str, str]:
 
 
 def invoke_local(
+    printer: Printer,
     function: str,
     *,
+    state_dir: Path | None = None,
     event_path: str | None,
     template_path: Path,
     env_vars_path: str | None,
@@ -431,6 +460,7 @@ def invoke_local(
                     "request_id": request_id,
                     "region": region,
                     "result": str(result_path),
+                    "state_dir": str(state_dir) if state_dir else None,
                 }
             ),
             encoding="utf-8",
@@ -465,10 +495,11 @@ def invoke_local(
         raise CliError(f"{spec.logical_id}: {outcome['setup_error']}", exit_code=1)
     print(f"END RequestId: {request_id}", file=sys.stderr)
     print(report_line(request_id, spec.memory_mb, outcome), file=sys.stderr)
+    # the function's answer is JSON already: every --output prints it as it is
     if outcome.get("error") is not None:
-        print_json(outcome["error"])
+        printer.json(outcome["error"])
         return 1
-    print_json(outcome.get("result"))
+    printer.json(outcome.get("result"))
     return 0
 
 

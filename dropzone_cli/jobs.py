@@ -16,8 +16,9 @@ from dropzone.models.jobs import Job, JobKind, JobStatus
 from dropzone.store.job_items import job_from_item, state_key
 from dropzone.store.ledger import BY_STATE_INDEX, Ledger
 from dropzone.workflows.bedrock.estimate import cost_text, describe, estimate_range
-from dropzone_cli.common import CliError, print_json, print_table
-from dropzone_local.state import RESULT_FILE_BYTES, LocalState
+from dropzone_cli.common import CliError
+from dropzone_cli.render import Column, Printer, short_id, trim_end, trim_middle
+from dropzone_local.state import RESULT_FILE_BYTES, LocalState, load
 
 FULL_ID_LENGTH = len("dz-") + 40
 
@@ -140,20 +141,41 @@ class LocalJobs:
     def get(self, job_id: str) -> Job | None:
         return self.state.job(job_id)
 
+    def reload(self) -> None:
+        """Read the saved run again (a watch sees what a later save wrote)."""
+        self.state = load(self.state.directory)
+
     def ids_starting(self, prefix: str) -> list[str]:
         return sorted(job.job_id for job in self.state.jobs() if job.job_id.startswith(prefix))
 
 
+ELLIPSES = ("…", "...")
+
+
 def resolve_job(source: JobSource, job_id: str) -> Job:
-    """A job by its id, or by a unique leading part of it (as the demo prints ids)."""
+    """A job by its id, by a unique leading part of it, or by the short form tables print
+    for parts (`dz-9d3befc…-p001`: a leading part of the parent's id, then the suffix)."""
+    job_id = job_id.strip()
     job = source.get(job_id)
     if job is not None:
         return job
-    if len(job_id) < FULL_ID_LENGTH:
-        matches = source.ids_starting(job_id)
-        # an upload's id is the start of its jobs' ids: a short id names the upload
+    for ellipsis in ELLIPSES:
+        if ellipsis in job_id:
+            prefix, _, suffix = job_id.partition(ellipsis)
+            break
+    else:
+        prefix, suffix = job_id, ""
+    if len(prefix) < FULL_ID_LENGTH:
+        matches = [
+            match
+            for match in source.ids_starting(prefix)
+            if match.endswith(suffix) and len(match) >= len(prefix) + len(suffix)
+        ]
+        # an upload's id is the start of its parts' ids: a short id names the upload
         shortest = min(matches, key=len, default="")
-        if matches and all(match.startswith(f"{shortest}-") for match in matches[1:]):
+        if matches and all(
+            match.startswith(f"{shortest}-") for match in matches if match != shortest
+        ):
             matches = [shortest]
         if len(matches) == 1:
             found = source.get(matches[0])
@@ -165,92 +187,118 @@ def resolve_job(source: JobSource, job_id: str) -> Job:
     raise CliError(f"no job {job_id} in {source.description}", exit_code=1)
 
 
+LIST_COLUMNS = (
+    Column("JOB ID", trim=short_id, min_width=16),
+    Column("KIND", drop=4),
+    Column("STATUS", styled=True),
+    Column("TARGET", drop=6, trim=trim_middle, min_width=12),
+    Column("UPDATED", drop=5),
+    Column("COST", drop=7),
+    Column("OBJECT", trim=trim_middle, min_width=22),
+    Column("MESSAGE", trim=trim_end, min_width=16),
+)
+
+
+def job_row(job: Job) -> tuple[str, ...]:
+    """A job as `jobs list` shows it, whole: the table trims what does not fit."""
+    return (
+        job.job_id,
+        job.kind,
+        job.status,
+        job.target,
+        job.updated_at,
+        _money(job),
+        _object(job),
+        " ".join((job.message or "").split()),
+    )
+
+
 def list_jobs(
     source: JobSource,
+    printer: Printer,
     *,
     kind: str | None,
     status: str | None,
     limit: int,
-    as_json: bool,
 ) -> int:
     kinds = [JobKind(kind)] if kind else []
     statuses = [JobStatus(status)] if status else []
     jobs, more = source.matching(kinds, statuses, limit)
-    if as_json:
-        print_json([job.model_dump(mode="json", exclude_none=True) for job in jobs])
+    if printer.output == "json":
+        printer.json([job.model_dump(mode="json", exclude_none=True) for job in jobs])
         return 0
     if not jobs:
-        print(f"no jobs in {source.description}")
+        printer.line(f"no jobs in {source.description}")
         return 0
-    rows = [
-        (
-            job.job_id,
-            job.kind,
-            job.status,
-            _short(job.target),
-            job.updated_at,
-            _money(job),
-            _object(job),
-        )
-        for job in jobs
-    ]
-    print_table(("JOB ID", "KIND", "STATUS", "TARGET", "UPDATED", "COST", "OBJECT"), rows)
+    printer.rows(LIST_COLUMNS, [job_row(job) for job in jobs])
     shown = f"{len(jobs)} job{'s' if len(jobs) != 1 else ''}"
     if more:
         shown += " (more match: raise --limit, or --limit 0 for all)"
-    print(f"\n{shown}, most recently updated first, from {source.description}")
+    printer.line(f"\n{shown}, most recently updated first, from {source.description}")
     return 0
 
 
-def show_job(source: JobSource, job_id: str, *, as_json: bool) -> int:
+HISTORY_COLUMNS = (
+    Column("AT"),
+    Column("STATUS", styled=True),
+    Column("SERVICE STATUS", drop=1, trim=trim_end, min_width=10),
+    Column("MESSAGE", trim=trim_end, min_width=16),
+)
+
+
+def show_job(source: JobSource, printer: Printer, job_id: str) -> int:
     job = resolve_job(source, job_id)
-    if as_json:
-        print_json(job.model_dump(mode="json", exclude_none=True))
-        return 0
     record = job.model_dump(mode="json", exclude_none=True)
+    if printer.output == "json":
+        printer.json(record)
+        return 0
     history = record.pop("history", [])
     children = record.pop("children", [])
-    width = max(len(name) for name in record)
-    for name, value in record.items():
-        if value in ({}, [], None) or (name == "ignored_events" and not value):
-            continue
-        if name == "estimate":
-            value = f"{estimate_range(job.estimate)} ({describe(value)})"
-            calibration = job.estimate.get("calibration") if job.estimate else None
-            if calibration:
-                value += f"; calibration: {_calibration(calibration)}"
-        elif name == "cost":
-            value = (
-                f"{cost_text(job.cost)} ({value.get('input_tokens', 0):,} input and "
-                f"{value.get('output_tokens', 0):,} output tokens at "
-                f"{str(value.get('mode', 'batch')).replace('_', '-')} prices)"
-            )
-        elif isinstance(value, dict):
-            value = ", ".join(f"{k}={v}" for k, v in value.items())
-        print(f"{name.ljust(width)}  {value}")
-    if children:
-        print(f"\nparts ({len(children)}):")
-        for child in children:
-            print(f"  {child}")
-    print(f"\nhistory ({len(history)} transitions):")
-    print_table(
-        ("AT", "STATUS", "SERVICE STATUS", "MESSAGE"),
+    fields = [(name, _field(job, name, value)) for name, value in record.items()]
+    fields = [(name, value) for name, value in fields if value]
+    entries = [
         (
-            (
-                entry["at"],
-                entry["status"],
-                entry.get("service_status", ""),
-                entry.get("message", ""),
-            )
-            for entry in history
-        ),
-    )
+            entry["at"],
+            entry["status"],
+            entry.get("service_status", ""),
+            " ".join(entry.get("message", "").split()),
+        )
+        for entry in history
+    ]
+    if printer.output == "text":
+        printer.rows((), [*fields, *(("part", child) for child in children)])
+        printer.rows((), [("history", *entry) for entry in entries])
+        return 0
+    printer.fields(fields)
+    if children:
+        printer.line(f"\nparts ({len(children)}):")
+        printer.rows((Column("JOB ID"),), [(child,) for child in children], indent=2)
+    printer.line(f"\nhistory ({len(history)} transitions):")
+    printer.rows(HISTORY_COLUMNS, entries)
     if isinstance(source, LocalJobs):
-        _print_saved_bodies(source.state, job)
+        _print_saved_bodies(source.state, job, printer)
     return 0
 
 
-def job_result(source: JobSource, job_id: str, *, output: str | None) -> int:
+def _field(job: Job, name: str, value: Any) -> str:
+    if value in ({}, [], None, "") or (name == "ignored_events" and not value):
+        return ""
+    if name == "estimate":
+        text = f"{estimate_range(job.estimate)} ({describe(value)})"
+        calibration = job.estimate.get("calibration") if job.estimate else None
+        return text + (f"; calibration: {_calibration(calibration)}" if calibration else "")
+    if name == "cost":
+        return (
+            f"{cost_text(job.cost)} ({value.get('input_tokens', 0):,} input and "
+            f"{value.get('output_tokens', 0):,} output tokens at "
+            f"{str(value.get('mode', 'batch')).replace('_', '-')} prices)"
+        )
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def job_result(source: JobSource, printer: Printer, job_id: str, *, output: str | None) -> int:
     """Write a Bedrock upload's result file to `output`, or to standard output. A part's id
     stands for its upload."""
     job = resolve_job(source, job_id)
@@ -285,7 +333,10 @@ def job_result(source: JobSource, job_id: str, *, output: str | None) -> int:
     except BaseException:
         Path(partial).unlink(missing_ok=True)
         raise
-    print(f"{uri} → {output}", file=sys.stderr)
+    if printer.output != "table":
+        printer.record({"job_id": job.job_id, "source": uri, "file": output})
+    else:
+        print(f"{uri} → {output}", file=sys.stderr)
     return 0
 
 
@@ -312,7 +363,7 @@ def _result_chunks(source: JobSource, uri: str) -> Iterator[bytes]:
 SHOWN_LINES = 10
 
 
-def _print_saved_bodies(state: LocalState, job: Job) -> None:
+def _print_saved_bodies(state: LocalState, job: Job, printer: Printer) -> None:
     for label, uri in (("report", job.report_location), ("output", job.output_location)):
         saved = state.object(uri) if uri else None
         if saved is None or saved.body is None:
@@ -324,8 +375,9 @@ def _print_saved_bodies(state: LocalState, job: Job) -> None:
         if len(lines) > SHOWN_LINES:  # a long output, a result file say: its first lines
             more = len(lines) - SHOWN_LINES
             lines = [*lines[:SHOWN_LINES], f"… {more} more lines (dropzone jobs result)"]
-        print(f"\n{label} {uri} ({saved.size} bytes):")
-        print("\n".join(lines))
+        printer.line(f"\n{label} {uri} ({saved.size} bytes):")
+        for line in lines:
+            printer.line(line, crop=True)
 
 
 def _money(job: Job) -> str:
@@ -345,13 +397,9 @@ def _calibration(calibration: dict[str, object]) -> str:
     return f"{words} ({note})" if note else words
 
 
-def _short(text: str, limit: int = 48) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _object(job: Job) -> str:
     if job.parent_id and "part" in job.options:
-        return f"part {job.options['part']} of {job.parent_id}"
+        return f"part {job.options['part']}"  # of the upload whose id starts its own
     if job.parent_id:  # an edge record or a Greengrass roll-out made by a packaging job
-        return f"from {job.parent_id}"
-    return _short(job.source.key, 60)
+        return f"from {short_id(job.parent_id, 15)}"
+    return job.source.key

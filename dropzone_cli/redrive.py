@@ -23,7 +23,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dropzone_cli.common import CliError, aws_error_message, print_table
+from dropzone_cli.common import CliError, aws_error_message
+from dropzone_cli.render import Column, Printer, trim_middle
 from dropzone_cli.stack import (
     DEPTH_ATTRIBUTES,
     FUNCTION_TYPE,
@@ -49,7 +50,16 @@ def dead_letter_queues(stack: DeployedStack) -> list[Resource]:
     return [q for q in stack.of_type(QUEUE_TYPE) if q.logical_id.endswith("DLQ")]
 
 
-def list_dlqs(stack: DeployedStack) -> int:
+DLQ_COLUMNS = (
+    Column("QUEUE"),
+    Column("MESSAGES"),
+    Column("IN FLIGHT"),
+    Column("DELAYED"),
+    Column("URL", drop=1, trim=trim_middle, min_width=20),
+)
+
+
+def list_dlqs(stack: DeployedStack, printer: Printer) -> int:
     sqs = stack.target.client("sqs")
     rows = []
     for queue in dead_letter_queues(stack):
@@ -58,11 +68,15 @@ def list_dlqs(stack: DeployedStack) -> int:
         )["Attributes"]
         counts = [attributes.get(name, "0") for name in DEPTH_ATTRIBUTES]
         rows.append((queue.logical_id, *counts, queue.physical_id))
-    if not rows:
-        print(f"stack {stack.name} has no dead-letter queues")
+    if printer.output == "json":
+        names = ("queue", *DEPTH_ATTRIBUTES, "url")
+        printer.json([dict(zip(names, row, strict=True)) for row in rows])
         return 0
-    print_table(("QUEUE", "MESSAGES", "IN FLIGHT", "DELAYED", "URL"), rows)
-    print(f"\nredrive one with: dropzone redrive --stack {stack.name} <QUEUE>")
+    if not rows:
+        printer.line(f"stack {stack.name} has no dead-letter queues")
+        return 0
+    printer.rows(DLQ_COLUMNS, rows)
+    printer.line(f"\nredrive one with: dropzone redrive --stack {stack.name} <QUEUE>")
     return 0
 
 
@@ -75,13 +89,17 @@ def find_dlq(stack: DeployedStack, name: str) -> Resource:
     raise CliError(f"no dead-letter queue {name!r} in stack {stack.name}; its DLQs: {known}")
 
 
-def redrive(stack: DeployedStack, name: str, *, rate: int | None = None) -> int:
+def redrive(stack: DeployedStack, name: str, printer: Printer, *, rate: int | None = None) -> int:
     queue = find_dlq(stack, name)
     sqs = stack.target.client("sqs")
     sources = sqs.list_dead_letter_source_queues(QueueUrl=queue.physical_id).get("queueUrls", [])
     if sources:
-        return _move_task(sqs, queue, sources, rate)
+        return _move_task(sqs, queue, sources, rate, printer)
     outcome = _resend(stack, queue)
+    failed = bool(outcome.failed or outcome.left or outcome.hidden)
+    if printer.output != "table":
+        printer.record({"queue": queue.logical_id, **vars(outcome)})
+        return 1 if failed else 0
     print(f"{queue.logical_id}: {outcome.moved} messages sent back and deleted")
     for reason in outcome.left:
         print(f"  left in the queue: {reason}")
@@ -89,10 +107,12 @@ def redrive(stack: DeployedStack, name: str, *, rate: int | None = None) -> int:
         print(f"  stopped: {outcome.failed}")
     for reason in outcome.hidden:
         print(f"  still hidden: {reason}")
-    return 1 if outcome.failed or outcome.left or outcome.hidden else 0
+    return 1 if failed else 0
 
 
-def _move_task(sqs: Any, queue: Resource, sources: list[str], rate: int | None) -> int:
+def _move_task(
+    sqs: Any, queue: Resource, sources: list[str], rate: int | None, printer: Printer
+) -> int:
     arn = sqs.get_queue_attributes(QueueUrl=queue.physical_id, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
@@ -104,6 +124,9 @@ def _move_task(sqs: Any, queue: Resource, sources: list[str], rate: int | None) 
     except ClientError as error:
         raise CliError(aws_error_message(error), exit_code=1) from error
     names = ", ".join(url.rsplit("/", 1)[-1] for url in sources)
+    if printer.output != "table":
+        printer.record({"queue": queue.logical_id, "sources": sources, "task_handle": handle})
+        return 0
     print(f"{queue.logical_id}: moving its messages back to {names} (SQS message move task)")
     print(f"task handle: {handle}")
     return 0

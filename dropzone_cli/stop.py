@@ -7,12 +7,13 @@ from dropzone.errors import InvalidInput, TransientError
 from dropzone.models.jobs import Job, JobKind, JobStatus
 from dropzone_cli.common import CliError
 from dropzone_cli.jobs import RemoteJobs, resolve_job
+from dropzone_cli.render import Printer
 from dropzone_cli.stack import DeployedStack
 
 STOPPABLE = (JobStatus.SUBMITTED, JobStatus.RUNNING)
 
 
-def stop(stack: DeployedStack, job_id: str) -> int:
+def stop(stack: DeployedStack, job_id: str, printer: Printer) -> int:
     jobs = RemoteJobs(stack.jobs_table(), stack.target.client("dynamodb"))
     job = resolve_job(jobs, job_id)
     arn = _stoppable_arn(jobs, job)
@@ -24,6 +25,9 @@ def stop(stack: DeployedStack, job_id: str) -> int:
         raise CliError(f"Bedrock refused to stop {arn}: {error.message}", exit_code=1) from error
     except TransientError as error:
         raise CliError(f"could not stop {arn}: {error}", exit_code=1) from error
+    if printer.output != "table":
+        printer.record({"job_id": job.job_id, "job_arn": arn, "stop_requested": True})
+        return 0
     print(f"stop requested for job {job.job_id}: {arn}")
     print(
         "Bedrock moves it to Stopping, then Stopped; Dropzone records STOPPED when its state "

@@ -23,6 +23,13 @@ from tests.support.cli import REGION, STACK, StubbedClients, stack_description
 from tests.support.clock import ManualClock
 from tests.support.fixtures import Stack
 
+
+@pytest.fixture(autouse=True)
+def _wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables as wide as their rows, so that every table here is checked whole."""
+    monkeypatch.setenv("COLUMNS", "250")
+
+
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}
 FIRST, SECOND = "dz-" + "1" * 40 + "-p001", "dz-" + "2" * 40 + "-p001"

@@ -20,6 +20,13 @@ from tests.support.cli import (
     stack_description,
 )
 
+
+@pytest.fixture(autouse=True)
+def _wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables as wide as their rows, so that every table here is checked whole."""
+    monkeypatch.setenv("COLUMNS", "250")
+
+
 OUTPUTS = {
     name: f"value-of-{name}"
     for name in (*REQUIRED_OUTPUTS, *(o for outputs in WORKFLOW_OUTPUTS.values() for o in outputs))

@@ -21,6 +21,12 @@ from tests.support.cli import REGION, STACK, StubbedClients, stack_description
 from tests.support.fixtures import Stack
 
 
+@pytest.fixture(autouse=True)
+def _wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables as wide as their rows, so that every table here is checked whole."""
+    monkeypatch.setenv("COLUMNS", "250")
+
+
 def _job(job_id: str, kind: JobKind, target: str, key: str) -> Job:
     return Job(
         job_id=job_id,

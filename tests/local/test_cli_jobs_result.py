@@ -16,8 +16,19 @@ from dropzone_cli import main
 from dropzone_local import state
 from dropzone_local.cloud import LocalCloud
 from tests.support.bedrock import MODEL, jsonl
-from tests.support.cli import STACK, StubbedClients, stack_description
+from tests.support.cli import (
+    STACK,
+    StubbedClients,
+    stack_description,
+)
 from tests.support.fixtures import Stack
+
+
+@pytest.fixture(autouse=True)
+def _wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables as wide as their rows, so that every table here is checked whole."""
+    monkeypatch.setenv("COLUMNS", "250")
+
 
 QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}
 REMOTE = ["--stack", STACK, "--region", "us-east-1"]

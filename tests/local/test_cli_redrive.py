@@ -19,6 +19,13 @@ from tests.support.cli import (
     resource_summaries,
 )
 
+
+@pytest.fixture(autouse=True)
+def _wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables as wide as their rows, so that every table here is checked whole."""
+    monkeypatch.setenv("COLUMNS", "250")
+
+
 SUBMIT_QUEUE = "dz-SageMakerSubmitQueue"
 SUBMIT_DLQ = "dz-SageMakerSubmitDLQ"
 EVENT_DLQ = "dz-EventDeliveryDLQ"
@@ -110,7 +117,7 @@ def test_without_a_queue_the_dlqs_are_listed_with_messages_in_every_state(
     lines = capsys.readouterr().out.splitlines()
     assert code == 0
     assert lines[0].split() == ["QUEUE", "MESSAGES", "IN", "FLIGHT", "DELAYED", "URL"]
-    rows = {line.split()[0]: tuple(line.split()[1:4]) for line in lines[2:5]}
+    rows = {line.split()[0]: tuple(line.split()[1:4]) for line in lines[1:4]}
     assert rows == {
         "SageMakerSubmitDLQ": ("4", "0", "0"),
         "EventDeliveryDLQ": ("0", "2", "0"),

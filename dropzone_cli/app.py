@@ -288,12 +288,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local_group.add_argument(
         "--local-state",
+        action="store_true",
+        help="seed the local cloud with the run `dropzone demo --keep` saved: its ledger, "
+        "budget window and bucket objects",
+    )
+    local_group.add_argument(
+        "--state-dir",
         type=Path,
-        nargs="?",
-        const=Path(),
         metavar="DIR",
-        help="seed the local cloud with the run `dropzone demo --keep` saved (default "
-        "DIR: .dropzone/local/): its ledger, budget window and bucket objects",
+        help="where that run was saved (default: .dropzone/local/); implies --local-state",
     )
 
     commands.add_parser(
@@ -425,7 +428,7 @@ def _overview_commands(
     )
     watch.add_argument(
         "--interval",
-        type=float,
+        type=_seconds,
         default=5.0,
         metavar="SECONDS",
         help="seconds between two reads (default: 5)",
@@ -437,6 +440,17 @@ def _overview_commands(
         description="Count the ledger's jobs (parts included) by workflow and status.",
     )
     summary.add_argument("--kind", choices=KINDS, help="only jobs of this kind")
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds, as an argparse type."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
 
 
 def _non_negative(text: str) -> int:
@@ -647,7 +661,13 @@ def _invoke(args: argparse.Namespace, clients: ClientFactory | None, printer: Pr
     from dropzone_cli import invoke
 
     if args.remote or args.stack:
-        if args.env_vars or args.parameter_overrides or args.template or args.local_state:
+        if (
+            args.env_vars
+            or args.parameter_overrides
+            or args.template
+            or args.local_state
+            or args.state_dir
+        ):
             raise CliError(
                 "--env-vars, --parameter-overrides, --template and --local-state apply to "
                 "local invocations"
@@ -676,11 +696,10 @@ def _invoke(args: argparse.Namespace, clients: ClientFactory | None, printer: Pr
         raise CliError(f"{', '.join(remote_only)} apply to --remote invocations")
     region = args.region or "us-east-1"
     state_dir = None
-    if args.local_state is not None:
+    if args.local_state or args.state_dir:
         from dropzone_local.state import StateError, default_state_dir, load
 
-        state_dir = args.local_state if args.local_state.parts else None
-        state_dir = (state_dir or default_state_dir(project_root())).resolve()
+        state_dir = (args.state_dir or default_state_dir(project_root())).resolve()
         try:
             load(state_dir)  # refused here, before a process starts, when there is none
         except StateError as error:

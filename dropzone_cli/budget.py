@@ -243,10 +243,11 @@ def show_budget(source: BudgetSource, printer: Printer) -> int:
     cap = shown["cap_usd"]
     if not cap:
         why = f"has no {PARAMETER} parameter" if cap is None else f"has {PARAMETER} 0"
+        local = " --local" if isinstance(source, LocalBudget) else ""
         say(
             f"no daily budget: {source.description} {why}, so Bedrock jobs are not held back "
-            "and no spend is kept in a window (each job's cost is on the job: dropzone jobs "
-            "list --kind bedrock_batch)"
+            f"and no spend is kept in a window (each job's cost is on the job: dropzone jobs "
+            f"list{local} --kind bedrock_batch)"
         )
         return 0
     say(f"daily budget   {dollars(cap)} in any 24 hours ({PARAMETER})")

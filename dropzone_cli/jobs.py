@@ -195,7 +195,7 @@ LIST_COLUMNS = (
     Column("UPDATED", drop=5),
     Column("COST", drop=7),
     Column("OBJECT", trim=trim_middle, min_width=22),
-    Column("MESSAGE", trim=trim_end, min_width=16),
+    Column("MESSAGE", trim=trim_end, min_width=16, last_to_shrink=True),
 )
 
 
@@ -241,8 +241,8 @@ def list_jobs(
 HISTORY_COLUMNS = (
     Column("AT"),
     Column("STATUS", styled=True),
-    Column("SERVICE STATUS", drop=1, trim=trim_end, min_width=10),
-    Column("MESSAGE", trim=trim_end, min_width=16),
+    Column("SERVICE STATUS", drop=1, trim=trim_end, min_width=14),
+    Column("MESSAGE", trim=trim_end, min_width=16, last_to_shrink=True),
 )
 
 
@@ -374,7 +374,12 @@ def _print_saved_bodies(state: LocalState, job: Job, printer: Printer) -> None:
             lines = [f"({saved.size} bytes, not text)"]
         if len(lines) > SHOWN_LINES:  # a long output, a result file say: its first lines
             more = len(lines) - SHOWN_LINES
-            lines = [*lines[:SHOWN_LINES], f"… {more} more lines (dropzone jobs result)"]
+            whole = (
+                "dropzone jobs result gives them all"
+                if label == "output" and job.kind is JobKind.BEDROCK_BATCH
+                else "--output json gives the job; the object is saved with the run"
+            )
+            lines = [*lines[:SHOWN_LINES], f"… {more} more lines ({whole})"]
         printer.line(f"\n{label} {uri} ({saved.size} bytes):")
         for line in lines:
             printer.line(line, crop=True)

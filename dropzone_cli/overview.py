@@ -12,7 +12,7 @@ from typing import Any
 
 from dropzone.models.jobs import Job, JobKind, JobStatus
 from dropzone_cli.jobs import LIST_COLUMNS, JobSource, job_row
-from dropzone_cli.render import Column, Printer
+from dropzone_cli.render import Column, Printer, short_id
 
 
 def counts(jobs: Iterable[Job]) -> dict[str, Any]:
@@ -111,7 +111,8 @@ def _watch_in_place(
     def view() -> Group:
         ended = sum(job.status.is_terminal for job in current.values())
         at = datetime.now(UTC).strftime("%H:%M:%S")
-        footer = f"{ended} of {len(ids)} jobs ended, as of {at} UTC; Ctrl-C stops watching"
+        going = "; Ctrl-C stops watching" if ended < len(ids) else ""
+        footer = f"{ended} of {len(ids)} jobs ended, as of {at} UTC{going}"
         table = printer.table(LIST_COLUMNS, [job_row(current[job_id]) for job_id in ids])
         return Group(table, Text(""), Text(footer))
 
@@ -138,4 +139,4 @@ def _print_change(printer: Printer, job: Job) -> None:
         printer.rows((), [job_row(job)])
     else:
         message = f"  {job.message}" if job.message else ""
-        printer.line(f"{job.updated_at}  {job.job_id}  {job.status}{message}", crop=True)
+        printer.line(f"{job.updated_at}  {short_id(job.job_id)}  {job.status}{message}", crop=True)

@@ -54,13 +54,14 @@ def trim_middle(text: str, width: int) -> str:
         return text[:width]
     parts = text.split("/")
     if len(parts) > 2:
-        head, tail = parts[0], parts[-1]
-        for kept in range(len(parts) - 2, 0, -1):  # as many trailing parts as fit
-            candidate = f"{head}/{ELLIPSIS}/" + "/".join(parts[-kept:])
-            if len(candidate) <= width:
-                return candidate
-        if len(tail) + 2 <= width:  # as much of the first part as fits, and the last
-            return f"{head[: width - len(tail) - 2]}{ELLIPSIS}/{tail}"
+        head = parts[0]
+        # as many trailing parts as fit (they tell objects apart), with the first part when
+        # it fits too
+        for kept in range(len(parts) - 1, 0, -1):
+            end = "/".join(parts[-kept:])
+            for candidate in (f"{head}/{ELLIPSIS}/{end}", f"{ELLIPSIS}/{end}"):
+                if len(candidate) <= width:
+                    return candidate
     back = (width - 1) // 2
     front = width - 1 - back
     return text[:front] + ELLIPSIS + (text[-back:] if back else "")
@@ -90,6 +91,7 @@ class Column:
     trim: Callable[[str, int], str] | None = None
     min_width: int = 0
     styled: bool = False  # cells are statuses: coloured by STATUS_STYLES
+    last_to_shrink: bool = False  # shrinks only once every other column is at its least
 
 
 def fit(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int) -> list[int]:
@@ -114,6 +116,8 @@ def fit(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int) ->
     excess = needed(widths) - width
     while excess > 0:  # the widest column that may shrink gives a character, and again
         shrinkable = [index for index in kept if widths[index] > smallest[index]]
+        first = [index for index in shrinkable if not columns[index].last_to_shrink]
+        shrinkable = first or shrinkable
         if not shrinkable:
             break
         widest = max(shrinkable, key=lambda index: (widths[index], index))

@@ -243,7 +243,10 @@ def test_keys_are_trimmed_in_the_middle() -> None:
     key = "bedrock-batch/anthropic.claude-3-haiku-20240307-v1:0/reviews-2026-11/reviews.jsonl"
     assert trim_middle(key, 29) == "bedrock-batch/…/reviews.jsonl"
     assert trim_middle(key, 45) == "bedrock-batch/…/reviews-2026-11/reviews.jsonl"
-    assert trim_middle(key, 22) == "bedrock…/reviews.jsonl"
+    assert trim_middle(key, 22) == "…/reviews.jsonl"  # the end tells objects apart
+    # two objects of one workflow keep what tells them apart, not the workflow's prefix
+    assert trim_middle("sagemaker-async/no-such-model/x.json", 22) == "…/no-such-model/x.json"
+    assert trim_middle("sagemaker-async/Bad_Endpoint!/x.json", 22) == "…/Bad_Endpoint!/x.json"
     assert trim_middle("abcdefghij", 5) == "ab…ij"
     assert trim_middle(key, len(key)) == key
 
@@ -517,9 +520,9 @@ def test_invoke_with_the_saved_run_finds_its_jobs(
     argv = ["invoke", "sagemaker_result", "-e", str(event)]
     code, out = _out(argv, capsys)
     assert code == 0 and json.loads(out)["batchItemFailures"]  # no such job
-    code, out = _out([*argv, "--local-state", str(saved)], capsys)
+    code, out = _out([*argv, "--local-state", "--state-dir", str(saved)], capsys)
     assert code == 0 and json.loads(out) == {"batchItemFailures": []}
-    assert main([*argv, "--local-state", str(tmp_path / "none")]) == 1
+    assert main([*argv, "--state-dir", str(tmp_path / "none")]) == 1
     assert "dropzone demo --keep" in capsys.readouterr().err
 
 

@@ -36,6 +36,8 @@ def test_jobs_that_end_are_counted_per_workflow_as_succeeded_or_failed() -> None
         _job(JobStatus.FAILED, JobKind.BEDROCK_BATCH),
         _job(JobStatus.STOPPED, JobKind.BEDROCK_BATCH),
         _job(JobStatus.SUCCEEDED, JobKind.BEDROCK_BATCH, parent_id="dz-up"),  # a part
+        # a roll-out a packaging job started: an edge job like any other
+        _job(JobStatus.SUCCEEDED, JobKind.EDGE_DEPLOYMENT, parent_id="dz-packaging"),
         _job(JobStatus.REJECTED),  # JobsRejected counts it
         _job(JobStatus.RUNNING),  # not ended
     ]
@@ -43,6 +45,7 @@ def test_jobs_that_end_are_counted_per_workflow_as_succeeded_or_failed() -> None
         ("JobsSucceeded", "sagemaker_async"): 2,
         ("JobsFailed", "sagemaker_async"): 1,
         ("JobsFailed", "bedrock_batch"): 2,
+        ("JobsSucceeded", "edge_deployment"): 1,
     }
 
 

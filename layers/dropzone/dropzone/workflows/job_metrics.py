@@ -29,11 +29,13 @@ IN_FLIGHT = tuple(status for status in JobStatus if not status.is_terminal)
 
 
 def ended_counts(jobs: Iterable[Job]) -> Counter[tuple[str, str]]:
-    """(metric name, kind) → jobs that reached a terminal status. Parts of a split upload
-    are left out (their upload counts once); REJECTED is counted by `JobsRejected`."""
+    """(metric name, kind) → jobs that reached a terminal status. A Bedrock upload's own
+    jobs (its parts and retry rounds) are left out, as their upload counts once; the edge
+    records and roll-outs a packaging job starts count as the jobs of their workflow.
+    REJECTED is counted by `JobsRejected`."""
     counts: Counter[tuple[str, str]] = Counter()
     for job in jobs:
-        if job.parent_id:
+        if job.parent_id and job.kind is JobKind.BEDROCK_BATCH:
             continue
         if job.status in SUCCEEDED:
             counts["JobsSucceeded", str(job.kind)] += 1

@@ -194,7 +194,10 @@ def _single(item: Series) -> str:
 
 def _legend(item: Series, colour: str) -> str:
     count = len(item.points)
-    status = f"{item.stat}, {item.period}s" if count else "no local data"
+    status = "no local data"
+    if count:  # the run's figure beside its statistic: readable without hovering
+        run = _number(aggregate([value for _, value in item.points], item.stat))
+        status = f"{item.stat}, {item.period}s; over the run: {run}"
     return (
         f'<li data-metric="{escape(item.namespace)}/{escape(item.name)}" data-points="{count}">'
         f'<span class="swatch" style="background:{colour}"></span>{escape(item.label)} '
@@ -282,8 +285,9 @@ def _markdown(text: str) -> str:
 _CSS = (
     "body{font:14px system-ui,sans-serif;margin:16px;color:#16191f;background:#f2f3f3}"
     ".note{color:#545b64}.title{font-size:20px;margin:0}"
-    ".grid{display:grid;grid-template-columns:repeat(24,1fr);grid-auto-rows:44px;gap:8px}"
-    ".widget{background:#fff;border:1px solid #d5dbdb;padding:8px;overflow:auto}"
+    ".grid{display:grid;grid-template-columns:repeat(24,1fr);grid-auto-rows:minmax(44px,auto);"
+    "gap:8px}"
+    ".widget{background:#fff;border:1px solid #d5dbdb;padding:8px;overflow:visible}"
     ".widget h2{font-size:14px;margin:0 0 4px}.chart{width:100%;height:auto;max-height:70%}"
     ".chart text{font-size:11px;fill:#545b64}.axis{stroke:#aab7b8}"
     ".annotation{stroke:#d13212;stroke-dasharray:4 3}.legend{list-style:none;padding:0;"

@@ -310,3 +310,8 @@ def test_the_page_renders_in_headless_chromium(saved: Path, tmp_path: Path) -> N
                 assert drawn["legend"][index] > 0, (widget["properties"]["title"], key)
                 assert drawn["points"] > 0, widget["properties"]["title"]
     assert [metric for metric in EMITTED if metric not in charted] == []
+    # a legend gives the run's figure, readable without hovering: every status change the
+    # run published, for the core page's first chart
+    published = sum(p.value for p in saved_state.metrics if p.name == "StatusEventsPublished")
+    assert "StatusEventsPublished status-publisher" in dumped.stdout
+    assert f"over the run: {int(published)}" in dumped.stdout

@@ -4,7 +4,6 @@ shipped prices in the Price List's own shape, and the daily refresh that reads i
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
 from botocore.exceptions import ParamValidationError
@@ -13,6 +12,7 @@ from dropzone.workflows.bedrock.price_refresh import PRICE_LIST_NAMES, refreshed
 from dropzone.workflows.bedrock.prices import PriceTable
 from dropzone_local.cloud import LocalCloud
 from dropzone_local.price_list import FakePriceList
+from tests.support.events import load_event
 
 QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}
 
@@ -56,11 +56,12 @@ def test_the_refresh_reads_back_the_shipped_prices() -> None:
         assert refreshed.batch == expected.batch and refreshed.on_demand == expected.on_demand
 
 
-def test_the_scheduled_refresh_writes_the_refreshed_copy_in_the_local_cloud() -> None:
+def test_the_refresh_writes_the_refreshed_copy_in_the_local_cloud() -> None:
     parameters = {"BedrockPriceRefresh": "Enabled"}
     with LocalCloud(function_environment=QUIET, parameters=parameters) as cloud:
         assert "BedrockPricesFunction" in cloud.functions
-        cloud.advance(timedelta(days=1))
+        # its daily schedule's event, as EventBridge Scheduler sends it
+        cloud.invoke("BedrockPricesFunction", load_event("bedrock_prices.json"))
         uri = f"s3://{cloud.results_bucket}/bedrock-batch/prices/price-list.json"
         document = json.loads(cloud.read_object(uri))
     assert document["currency"] == "USD"

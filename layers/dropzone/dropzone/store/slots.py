@@ -72,10 +72,15 @@ class ModelSlots:
     def models(self) -> list[str]:
         """The models with a slot item (the table also holds the on-demand rate buckets and
         the daily budget's window)."""
+        return list(self.in_use())
+
+    def in_use(self) -> dict[str, int]:
+        """Each model with a slot item, and how many jobs hold its slots: one scan."""
         paginator = self._client.get_paginator("scan")
-        keys = (
-            item["model_id"]["S"]
-            for page in paginator.paginate(TableName=self.table_name, ConsistentRead=True)
-            for item in page.get("Items", [])
-        )
-        return [key for key in keys if not is_rate_key(key) and not is_spend_key(key)]
+        counts: dict[str, int] = {}
+        for page in paginator.paginate(TableName=self.table_name, ConsistentRead=True):
+            for item in page.get("Items", []):
+                key = item["model_id"]["S"]
+                if not is_rate_key(key) and not is_spend_key(key):
+                    counts[key] = len(item.get("holders", {}).get("SS", []))
+        return counts

@@ -194,8 +194,8 @@ class BedrockAdmission:
 
     def _report_slots(self) -> None:
         """`BedrockSlotsInUse` per model: the jobs holding its slots, against the limit."""
-        for model in self.slots.models():
-            emit_slots_in_use(model, len(self.slots.holders(model)))
+        for model, holders in self.slots.in_use().items():
+            emit_slots_in_use(model, holders)
 
     def _reject(self, job: Job, invalid: InvalidInput) -> str:
         """REJECTED with its report; its upload's finishing step is woken."""

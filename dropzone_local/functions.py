@@ -90,7 +90,7 @@ class LocalFunction:
         try:
             with (
                 environment(variables),
-                _log_level(variables),
+                _powertools(variables),
                 capture(recorder, echo=echo),
             ):
                 context = LambdaContext(
@@ -106,7 +106,7 @@ class LocalFunction:
 
 
 @contextmanager
-def _log_level(variables: dict[str, str]) -> Iterator[None]:
+def _powertools(variables: dict[str, str]) -> Iterator[None]:
     """The function's Powertools settings on the shared logger and metrics, which read them
     once, when they were built (in Lambda each function has its own process): its log level
     and service name, and its metrics' namespace and service."""

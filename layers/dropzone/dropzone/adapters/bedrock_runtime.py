@@ -73,7 +73,13 @@ class BedrockRuntime:
     """CountTokens on a bedrock-runtime client (by default, `counting_client()`)."""
 
     def __init__(self, client: Any = None) -> None:
-        self._client = client or counting_client()
+        self._given = client
+
+    @property
+    def _client(self) -> Any:
+        """The client, the container's counting client created on first use: an upload of a
+        model that cannot count, or a cold start, never pays for building it."""
+        return self._given or counting_client()
 
     @classmethod
     def for_counting(cls, client: aws.ClientSource) -> BedrockRuntime:

@@ -34,6 +34,7 @@ FUNCTION_MODULES = {
     "edge_heartbeat": "dropzone.workflows.edge.heartbeat",
     "edge_reconcile": "dropzone.workflows.edge.reconcile",
     "edge_sync": "dropzone.workflows.edge.sync",
+    "edge_endpoint": "dropzone.workflows.edge.endpoint",
     "greengrass_state": "dropzone.workflows.edge.greengrass_state",
     "status_publisher": "dropzone.workflows.status.publisher",
 }

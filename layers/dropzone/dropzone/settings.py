@@ -223,6 +223,17 @@ class EdgeSettings(Settings):
         return self.edge_manager_sync == "Enabled"
 
 
+class EdgeEndpointSettings(Settings):
+    """The edge endpoint's: the device records and credentials, and the region signatures
+    name. (Heartbeats it takes go through the heartbeat path, which reads EdgeSettings.)"""
+
+    edge_devices_table: str = Field(min_length=3)
+    edge_credentials_table: str = ""
+    edge_credentials_key_id: str = ""  # the HMAC key's ARN
+    aws_region: str = ""
+    edge_cache_ttl_seconds: int = Field(default=3600, ge=1, le=10**9)
+
+
 # Up to 20 definitions (models.edge.MAX_DEFINITIONS), each object's SHA-1 (hashed as it is
 # read when S3 has none), then up to 100 devices (models.edge.MAX_DEVICES), then SUBMITTED.
 EDGE_LEASE = (

@@ -15,23 +15,18 @@ device and the deployment it reports on counts as that device's failed result.
 from __future__ import annotations
 
 import json
-import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-import botocore.session
-from botocore.model import Shape
-from botocore.validate import ParamValidator
 from pydantic import TypeAdapter, ValidationError
 
 from dropzone import aws
 from dropzone.adapters.s3 import S3
 from dropzone.adapters.sagemaker_edge import EdgeManagerRefused, SageMakerEdge
 from dropzone.clock import iso, utcnow
-from dropzone.errors import InvalidInput, Problem
+from dropzone.errors import InvalidInput
 from dropzone.models.edge import (
     HEARTBEAT_DETAIL_TYPE,
     HEARTBEAT_SOURCE,
@@ -46,6 +41,7 @@ from dropzone.settings import EdgeSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.store.devices import Devices, HeartbeatApplied, HeartbeatUpdate, heartbeat_order
 from dropzone.store.ledger import Ledger
+from dropzone.workflows.edge.dataplane_model import check_against_model
 from dropzone.workflows.edge.events import HeartbeatEvent
 from dropzone.workflows.edge.rules import (
     CLOCK_SKEW,
@@ -68,34 +64,13 @@ HEARTBEAT_REPORTS_PREFIX = f"{REPORTS_PREFIX}edge_heartbeat/"
 UNREADABLE_RESULT_ORDER = "0"
 
 
-@cache
-def _heartbeat_shape() -> Shape:
-    model = botocore.session.get_session().get_service_model("sagemaker-edge")
-    shape = model.operation_model("SendHeartbeat").input_shape
-    assert shape is not None
-    return shape
-
-
 def validate_heartbeat(detail: dict[str, Any]) -> Heartbeat:
     """The detail as SendHeartbeat's request: botocore's own checks, then the model's."""
-    report = ParamValidator().validate(detail, _heartbeat_shape())
-    if report.has_errors():
-        lines = [line.strip() for line in report.generate_report().splitlines()]
-        raise InvalidInput([_problem_from(line) for line in lines if line][:20])
+    check_against_model("SendHeartbeat", detail, "detail")
     try:
         return Heartbeat.model_validate(detail)
     except ValidationError as error:
         raise invalid_from(error, "detail") from error
-
-
-_MISSING_PARAMETER = re.compile(r'input: "([^"]+)"')
-_INVALID_PARAMETER = re.compile(r"parameter ([^\s,:]+)")
-
-
-def _problem_from(line: str) -> Problem:
-    """A line of botocore's validation report, with the parameter it names as the field."""
-    found = _MISSING_PARAMETER.search(line) or _INVALID_PARAMETER.search(line)
-    return Problem(f"detail.{found.group(1)}" if found else "detail", line[:300])
 
 
 @dataclass(frozen=True)
@@ -105,6 +80,7 @@ class HeartbeatOutcome:
     status: JobStatus | None = None
     rejected: bool = False
     unknown_device: bool = False
+    reason: str = ""  # why it was rejected, as the report gives it
 
 
 @dataclass
@@ -304,7 +280,7 @@ class HeartbeatProcessor:
             },
         )
         metrics.add_metric(name="EdgeHeartbeatsRejected", unit="Count", value=1)
-        return self._unreadable_result(raw, invalid, location)
+        return replace(self._unreadable_result(raw, invalid, location), reason=invalid.message)
 
     def _unknown_device(
         self, event: HeartbeatEvent, fleet: str, device: str, message_id: str

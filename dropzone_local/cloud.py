@@ -138,6 +138,10 @@ class LocalCloud(StandIns):
     def output(self, name: str) -> str:
         return self._stack.output(name)
 
+    def deployed_output(self, name: str) -> str:
+        """The output's value, or "" when its condition leaves it out of this stack."""
+        return self._stack.deployed_output(name)
+
     def parameter(self, name: str) -> str:
         return self._stack.parameter(name)
 

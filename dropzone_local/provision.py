@@ -1,10 +1,13 @@
-"""template.yaml's stack, provisioned on moto: buckets, tables and their streams, queues with
-their redrive policies, topics and subscriptions, EventBridge rules with their patterns, and
-the functions with their environments and event sources."""
+"""template.yaml's stack, provisioned on moto: KMS keys, buckets, tables and their streams,
+queues with their redrive policies, topics and subscriptions, EventBridge rules with their
+patterns, and the functions with their environments and event sources. API Gateway HTTP APIs
+are not provisioned (nothing local calls them), but their Ref and GetAtt resolve to stable
+ids and URLs."""
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -15,6 +18,8 @@ from dropzone_local.functions import LocalFunction
 from dropzone_local.intrinsics import Resolver
 
 ACCOUNT = "123456789012"
+KMS_KEY = "AWS::KMS::Key"
+_API_GATEWAY_V2 = "AWS::ApiGatewayV2::"
 
 
 def create_table(dynamodb: Any, table_name: str, properties: dict[str, Any]) -> str | None:
@@ -66,6 +71,16 @@ class LocalStack:
     def output(self, name: str) -> str:
         return str(self._resolver(self.template["Outputs"][name]["Value"]))
 
+    def deployed_output(self, name: str) -> str:
+        """An output's value, or "" when the template has no such output or its
+        condition leaves it out."""
+        output = self.template.get("Outputs", {}).get(name)
+        if output is None:
+            return ""
+        if "Condition" in output and not self._resolver.condition(output["Condition"]):
+            return ""
+        return str(self._resolver(output["Value"]))
+
     def parameter(self, name: str) -> str:
         return str(self._resolver.reference(name))
 
@@ -113,11 +128,24 @@ class LocalStack:
     def ref(self, logical_id: str) -> str:
         if logical_id not in self._physical:
             resource = self.template["Resources"][logical_id]
-            self._physical[logical_id] = self._physical_name(logical_id, resource["Type"])
+            if resource["Type"] == KMS_KEY:  # its KeyId is KMS's, known once created
+                raise LookupError(f"{logical_id} is a KMS key that provision() has not created")
+            self._physical[logical_id] = self._physical_name(logical_id, resource)
         return self._physical[logical_id]
 
-    def _physical_name(self, logical_id: str, resource_type: str) -> str:
+    def _physical_name(self, logical_id: str, resource: dict[str, Any]) -> str:
+        resource_type = resource["Type"]
         base = f"{self.stack_name}-{logical_id}"
+        if resource_type == "AWS::ApiGatewayV2::Stage":
+            stage_name = resource.get("Properties", {}).get("StageName")
+            if isinstance(stage_name, str):
+                return stage_name
+        if resource_type.startswith(_API_GATEWAY_V2):
+            # API Gateway's ids are 10 lower-case letters and digits: the same for the same
+            # stack and resource, so URLs built from them stay put between runs.
+            digest = hashlib.sha256(base.encode()).digest()
+            alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+            return "".join(alphabet[byte % len(alphabet)] for byte in digest[:10])
         if resource_type == "AWS::S3::Bucket":
             return base.lower()[:63]
         if resource_type == "AWS::SQS::Queue":
@@ -148,6 +176,12 @@ class LocalStack:
             return f"arn:aws:iam::{ACCOUNT}:role/{name}"
         if resource_type == "AWS::Serverless::Function":
             return f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}"
+        if resource_type == KMS_KEY:
+            return name if attribute == "KeyId" else self._arns[f"{logical_id}.Arn"]
+        if resource_type == "AWS::ApiGatewayV2::Api" and attribute == "ApiEndpoint":
+            return f"https://{name}.execute-api.{self.region}.amazonaws.com"
+        if resource_type == "AWS::ApiGatewayV2::Api" and attribute == "ApiId":
+            return name
         return f"arn:aws:local:{self.region}:{ACCOUNT}:{logical_id}/{attribute}"
 
     def resolved(self, resource_type: str) -> dict[str, dict[str, Any]]:
@@ -171,6 +205,16 @@ class LocalStack:
     def provision(self, client: Callable[[str], Any]) -> None:
         """Create every resource on moto, through `client(service)`."""
         s3, sqs, sns = client("s3"), client("sqs"), client("sns")
+        for logical_id, resource in self._resources(KMS_KEY):
+            properties = self._resolver(resource.get("Properties", {}))
+            request = {
+                name: properties[name]
+                for name in ("KeySpec", "KeyUsage", "Description")
+                if name in properties
+            }
+            key = client("kms").create_key(**request)["KeyMetadata"]
+            self._physical[logical_id] = key["KeyId"]
+            self._arns[f"{logical_id}.Arn"] = key["Arn"]
         for logical_id, resource in self._resources("AWS::S3::Bucket"):
             properties = self._resolver(resource.get("Properties", {}))
             bucket = self.ref(logical_id)

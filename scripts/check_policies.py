@@ -64,6 +64,7 @@ SCAN_PARAMETERS = {
     "EnableModelPackaging": "true",
     "EnableEdgeDeployment": "true",
     "EdgeManagerSync": "Enabled",
+    "EdgeEndpoint": "Enabled",
     "AlarmEmail": "alarms@example.com",
     "GreengrassTargets": ",".join([f"line-{n}-core" for n in range(1, 10)] + ["factory-a-*"]),
 }
@@ -102,6 +103,20 @@ def _passes_only_named_roles(document: dict[str, Any]) -> bool:
         if any("*" in str(r) for r in resources) or not isinstance(services, str):
             return False
     return True
+
+
+def _delegates_key_to_the_account(document: dict[str, Any]) -> bool:
+    """A key policy whose every statement only hands its key to this account's IAM policies:
+    Allow, the account's root as the one principal, KMS actions alone, no other key."""
+    root = {"AWS": f"arn:{PARTITION}:iam::{ACCOUNT}:root"}
+    statements = _statements(document)
+    return bool(statements) and all(
+        statement.get("Effect") == "Allow"
+        and statement.get("Principal") == root
+        and all(str(action).startswith("kms:") for action in _as_list(statement.get("Action")))
+        and all(":kms:" in str(resource) for resource in _as_list(statement.get("Resource")))
+        for statement in statements
+    )
 
 
 # Every finding fails the run but these, each with the reason it does not. RESOURCE_STAR is
@@ -149,6 +164,23 @@ ALLOWED = (
         "service they may be passed to (iam:PassedToService).",
         actions=frozenset({"iam:passrole"}),
         holds=_passes_only_named_roles,
+    ),
+    Allowance(
+        "PERMISSIONS_MANAGEMENT_ACTIONS",
+        "A key policy must let the account administer its key (KMS refuses one that would "
+        "lock out the principal creating it from kms:PutKeyPolicy). Naming the account's root "
+        "hands every decision to the account's IAM policies, which grant each role only what "
+        "it uses (EdgeEndpointFunctionRole: kms:GenerateMac on EdgeCredentialsKey). Allowed "
+        "only in key policies whose every statement does exactly that.",
+        holds=_delegates_key_to_the_account,
+    ),
+    Allowance(
+        "RESOURCE_MISMATCH",
+        "kms:* in a key policy also names actions that act on no key (CreateKey, ListKeys, "
+        "aliases, custom key stores); a key policy cannot grant those, so they grant nothing. "
+        "Allowed only in key policies whose every statement hands the key to the account's "
+        "IAM policies.",
+        holds=_delegates_key_to_the_account,
     ),
 )
 if any(allowance.issue == "RESOURCE_STAR" for allowance in ALLOWED):
@@ -632,8 +664,23 @@ def documents(stack: Stack) -> tuple[list[tuple[str, str, str, Any]], Counter[st
             (document,) = stack.values(properties[key], union=True, where=f"{where}.{key}")
             if isinstance(document, str):
                 document = json.loads(document)
+            if kind == "AWS::KMS::Key":
+                document = _key_policy_on_its_key(
+                    document, stack._get_att(logical_id, "Arn", where)
+                )
             found.append((document_kind, logical_id, key, document))
     return found, skipped
+
+
+def _key_policy_on_its_key(document: dict[str, Any], key_arn: str) -> dict[str, Any]:
+    """A key policy with its `"Resource": "*"` written as what it means there: the one key the
+    policy is attached to (a key policy governs no other key), so that parliament judges the
+    statements against that key's ARN rather than as grants on every resource."""
+    statements = [
+        {**statement, "Resource": key_arn} if statement.get("Resource") == "*" else statement
+        for statement in _statements(document)
+    ]
+    return {**document, "Statement": statements}
 
 
 def _subjects(finding: Any) -> list[tuple[str | None, str | None]]:

@@ -114,11 +114,12 @@ def _expand(templates: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @cache
 def _expansions() -> dict[str, dict[str, Any]]:
     """Every switch off in turn, and all on, expanded in one run of the translator."""
-    # The parts that are off by default: Edge Manager sync, Greengrass roll-outs (on
-    # only for the targets GreengrassTargets names), Bedrock's on-demand finishing and
-    # its daily price refresh
+    # The parts that are off by default: Edge Manager sync, the edge endpoint, Greengrass
+    # roll-outs (on only for the targets GreengrassTargets names), Bedrock's on-demand
+    # finishing and its daily price refresh
     everything = {
         "EdgeManagerSync": "Enabled",
+        "EdgeEndpoint": "Enabled",
         "GreengrassTargets": "line-3-core,factory-a-*",
         "BedrockOnDemand": "Enabled",
         "BedrockPriceRefresh": "Enabled",

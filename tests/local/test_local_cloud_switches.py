@@ -36,8 +36,14 @@ def test_a_switched_off_workflow_is_absent_locally(switch: str) -> None:
         assert not _functions_of(workflow) & set(cloud.functions)
         for other, (other_workflow, _) in SWITCHES.items():
             if other != switch:
-                # (off by default: Edge Manager sync, Bedrock on demand, the price refresh)
-                off = {"EdgeSyncFunction", "BedrockOnDemandFunction", "BedrockPricesFunction"}
+                # (off by default: Edge Manager sync, the edge endpoint, Bedrock on demand,
+                # the price refresh)
+                off = {
+                    "EdgeSyncFunction",
+                    "EdgeEndpointFunction",
+                    "BedrockOnDemandFunction",
+                    "BedrockPricesFunction",
+                }
                 expected = _functions_of(other_workflow) - off
                 assert expected <= set(cloud.functions), other
         # An upload under its prefix starts nothing

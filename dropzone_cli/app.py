@@ -329,12 +329,32 @@ def _stop(args: argparse.Namespace, clients: ClientFactory | None, printer: Prin
 
 
 def _edge(args: argparse.Namespace, clients: ClientFactory | None, printer: Printer) -> int:
+    from dropzone_cli import edge_devices
     from dropzone_cli.edge import deployments, local_deployments
 
-    state = _local_state(args)
-    if state is not None:
-        return local_deployments(state, printer, fleet=args.fleet, device=args.device)
-    return deployments(args, lambda: _stack(args, clients), printer)
+    if args.edge_command == "deployments":
+        state = _local_state(args)
+        if state is not None:
+            return local_deployments(state, printer, fleet=args.fleet, device=args.device)
+        return deployments(args, lambda: _stack(args, clients), printer)
+    state_dir = _local_state_dir(args)
+    if args.edge_command == "serve":
+        return edge_devices.serve(args, state_dir, printer)
+    stack = lambda: _stack(args, clients)  # noqa: E731 - read only when a stack is named
+    if args.edge_command == "device":
+        return edge_devices.device(args, stack, state_dir, printer)
+    return edge_devices.credentials(args, stack, state_dir, printer)
+
+
+def _local_state_dir(args: argparse.Namespace) -> Path | None:
+    """Where the saved local run is, when --local or --state-dir asks for one."""
+    if not (args.local or args.state_dir):
+        return None
+    if getattr(args, "stack", None):
+        raise CliError("--stack and --local exclude each other")
+    from dropzone_local.state import default_state_dir
+
+    return Path(args.state_dir or default_state_dir(project_root())).resolve()
 
 
 def _dashboard(args: argparse.Namespace, clients: ClientFactory | None, printer: Printer) -> int:

@@ -63,29 +63,6 @@ def _error(error: BaseException, request_id: str) -> dict[str, Any]:
     }
 
 
-def seed(cloud: Any, directory: Path) -> None:
-    """Put a saved run (`dropzone demo --keep`) into `cloud`: its ledger, its admission
-    slots (the daily budget's window among them) and the objects it kept the bodies of,
-    each in the bucket of this cloud that has the same role."""
-    from dropzone_local.state import load
-
-    state = load(directory)
-    dynamodb, s3 = cloud.client("dynamodb"), cloud.client("s3")
-    tables = (("JobsTableName", state.items), ("AdmissionSlotsTableName", state.slot_items))
-    for output, items in tables:
-        if items and output in cloud.template.get("Outputs", {}):
-            for item in items:
-                dynamodb.put_item(TableName=cloud.output(output), Item=item)
-    buckets = {
-        state.outputs[name]: cloud.output(name)
-        for name in ("DropZoneBucketName", "ResultsBucketName")
-        if state.outputs.get(name)
-    }
-    for saved in state.objects:
-        if saved.body is not None and saved.bucket in buckets:
-            s3.put_object(Bucket=buckets[saved.bucket], Key=saved.key, Body=saved.body)
-
-
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     from dropzone_local.cloud import LocalCloud
 
@@ -96,7 +73,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         if function is None:
             return {"setup_error": f"the local cloud has no {spec['logical_id']}"}
         if spec.get("state_dir"):
-            seed(cloud, Path(spec["state_dir"]))
+            from dropzone_local.state import load, seed
+
+            seed(cloud, load(Path(spec["state_dir"])))
         os.environ.update({**function.environment, **spec["overrides"]})
         # moto has no Price List: the stand-in answers the function's own client
         from dropzone.adapters.pricing import price_list_client

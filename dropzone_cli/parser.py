@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dropzone_cli.parser_edge import add_edge
 from dropzone_cli.parser_invoke import add_invoke
 from dropzone_cli.render import FORMATS
 
@@ -256,26 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
 
-    edge = commands.add_parser(
-        "edge", help="edge deployment answers", description="Edge deployment records."
-    )
-    edge_commands = edge.add_subparsers(dest="edge_command", metavar="ACTION", required=True)
-    deployments = edge_commands.add_parser(
-        "deployments",
-        parents=[remote, local],
-        help="what GetDeployments answers a device",
-        description=(
-            "Print the GetDeployments-shaped answer Dropzone gives DEVICE of FLEET. With "
-            "--stack or --region it reads the tables the stack's outputs name, in that "
-            "region, whatever the environment says. Without either, it reads the tables "
-            "named by the environment (JOBS_TABLE, EDGE_DEVICES_TABLE, RESULTS_BUCKET); "
-            "names the environment lacks are taken from the configured stack's outputs. "
-            "With --local, the run `dropzone demo --keep` saved answers. The answer is "
-            "JSON whatever --output says."
-        ),
-    )
-    deployments.add_argument("--fleet", required=True, help="device fleet name")
-    deployments.add_argument("--device", required=True, help="device name")
+    add_edge(commands, remote, local, common)
     _dashboard_command(commands, [common, local])
     completion = commands.add_parser(
         "completion",

@@ -12,6 +12,9 @@ budget --local`: the admission slots table's items (the daily budget's window am
 them), the stack's parameter values, and the local cloud's clock (a run may move it on).
 For `dropzone dashboard --local`: every metric datapoint the run recorded (`metrics`), and
 the stack's dashboards as deployed, their DashboardBody resolved against the local stack.
+For the edge endpoint (`dropzone edge serve --local`, `dropzone edge credentials --local`):
+the edge device records, and once a credential is issued, the credential items and the
+local HMAC key's material (`edge`), which `update_edge` rewrites in place.
 """
 
 from __future__ import annotations
@@ -80,6 +83,9 @@ class LocalState:
     clock: str = ""  # the local cloud's time when it was saved (ISO 8601)
     metrics: list[Datapoint] = field(default_factory=list)
     dashboards: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id → properties
+    device_items: list[dict[str, Any]] = field(default_factory=list)
+    credential_items: list[dict[str, Any]] = field(default_factory=list)
+    edge_key_material: bytes | None = None  # the local HMAC key's, once a credential exists
 
     def jobs(self) -> list[Job]:
         return [job_from_item(item) for item in self.items]
@@ -106,7 +112,7 @@ def save(cloud: LocalCloud, directory: Path | None = None) -> Path:
     for page in cloud.client("dynamodb").get_paginator("scan").paginate(TableName=table):
         items.extend(page.get("Items", []))
     items.sort(key=lambda item: item["job_id"]["S"])
-    outputs = {name: cloud.output(name) for name in cloud.template.get("Outputs", {})}
+    outputs = {name: cloud.deployed_output(name) for name in cloud.template.get("Outputs", {})}
     slot_items: list[dict[str, Any]] = []
     if outputs.get("AdmissionSlotsTableName"):
         for page in (
@@ -125,6 +131,7 @@ def save(cloud: LocalCloud, directory: Path | None = None) -> Path:
         "clock": iso(utcnow()),
         "jobs_table": {"name": table, "items": items},
         "slots_table": {"items": slot_items},
+        "devices_table": {"items": scan_table(cloud, "EdgeDevicesTableName")},
         "status_events": cloud.status_events,
         "metrics": cloud.metrics.to_json(),
         "dashboards": cloud.resources("AWS::CloudWatch::Dashboard"),
@@ -169,7 +176,73 @@ def load(directory: Path | None = None) -> LocalState:
         clock=str(document.get("clock", "")),
         metrics=[Datapoint.from_json(record) for record in document.get("metrics", [])],
         dashboards=dict(document.get("dashboards", {})),
+        device_items=list(document.get("devices_table", {}).get("items", [])),
+        credential_items=list(document.get("edge", {}).get("credential_items", [])),
+        edge_key_material=_key_material(document.get("edge", {}).get("key_material")),
     )
+
+
+def update_edge(
+    directory: Path,
+    *,
+    job_items: list[dict[str, Any]],
+    device_items: list[dict[str, Any]],
+    credential_items: list[dict[str, Any]],
+    key_material: bytes | None,
+) -> None:
+    """Rewrite what the edge endpoint changes (the ledger, the device records, the
+    credentials and the key's material), leaving the rest of the saved run as it was."""
+    path = directory / STATE_FILE
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["jobs_table"]["items"] = sorted(job_items, key=lambda item: item["job_id"]["S"])
+    document["devices_table"] = {"items": device_items}
+    document["edge"] = {
+        "credential_items": credential_items,
+        "key_material": base64.b64encode(key_material).decode("ascii") if key_material else None,
+    }
+    partial = directory / f".{STATE_FILE}.{os.getpid()}.tmp"
+    partial.write_text(json.dumps(document, indent=1, default=str), encoding="utf-8")
+    partial.replace(path)
+
+
+def seed(cloud: LocalCloud, state: LocalState) -> None:
+    """Put a saved run into `cloud`: its ledger, its admission slots (the daily budget's
+    window among them), its edge device records and credentials, and the objects it kept
+    the bodies of, each in the bucket of this cloud that has the same role."""
+    dynamodb, s3 = cloud.client("dynamodb"), cloud.client("s3")
+    tables = (
+        ("JobsTableName", state.items),
+        ("AdmissionSlotsTableName", state.slot_items),
+        ("EdgeDevicesTableName", state.device_items),
+        ("EdgeCredentialsTableName", state.credential_items),
+    )
+    for output, items in tables:
+        table = cloud.deployed_output(output)
+        for item in items if table else []:
+            dynamodb.put_item(TableName=table, Item=item)
+    buckets = {
+        state.outputs[name]: cloud.output(name)
+        for name in _BUCKET_OUTPUTS
+        if state.outputs.get(name)
+    }
+    for saved in state.objects:
+        if saved.body is not None and saved.bucket in buckets:
+            s3.put_object(Bucket=buckets[saved.bucket], Key=saved.key, Body=saved.body)
+
+
+def scan_table(cloud: LocalCloud, output: str) -> list[dict[str, Any]]:
+    """Every item of the table an output names; none when the stack has no such table."""
+    table = cloud.deployed_output(output)
+    if not table:
+        return []
+    items: list[dict[str, Any]] = []
+    for page in cloud.client("dynamodb").get_paginator("scan").paginate(TableName=table):
+        items.extend(page.get("Items", []))
+    return items
+
+
+def _key_material(text: Any) -> bytes | None:
+    return base64.b64decode(text) if isinstance(text, str) and text else None
 
 
 def _listing(cloud: LocalCloud, bucket: str) -> list[dict[str, Any]]:

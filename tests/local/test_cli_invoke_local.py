@@ -43,6 +43,7 @@ CONDITION_PARAMETERS = {
     "ModelPackagingEnabled": [],
     "EdgeDeploymentEnabled": [],
     "EdgeDeploymentEnabledAndEdgeManagerSyncEnabled": ["EdgeManagerSync=Enabled"],
+    "EdgeDeploymentEnabledAndEdgeEndpointEnabled": ["EdgeEndpoint=Enabled"],
     "BedrockBatchEnabledAndOnDemandEnabled": ["BedrockOnDemand=Enabled"],
     "BedrockBatchEnabledAndPriceRefreshEnabled": ["BedrockPriceRefresh=Enabled"],
 }
@@ -124,11 +125,12 @@ def test_a_function_its_condition_leaves_out_is_refused(
     off_by_default = [
         f for f in FUNCTIONS if CONDITION_PARAMETERS.get(TEMPLATE["Resources"][f].get("Condition"))
     ]
-    # created only with BedrockOnDemand=Enabled, BedrockPriceRefresh=Enabled and
-    # EdgeManagerSync=Enabled
+    # created only with BedrockOnDemand=Enabled, BedrockPriceRefresh=Enabled,
+    # EdgeManagerSync=Enabled and EdgeEndpoint=Enabled
     assert off_by_default == [
         "BedrockOnDemandFunction",
         "BedrockPricesFunction",
+        "EdgeEndpointFunction",
         "EdgeSyncFunction",
     ]
     assert main(["invoke", off_by_default[0]]) == 2

@@ -134,6 +134,11 @@ EVERY_COMMAND: dict[str, tuple[list[str], Callable[..., tuple[list[str], Any]]]]
     "jobs summary": (["jobs", "summary"], _local),
     "budget": (["budget"], _local),
     "edge deployments": (["edge", "deployments", "--fleet", "line-3", "--device", "cam-1"], _local),
+    "edge device": (["edge", "device", "--fleet", "line-3", "--device", "cam-1"], _local),
+    "edge credentials": (
+        ["edge", "credentials", "list", "--fleet", "line-3", "--device", "cam-1"],
+        _local,
+    ),
     "dashboard": (["dashboard"], _local),
     "demo": (["demo"], _nothing),
     "invoke": (
@@ -157,7 +162,8 @@ def test_the_command_list_is_every_command() -> None:
     for name, command in commands.items():
         nested = [a for a in command._actions if a.__class__.__name__ == "_SubParsersAction"]
         named |= {f"{name} {sub}" for sub in nested[0].choices} if nested else {name}
-    assert named == {name.removesuffix(" --remote") for name in EVERY_COMMAND}
+    # `edge serve` serves until interrupted: tests/local/test_edge_serve.py reads its JSON
+    assert named == {name.removesuffix(" --remote") for name in EVERY_COMMAND} | {"edge serve"}
 
 
 @pytest.mark.parametrize("name", sorted(EVERY_COMMAND))

@@ -21,7 +21,7 @@ def test_the_enabled_endpoint_has_its_function_table_and_key() -> None:
         assert environment["POWERTOOLS_SERVICE_NAME"] == "edge-endpoint"
         assert environment["RESULTS_BUCKET"] == cloud.results_bucket
         assert environment["EDGE_DEVICES_TABLE"] == cloud.output("EdgeDevicesTableName")
-        assert environment["EDGE_MANAGER_SYNC"] == "Disabled"
+        assert "EDGE_MANAGER_SYNC" not in environment  # it never forwards to Edge Manager
         table = environment["EDGE_CREDENTIALS_TABLE"]
         assert table == cloud.output("EdgeCredentialsTableName")
         described = cloud.client("dynamodb").describe_table(TableName=table)["Table"]

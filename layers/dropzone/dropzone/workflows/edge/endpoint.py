@@ -31,11 +31,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dropzone import aws
 from dropzone.adapters.kms import KeyRefused, Kms
+from dropzone.adapters.s3 import S3
 from dropzone.clock import iso, utcnow
 from dropzone.errors import InvalidInput, TransientError
 from dropzone.models.edge import HEARTBEAT_DETAIL_TYPE, HEARTBEAT_SOURCE
 from dropzone.observability import logger, metrics
-from dropzone.settings import EdgeEndpointSettings
+from dropzone.settings import EdgeEndpointSettings, EdgeSettings
 from dropzone.store.devices import Devices
 from dropzone.store.edge_credentials import DeviceCredential, EdgeCredentials
 from dropzone.store.ledger import Ledger
@@ -98,7 +99,14 @@ class EdgeEndpoint:
                 Devices(settings.edge_devices_table, dynamodb),
                 settings.edge_cache_ttl_seconds,
             ),
-            HeartbeatProcessor.from_env(client),
+            # The endpoint stands in for Edge Manager: it never forwards a heartbeat to it.
+            HeartbeatProcessor(
+                EdgeSettings.from_env(),
+                Ledger.from_settings(settings, dynamodb),
+                Devices(settings.edge_devices_table, dynamodb),
+                S3(client("s3")),
+                edge_manager=None,
+            ),
         )
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:

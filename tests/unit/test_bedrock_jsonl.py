@@ -429,6 +429,12 @@ BAD_INPUTS = [
         id="anthropic-max-tokens-zero",
     ),
     pytest.param(
+        _with_id({**CLAUDE_OK, "messages": [1]}),
+        {"model_id": CLAUDE},
+        Problem("line 1", "modelInput.messages[0] must be an object, got a number"),
+        id="anthropic-message-not-an-object",
+    ),
+    pytest.param(
         _with_id({"prompt": SECRET}),
         {},
         Problem("line 1", "modelInput.inputText is missing; Amazon Titan needs a string"),
@@ -700,6 +706,32 @@ def test_valid_model_inputs_by_family() -> None:
     ]
     for model_id, invocation_type, model_input in cases:
         assert check_model_input(model_id, invocation_type, model_input) is None, model_id
+
+
+@pytest.mark.parametrize(
+    ("model_id", "model_input", "reason"),
+    [
+        (
+            CLAUDE,
+            {**CLAUDE_OK, "messages": [{}, SECRET]},
+            "messages[1] must be an object, got a string",
+        ),
+        (
+            "amazon.nova-lite-v1:0",
+            {"messages": [[{}]]},
+            "messages[0] must be an object, got an array",
+        ),
+        (MISTRAL, {"messages": [None]}, "messages[0] must be an object, got null"),
+    ],
+)
+def test_the_messages_a_family_needs_must_be_objects(
+    model_id: str, model_input: dict[str, Any], reason: str
+) -> None:
+    assert check_model_input(model_id, "InvokeModel", model_input) == f"modelInput.{reason}"
+
+
+def test_a_bad_message_beside_a_good_prompt_is_not_needed() -> None:
+    assert check_model_input(MISTRAL, "InvokeModel", {"prompt": "hi", "messages": [1]}) is None
 
 
 def test_model_ids_are_read_through_profiles_and_arns() -> None:

@@ -57,6 +57,15 @@ def _wrong(path: str, kind: Kind, value: Any) -> str:
     return f"{path} must be {_article(kind)}, got {shown or json_type(value)}"
 
 
+def _item_problem(path: str, value: Any) -> str | None:
+    """The arrays a family needs (messages) hold objects."""
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if not isinstance(item, dict):
+                return f"{path}[{index}] must be an object, got {json_type(item)}"
+    return None
+
+
 def _article(kind: Kind) -> str:
     return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
@@ -72,9 +81,14 @@ class Need:
         return cls(((name, kind),))
 
     def problem(self, model_input: Mapping[str, Any], family: str) -> str | None:
+        items: str | None = None  # an array of the right kind holding something else
         for name, kind in self.options:
-            if name in model_input and _IS[kind](model_input[name]):
-                return None
+            if name in model_input and _IS[kind](value := model_input[name]):
+                items = _item_problem(f"modelInput.{name}", value)
+                if items is None:
+                    return None
+        if items:
+            return items
         if len(self.options) > 1:
             wanted = " or ".join(f"'{name}' ({_article(kind)})" for name, kind in self.options)
             return f"modelInput needs {wanted} for {family}"

@@ -5,34 +5,26 @@ Memory is bounded by the per-job limits (one chunk's lines, the record ids of on
 and the ids and byte sizes of the last records of the part before), never by the size of
 the file.
 
-Pass 1 takes the lines of each chunk together. A fast path checks them with one
-pydantic-core (Rust) validator call per line, which parses, checks UTF-8 and applies the
-record and modelInput checks without building the Python objects it does not need, and
-plans them in bulk. It only ever accepts what the line-by-line checks accept: lines it
-cannot vouch for, and every line of a chunk in which any line fails, go through the
-line-by-line checks, which decide and word the reasons.
+Pass 1 takes the lines of each chunk together. A fast path (dropzone.workflows.bedrock.records:
+msgspec for InvokeModel, pydantic-core for Converse) checks them with one C call per line,
+which parses and applies the record and modelInput checks without building the Python
+objects it does not need, and plans them in bulk; UTF-8 is checked once per chunk. It only
+ever accepts what the line-by-line checks accept: lines it cannot vouch for, and every line
+of a chunk in which any line fails, go through the line-by-line checks, which decide and
+word the reasons.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
-
-from pydantic_core import ValidationError
 
 from dropzone.errors import InvalidInput
 from dropzone.observability import logger
 from dropzone.workflows.bedrock.model_inputs import INVOCATION_TYPES
 from dropzone.workflows.bedrock.plan import BatchLimits, BatchPlan, Part, Planner, ProblemReport
-from dropzone.workflows.bedrock.records import (
-    PARSER_INT_DIGITS,
-    BadRecord,
-    check_record,
-    fast_validator,
-    may_hold_constants,
-)
+from dropzone.workflows.bedrock.records import REFUSED, BadRecord, check_record, fast_path
 
 INVOCATION_TYPE_FIELD = "metadata 'x-amz-meta-invocation-type'"
 
@@ -180,6 +172,7 @@ def _split(chunks: Iterable[bytes], max_size: int, checker: _Checker) -> None:
     number, pending_size = 0, 0
     pending = bytearray()
     for chunk in chunks:
+        start = 0  # where the chunk's complete lines start
         lines = chunk.split(b"\n")
         rest = lines.pop()  # after the chunk's last b"\n": the start of the next line
         whole = len(chunk) - len(rest)  # the size of the lines, each with its b"\n"
@@ -195,9 +188,10 @@ def _split(chunks: Iterable[bytes], max_size: int, checker: _Checker) -> None:
             pending.clear()
             pending_size = 0
             del lines[0]
-            whole -= len(end) + 1
+            start = len(end) + 1
+            whole -= start
         if lines:
-            checker.lines(number + 1, lines, whole, chunk)
+            checker.lines(number + 1, lines, whole, chunk, start)
             number += len(lines)
         if rest:
             pending_size += len(rest)
@@ -234,18 +228,12 @@ class _Checker:
         self._report = report
         self._planner = planner
         self._blank_first, self._blank_count = 0, 0
-        digits = sys.get_int_max_str_digits()
-        # the fast parser must refuse every integer json.loads refuses
-        self._fast = (
-            fast_validator(model_id, invocation_type)
-            if digits == 0 or digits >= PARSER_INT_DIGITS
-            else None
-        )
+        self._fast = fast_path(model_id, invocation_type)
 
-    def lines(self, first: int, lines: list[bytes], size: int, chunk: bytes) -> None:
+    def lines(self, first: int, lines: list[bytes], size: int, chunk: bytes, start: int) -> None:
         """Complete lines numbered from `first`, without their b"\\n" (a b"\\r" kept), of
-        `size` bytes with their b"\\n"; all from `chunk`."""
-        if self._fast is not None and self._fast_lines(first, lines, size, chunk):
+        `size` bytes with their b"\\n": chunk[start:start + size]."""
+        if self._fast is not None and self._fast_lines(first, lines, size, chunk, start):
             return
         max_size = self._max_size
         for number, content in enumerate(lines, first):
@@ -279,17 +267,19 @@ class _Checker:
                 self._report.add(f"line {blank}", "empty line")
             self._blank_first, self._blank_count = 0, 0
 
-    def _fast_lines(self, first: int, lines: list[bytes], size: int, chunk: bytes) -> bool:
+    def _fast_lines(
+        self, first: int, lines: list[bytes], size: int, chunk: bytes, start: int
+    ) -> bool:
         """Plan the lines if every one of them is a good record; False, with nothing done,
         otherwise. A trailing b"\\r" is JSON whitespace, so it changes no verdict."""
-        assert self._fast is not None
-        if may_hold_constants(chunk):
-            return False
-        if size > self._max_size and max(map(len, lines)) + 1 > self._max_size:
+        fast = self._fast
+        assert fast is not None
+        longest = max(map(len, lines)) + 1
+        if longest > self._max_size or fast.unsure(chunk, start, start + size, lines, longest):
             return False
         try:
-            record_ids = list(map(self._fast, lines))
-        except ValidationError:
+            record_ids = list(map(fast.validate, lines))
+        except REFUSED:
             return False
         self._flush_blanks()
         self._planner.add_lines(first, lines, size, record_ids)

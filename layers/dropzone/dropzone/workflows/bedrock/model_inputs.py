@@ -13,10 +13,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from itertools import product
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic_core import CoreSchema, core_schema
+import msgspec
+from pydantic_core import CoreSchema
 
 if TYPE_CHECKING:
     from dropzone.workflows.bedrock.converse_shape import ConverseShape
@@ -181,49 +181,65 @@ def check_model_input(
     raise ValueError(f"unknown invocation type {invocation_type!r}; expected {INVOCATION_TYPES}")
 
 
-# A pydantic-core schema per check, for the fast path of dropzone.workflows.bedrock.records:
-# it parses and checks a line in one call without building the Python objects it does not
-# need. Contract: a schema accepts a modelInput only if check_model_input would return None. It
-# refuses more (an array of items that are not objects, say); the caller then asks
-# check_model_input for the verdict and its reason.
+# The InvokeModel checks as msgspec types, for the fast path of
+# dropzone.workflows.bedrock.records: msgspec parses and checks a line in one call and skips
+# the members no check reads without building them. Contract: a type accepts a modelInput
+# only if check_model_input would return None. It may refuse more (a wrong member beside the
+# option that is right, say); the caller then asks check_model_input for the verdict and its
+# reason.
 
-_ANY_OBJECT = core_schema.typed_dict_schema({}, extra_behavior="ignore", strict=True)
-_KIND_SCHEMAS: dict[Kind, CoreSchema] = {
-    "string": core_schema.str_schema(strict=True),
-    "positive integer": core_schema.int_schema(strict=True, gt=0),
-    "non-empty array": core_schema.list_schema(_ANY_OBJECT, min_length=1, strict=True),
-    "array": core_schema.list_schema(_ANY_OBJECT, strict=True),
-    "object": _ANY_OBJECT,
+
+class AnyObject(msgspec.Struct):
+    """Any JSON object; its members are skipped."""
+
+
+_KIND_TYPES: dict[Kind, Any] = {
+    "string": str,
+    "positive integer": Annotated[int, msgspec.Meta(gt=0)],
+    "non-empty array": Annotated[list[AnyObject], msgspec.Meta(min_length=1)],
+    "array": list[AnyObject],
+    "object": AnyObject,
 }
 
 
-def _object_schema(required: Mapping[str, Kind]) -> CoreSchema:
-    fields = {
-        name: core_schema.typed_dict_field(_KIND_SCHEMAS[kind]) for name, kind in required.items()
-    }
-    return core_schema.typed_dict_schema(fields, extra_behavior="ignore", strict=True)
+def model_input_type(model_id: str) -> type[msgspec.Struct]:
+    """The msgspec type of an InvokeModel modelInput for this model."""
+    family = family_of(model_id)
+    return _family_type(family) if family else AnyObject
 
 
-def _family_schema(family: ModelFamily | None) -> CoreSchema | None:
-    if family is None:
-        return _ANY_OBJECT
-    choices: list[CoreSchema] = []
-    for combination in product(*(need.options for need in family.needs)):
-        required = dict(combination)
-        if all(required[name] == kind for name, kind in combination):
-            choices.append(_object_schema(required))
-    if len(choices) > 1:
-        return core_schema.union_schema([*choices])
-    return choices[0] if choices else None
+@cache
+def _family_type(family: ModelFamily) -> type[msgspec.Struct]:
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    choices: list[tuple[str, ...]] = []  # needs met by any one of their options
+    for need in family.needs:
+        if len(need.options) == 1:
+            name, kind = need.options[0]
+            fields.append((name, _KIND_TYPES[kind]))
+            continue
+        fields += [
+            (name, _KIND_TYPES[kind] | msgspec.UnsetType, msgspec.UNSET)
+            for name, kind in need.options
+        ]
+        choices.append(tuple(name for name, _ in need.options))
+
+    def __post_init__(self: msgspec.Struct) -> None:  # msgspec calls it after decoding
+        for names in choices:
+            if all(getattr(self, name) is msgspec.UNSET for name in names):
+                raise ValueError(f"sets none of {', '.join(names)}")
+
+    namespace = {"__post_init__": __post_init__} if choices else {}
+    return msgspec.defstruct("ModelInput", fields, kw_only=True, namespace=namespace)
 
 
 def model_input_schema(model_id: str, invocation_type: str) -> CoreSchema | None:
-    """A schema that accepts a JSON modelInput only when check_model_input would accept it
-    (it may refuse more, never less), or None when the checks cannot be put as one."""
+    """For Converse, a pydantic-core schema that accepts a JSON modelInput only when
+    check_model_input would accept it (it may refuse more, never less), or None when the
+    checks cannot be put as one. None for InvokeModel: its fast path is model_input_type."""
     if invocation_type == "Converse":
         return _converse().schema()
     if invocation_type == "InvokeModel":
-        return _family_schema(family_of(model_id))
+        return None
     raise ValueError(f"unknown invocation type {invocation_type!r}; expected {INVOCATION_TYPES}")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,6 +103,8 @@ def serve(args: argparse.Namespace, state_dir: Path | None, printer: Printer) ->
         print(f"serving the edge endpoint at {url}; Ctrl-C stops it", file=sys.stderr)
         sys.stdout.flush()
 
+    # Requests that emit no metric (refusals) would each warn of it on standard error.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     edge = _local_edge(state_dir)
     with edge.running():
         try:
@@ -123,7 +126,7 @@ def _issuer(
         edge = _local_edge(state_dir)
         with edge.running():
             yield edge.issuer()
-            edge.keep()
+            edge.keep_credentials()
         return
     from dropzone.adapters.kms import Kms
     from dropzone.store.edge_credentials import EdgeCredentials

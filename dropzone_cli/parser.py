@@ -257,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
 
-    add_edge(commands, remote, local, common)
+    add_edge(commands, remote, local)
     _dashboard_command(commands, [common, local])
     completion = commands.add_parser(
         "completion",

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 
+from dropzone_cli.render import FORMATS
+
 
 def add_edge(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     remote: argparse.ArgumentParser,
     local: argparse.ArgumentParser,
-    common: argparse.ArgumentParser,
 ) -> None:
     edge = commands.add_parser(
         "edge",
@@ -50,7 +51,8 @@ def add_edge(
         "credentials",
         help="device credentials for the edge endpoint: create, list, revoke",
         description=(
-            "Credentials a device signs its sagemaker-edge requests with, one device each. "
+            "Credentials a device signs its sagemaker-edge requests with, one device each "
+            "(JSON, whatever --output says). "
             "The secret key is shown once, when created: Dropzone keeps only the access key "
             "id and derives the secret under the stack's KMS HMAC key. Needs the stack's "
             "EdgeEndpoint=Enabled (locally, --local switches it on)."
@@ -90,7 +92,7 @@ def add_edge(
 
     serve = actions.add_parser(
         "serve",
-        parents=[common, local],
+        parents=[local],
         help="serve the Edge Manager-compatible endpoint on localhost (--local)",
         description=(
             "Run the edge endpoint's own handler over HTTP on localhost, answering from the "
@@ -106,6 +108,15 @@ def add_edge(
     )
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--output",
+        choices=FORMATS,
+        default="table",
+        help="json: the URL and region as one JSON line; otherwise the URL (default: table)",
+    )
+    serve.add_argument(
+        "--json", dest="output", action="store_const", const="json", help="--output json"
     )
 
 

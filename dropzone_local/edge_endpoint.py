@@ -28,7 +28,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dropzone_local.state import LocalState, StateError, load, scan_table, seed, update_edge
+from dropzone_local.state import (
+    STATE_FILE,
+    LocalState,
+    StateError,
+    load,
+    scan_table,
+    seed,
+    update_edge,
+)
 
 if TYPE_CHECKING:
     from dropzone.workflows.edge.credentials import CredentialIssuer
@@ -53,6 +61,7 @@ class LocalEdge:
         parameters["EdgeEndpoint"] = "Enabled"
         self._parameters = parameters
         self.cloud: LocalCloud | None = None
+        self._seen = self._stamp()  # the state file as this cloud last read or wrote it
 
     @contextmanager
     def running(self) -> Iterator[LocalCloud]:
@@ -70,6 +79,7 @@ class LocalEdge:
             if not self.state.device_items:
                 _register_from_ledger(cloud, self.state)
             self._key_material(cloud)
+            self._seen = self._stamp()
             try:
                 yield cloud
             finally:
@@ -86,16 +96,42 @@ class LocalEdge:
             SecretKeys(Kms(cloud.client("kms")), cloud.output("EdgeCredentialsKeyArn")),
         )
 
-    def keep(self) -> None:
-        """Write what requests changed back to the state file."""
+    def keep_requests(self) -> None:
+        """Write what requests change (the ledger and the device records) back to the
+        state file, leaving its credentials to the commands that manage them."""
         cloud = self._cloud()
         update_edge(
             self.directory,
             job_items=scan_table(cloud, "JobsTableName"),
             device_items=scan_table(cloud, "EdgeDevicesTableName"),
-            credential_items=scan_table(cloud, "EdgeCredentialsTableName"),
-            key_material=self.state.edge_key_material,
         )
+        self._seen = self._stamp()
+
+    def keep_credentials(self) -> None:
+        """Write the credentials back to the state file, and nothing else."""
+        update_edge(
+            self.directory, credential_items=scan_table(self._cloud(), "EdgeCredentialsTableName")
+        )
+        self._seen = self._stamp()
+
+    def refresh_credentials(self) -> None:
+        """Take up credentials another command issued or revoked since this cloud read
+        them: the state file is their one record while the endpoint runs."""
+        stamp = self._stamp()
+        if stamp == self._seen:
+            return
+        cloud = self._cloud()
+        table = cloud.output("EdgeCredentialsTableName")
+        dynamodb = cloud.client("dynamodb")
+        for item in scan_table(cloud, "EdgeCredentialsTableName"):
+            dynamodb.delete_item(TableName=table, Key={"access_key_id": item["access_key_id"]})
+        for item in load(self.directory).credential_items:
+            dynamodb.put_item(TableName=table, Item=item)
+        self._seen = stamp
+
+    def _stamp(self) -> tuple[int, int]:
+        status = (self.directory / STATE_FILE).stat()
+        return (status.st_mtime_ns, status.st_size)
 
     def answer(self, event: dict[str, Any]) -> dict[str, Any]:
         response: dict[str, Any] = self._cloud().invoke(FUNCTION, event)
@@ -107,7 +143,8 @@ class LocalEdge:
         return self.cloud
 
     def _key_material(self, cloud: LocalCloud) -> None:
-        """The saved material, or the material moto drew, which is kept from now on."""
+        """The saved material; else the material moto drew, saved at once, so that every
+        command from now on (a server running meanwhile too) derives the same secrets."""
         from moto.kms.models import kms_backends
 
         from dropzone_local.provision import ACCOUNT
@@ -116,6 +153,7 @@ class LocalEdge:
         key = kms_backends[ACCOUNT][cloud.region].keys[key_id]
         if self.state.edge_key_material is None:
             self.state.edge_key_material = bytes(key.key_material)
+            update_edge(self.directory, key_material=self.state.edge_key_material)
         else:
             key.key_material = self.state.edge_key_material
 
@@ -214,6 +252,12 @@ def serve(
         def do_PUT(self) -> None:
             self._answer()
 
+        def do_PATCH(self) -> None:
+            self._answer()
+
+        def do_DELETE(self) -> None:
+            self._answer()
+
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_REQUEST_BYTES:
@@ -225,9 +269,10 @@ def serve(
             )
             with one_at_a_time:
                 try:
+                    edge.refresh_credentials()
                     response = edge.answer(event)
                     if self.command == "POST" and self.path == "/SendHeartbeat":
-                        edge.keep()  # answered only once kept, as a table write would be
+                        edge.keep_requests()  # answered once kept, as a table write would be
                 except Exception as error:  # the client gets a 500, standard error the reason
                     print(f"the local edge endpoint failed: {error!r}", file=sys.stderr)
                     response = failure(event)

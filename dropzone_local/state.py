@@ -185,21 +185,24 @@ def load(directory: Path | None = None) -> LocalState:
 def update_edge(
     directory: Path,
     *,
-    job_items: list[dict[str, Any]],
-    device_items: list[dict[str, Any]],
-    credential_items: list[dict[str, Any]],
-    key_material: bytes | None,
+    job_items: list[dict[str, Any]] | None = None,
+    device_items: list[dict[str, Any]] | None = None,
+    credential_items: list[dict[str, Any]] | None = None,
+    key_material: bytes | None = None,
 ) -> None:
-    """Rewrite what the edge endpoint changes (the ledger, the device records, the
-    credentials and the key's material), leaving the rest of the saved run as it was."""
+    """Rewrite the sections given (the ledger, the device records, the credentials, the
+    local HMAC key's material), leaving the rest of the saved run as it was."""
     path = directory / STATE_FILE
     document = json.loads(path.read_text(encoding="utf-8"))
-    document["jobs_table"]["items"] = sorted(job_items, key=lambda item: item["job_id"]["S"])
-    document["devices_table"] = {"items": device_items}
-    document["edge"] = {
-        "credential_items": credential_items,
-        "key_material": base64.b64encode(key_material).decode("ascii") if key_material else None,
-    }
+    if job_items is not None:
+        document["jobs_table"]["items"] = sorted(job_items, key=lambda item: item["job_id"]["S"])
+    if device_items is not None:
+        document["devices_table"] = {"items": device_items}
+    edge = document.setdefault("edge", {})
+    if credential_items is not None:
+        edge["credential_items"] = credential_items
+    if key_material is not None:
+        edge["key_material"] = base64.b64encode(key_material).decode("ascii")
     partial = directory / f".{STATE_FILE}.{os.getpid()}.tmp"
     partial.write_text(json.dumps(document, indent=1, default=str), encoding="utf-8")
     partial.replace(path)

@@ -332,3 +332,26 @@ def test_a_credential_needs_dataplane_names(w: EndpointWorld) -> None:
     with pytest.raises(InvalidInput) as raised:
         w.issuer().issue("line cameras", "camera-01")
     assert raised.value.problems[0].field == "DeviceFleetName"
+
+
+def test_a_refusal_is_logged_with_the_access_key_id_the_request_names(
+    w: EndpointWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dropzone.observability import logger
+
+    issued = w.issuer().issue(FLEET, "camera-77")
+    client = w.client(issued)
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        with pytest.raises(ClientError):
+            client.send_heartbeat(**heartbeat_detail("camera-77"))  # no record names it
+        with pytest.raises(ClientError):
+            client.get_deployments(DeviceName="camera-01", DeviceFleetName=FLEET)  # not its own
+    refusals = [
+        (record.code, record.access_key_id)  # type: ignore[attr-defined]
+        for record in caplog.records
+        if hasattr(record, "access_key_id")
+    ]
+    assert refusals == [
+        ("ValidationException", issued.credential.access_key_id),
+        ("AccessDeniedException", issued.credential.access_key_id),
+    ]

@@ -13,6 +13,8 @@ import select
 import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -225,3 +227,65 @@ def test_errors_are_parsed_by_botocore(
         state.rmdir()
         shutil.move(kept, state)
     assert internal.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+
+
+def test_credentials_changed_while_it_serves_hold_from_the_next_request(
+    saved: Path, endpoint: str
+) -> None:
+    issued = _run(
+        "edge",
+        "credentials",
+        "create",
+        "--state-dir",
+        str(saved),
+        "--fleet",
+        FLEET,
+        "--device",
+        "cam-2",
+    )
+    client = _client(endpoint, issued)
+    answer = client.get_device_registration(DeviceName="cam-2", DeviceFleetName=FLEET)
+    assert answer["DeviceRegistration"] == "REGISTERED"
+    _run("edge", "credentials", "revoke", "--state-dir", str(saved), issued["AccessKeyId"])
+    with pytest.raises(ClientError) as refused:
+        client.get_device_registration(DeviceName="cam-2", DeviceFleetName=FLEET)
+    assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    # What the server writes back after a heartbeat leaves the revocation as it is.
+    other = _client(
+        endpoint,
+        _run(
+            "edge",
+            "credentials",
+            "create",
+            "--state-dir",
+            str(saved),
+            "--fleet",
+            FLEET,
+            "--device",
+            "cam-1",
+        ),
+    )
+    other.send_heartbeat(AgentVersion="1.4", DeviceName="cam-1", DeviceFleetName=FLEET)
+    listed = _run(
+        "edge",
+        "credentials",
+        "list",
+        "--state-dir",
+        str(saved),
+        "--fleet",
+        FLEET,
+        "--device",
+        "cam-2",
+    )
+    assert [c["Status"] for c in listed["Credentials"]] == ["REVOKED"]
+
+
+def test_any_other_method_or_path_is_not_an_operation(endpoint: str) -> None:
+    for method, path in (("DELETE", "/GetDeployments"), ("POST", "/ListDevices")):
+        request = urllib.request.Request(  # noqa: S310 - the local server, over http
+            f"{endpoint}{path}", data=b"{}", method=method
+        )
+        with pytest.raises(urllib.error.HTTPError) as answered:
+            urllib.request.urlopen(request)  # noqa: S310 - the local server's http URL
+        assert answered.value.code == 404
+        assert answered.value.headers["x-amzn-ErrorType"] == "UnknownOperationException"

@@ -13,9 +13,9 @@ Each request, in order:
    time the endpoint received it).
 
 A request refused at 2 or 3 is counted in `EdgeEndpointRequestsDenied`, which an alarm
-watches; logs name the operation, the code and the access key id, never the body or the
-signature. Where a service Dropzone depends on fails, the answer is 500
-InternalServiceException, which clients retry.
+watches. Every refusal is logged with the operation, the code and the access key id the
+request names, never the body or the signature. Where a service Dropzone depends on
+fails, the answer is 500 InternalServiceException, which clients retry.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from dropzone.workflows.edge.endpoint_protocol import (
     VALIDATION,
     EndpointError,
     body_object,
+    claimed_access_key_id,
     error_response,
     json_response,
     operation_of,
@@ -112,13 +113,14 @@ class EdgeEndpoint:
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         context = event.get("requestContext")
         request_id = str((context or {}).get("requestId") or uuid.uuid4())
-        operation = "-"
+        operation, claimed = "-", ""
         try:
             request = request_from_event(event)
+            claimed = claimed_access_key_id(request)
             operation = operation_of(request)
             answer = self._answer(operation, request, request_id)
         except EndpointError as error:
-            self._refused(operation, error, request_id)
+            self._refused(operation, error, request_id, claimed)
             return error_response(error, request_id)
         except (TransientError, KeyRefused, ClientError, BotoCoreError) as error:
             logger.error(  # the error's own words name the service and the call
@@ -164,7 +166,7 @@ class EdgeEndpoint:
         key_id = authorization.access_key_id
         credential = self.credentials.get(key_id) if looks_like_access_key_id(key_id) else None
         if credential is None or not credential.active:
-            raise EndpointError(UNRECOGNIZED, _NOT_A_CREDENTIAL, 403, caller=key_id[:20])
+            raise EndpointError(UNRECOGNIZED, _NOT_A_CREDENTIAL, 403)
         secret = self.secrets.secret_for(key_id)
         try:
             verify(
@@ -176,9 +178,7 @@ class EdgeEndpoint:
                 now=self.clock(),
             )
         except SignatureRejected as rejected:
-            raise EndpointError(
-                rejected.code, rejected.message, rejected.status, caller=key_id
-            ) from rejected
+            raise EndpointError(rejected.code, rejected.message, rejected.status) from rejected
         return credential
 
     @staticmethod
@@ -195,7 +195,6 @@ class EdgeEndpoint:
                 f"{credential.device!r} of fleet {credential.fleet!r}; it may not "
                 f"{_VERBS[operation]} device {device[:63]!r} of fleet {fleet[:63]!r}.",
                 403,
-                caller=credential.access_key_id,
             )
 
     def _heartbeat(self, body: dict[str, Any], request_id: str) -> dict[str, Any]:
@@ -223,11 +222,11 @@ class EdgeEndpoint:
             )
         return {}
 
-    def _refused(self, operation: str, error: EndpointError, request_id: str) -> None:
+    def _refused(self, operation: str, error: EndpointError, request_id: str, claimed: str) -> None:
         extra = {
             "operation": operation,
             "code": error.code,
-            "access_key_id": error.caller,
+            "access_key_id": claimed,  # as the request names it, whether or not it verified
             "request_id": request_id,
         }
         if error.refused_caller:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,12 +43,11 @@ class EndpointError(Exception):
     """An answer other than 200: an AWS error code, an HTTP status and a message safe to
     show the caller."""
 
-    def __init__(self, code: str, message: str, status: int, *, caller: str = "") -> None:
+    def __init__(self, code: str, message: str, status: int) -> None:
         super().__init__(message)
         self.code = code
         self.message = message[:MAX_MESSAGE_CHARS]
         self.status = status
-        self.caller = caller  # the access key id that signed the request, once known
 
     @property
     def refused_caller(self) -> bool:
@@ -79,6 +79,16 @@ def request_from_event(event: Mapping[str, Any]) -> HttpRequest:
         headers=headers,
         body=body,
     )
+
+
+_CLAIMED_KEY = re.compile(r"Credential=([A-Za-z0-9]{1,128})/")
+
+
+def claimed_access_key_id(request: HttpRequest) -> str:
+    """The access key id the Authorization header names, verified or not ("" if none):
+    what a log line may say about who a refused request claimed to be."""
+    found = _CLAIMED_KEY.search(request.headers.get("authorization", ""))
+    return found.group(1)[:20] if found else ""
 
 
 def operation_of(request: HttpRequest) -> str:

@@ -72,22 +72,25 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+def _create(saved: Path, device: str) -> dict[str, str]:
+    """`dropzone edge credentials create --local` for one device of the fleet."""
+    created: dict[str, str] = _run(
+        "edge",
+        "credentials",
+        "create",
+        "--state-dir",
+        str(saved),
+        "--fleet",
+        FLEET,
+        "--device",
+        device,
+    )
+    return created
+
+
 @pytest.fixture(scope="module")
 def credentials(saved: Path) -> dict[str, dict[str, str]]:
-    return {
-        device: _run(
-            "edge",
-            "credentials",
-            "create",
-            "--state-dir",
-            str(saved),
-            "--fleet",
-            FLEET,
-            "--device",
-            device,
-        )
-        for device in ("cam-1", "cam-9")
-    }
+    return {device: _create(saved, device) for device in ("cam-1", "cam-9")}
 
 
 @pytest.fixture(scope="module")
@@ -232,17 +235,7 @@ def test_errors_are_parsed_by_botocore(
 def test_credentials_changed_while_it_serves_hold_from_the_next_request(
     saved: Path, endpoint: str
 ) -> None:
-    issued = _run(
-        "edge",
-        "credentials",
-        "create",
-        "--state-dir",
-        str(saved),
-        "--fleet",
-        FLEET,
-        "--device",
-        "cam-2",
-    )
+    issued = _create(saved, "cam-2")
     client = _client(endpoint, issued)
     answer = client.get_device_registration(DeviceName="cam-2", DeviceFleetName=FLEET)
     assert answer["DeviceRegistration"] == "REGISTERED"
@@ -253,17 +246,7 @@ def test_credentials_changed_while_it_serves_hold_from_the_next_request(
     # What the server writes back after a heartbeat leaves the revocation as it is.
     other = _client(
         endpoint,
-        _run(
-            "edge",
-            "credentials",
-            "create",
-            "--state-dir",
-            str(saved),
-            "--fleet",
-            FLEET,
-            "--device",
-            "cam-1",
-        ),
+        _create(saved, "cam-1"),
     )
     other.send_heartbeat(AgentVersion="1.4", DeviceName="cam-1", DeviceFleetName=FLEET)
     listed = _run(

@@ -55,10 +55,11 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import cold
 import lambda_env
 from lambda_env import FUNCTIONS, ROOT, Function
 
-COLD_TARGET = 1.10
+COLD_TARGET = 1.30
 WARM_TARGET_MS = 0.5
 JSONL_TARGET = 2.2
 RSS_TARGET_MB = 100
@@ -72,56 +73,13 @@ RETRY_CONFIG = {  # dropzone.aws.RETRY_CONFIG, literally
 T0_MARKER = "--- dropzone-bench t0 ---"
 FOLD = 0.85
 
-# Every cold child: layer-only import guard, the runtime bootstrap's own imports, then t0.
+# Every cold child: layer-only import guard, the runtime bootstrap's own imports; then
+# cold.CHILD_SOURCE installs the replay and starts the clock.
 _PREAMBLE = (
     lambda_env.GUARD_SOURCE
     + "\n".join(f"import {name}" for name in lambda_env.RUNTIME_PREIMPORTS)
-    + f"""
-import sys, time
-if "importtime" in sys._xoptions:
-    sys.stderr.write({T0_MARKER!r} + "\\n")
-t0, c0 = time.perf_counter(), time.process_time()
-"""
+    + "\n"
 )
-
-FUNCTION_CHILD = """
-spec = importlib.util.spec_from_file_location({module!r}, {path!r})
-module = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = module
-spec.loader.exec_module(module)
-t1 = time.perf_counter()
-collaborator = module.{factory}()
-t2, c2 = time.perf_counter(), time.process_time()
-
-def clients(root):
-    found, seen, stack = set(), set(), [root]
-    while stack:
-        obj = stack.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        model = getattr(getattr(obj, "meta", None), "service_model", None)
-        if model is not None:
-            found.add(model.service_name)
-        elif isinstance(getattr(obj, "__dict__", None), dict):
-            stack.extend(vars(obj).values())
-    return sorted(found)
-
-print(json.dumps({{"total": t2 - t0, "import": t1 - t0, "build": t2 - t1, "cpu": c2 - c0,
-                  "clients": clients(collaborator)}}))
-"""
-
-BASELINE_CHILD = """
-import boto3
-from botocore.config import Config
-config = Config(**{config!r})
-t1 = time.perf_counter()
-made = [boto3.client(name, config=config) for name in {clients!r}]
-t2, c2 = time.perf_counter(), time.process_time()
-print(json.dumps({{"total": t2 - t0, "import": t1 - t0, "build": t2 - t1, "cpu": c2 - c0,
-                  "clients": sorted(c.meta.service_model.service_name for c in made)}}))
-"""
-
 
 # -- plumbing --------------------------------------------------------------------------------
 
@@ -151,14 +109,29 @@ def last_json(stdout: str) -> Any:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def function_script(function: Function) -> str:
-    return _PREAMBLE + FUNCTION_CHILD.format(
-        module=function.module, path=str(function.path), factory=function.factory
+def cold_script(recording: dict[str, Any], side: str) -> str:
+    return _PREAMBLE + cold.child_source(recording, side, RETRY_CONFIG, T0_MARKER)
+
+
+def cold_env(recording: dict[str, Any], tracing: str) -> dict[str, str]:
+    """Lambda's environment for the recorded function: its reserved runtime variables and
+    the template's variables as the recording resolved them."""
+    variables = recording["environment"]
+    function = Function(
+        recording["function"],
+        "",
+        variables.get("POWERTOOLS_SERVICE_NAME", ""),
+        recording["logical_id"],
+        variables,
     )
+    return lambda_env.lambda_env(function, tracing=tracing, invoke=True)
 
 
-def baseline_script(clients: tuple[str, ...]) -> str:
-    return _PREAMBLE + BASELINE_CHILD.format(config=RETRY_CONFIG, clients=list(clients))
+def result_json(stdout: str) -> Any:
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(cold.RESULT_MARKER):
+            return json.loads(line[len(cold.RESULT_MARKER) :])
+    raise BenchError(f"no result line in the child's output:\n{stdout[-2000:]}")
 
 
 def ms(seconds: float) -> str:
@@ -206,46 +179,53 @@ def wrap(text: str, indent: str = "  ", width: int = 96) -> str:
 # -- 1. cold init ----------------------------------------------------------------------------
 
 
-def cold_init(functions: list[Function], runs: int, tracing: str) -> list[dict[str, Any]]:
-    envs = {f.name: lambda_env.lambda_env(f, tracing=tracing) for f in functions}
-    # untimed first runs: compile .pyc, warm the page cache, learn which clients each builds
-    clients: dict[str, tuple[str, ...]] = {}
-    for function in functions:
-        found = last_json(run_child(["-c", function_script(function)], envs[function.name])[0])
-        clients[function.name] = tuple(found["clients"])
-        run_child(["-c", baseline_script(clients[function.name])], envs[function.name])
+def record(name: str) -> dict[str, Any]:
+    """One untimed `dropzone invoke`-like run of the function on LocalCloud (cold.py)."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    stdout, _ = run_child([str(ROOT / "benchmarks" / "cold.py"), "record", name], env)
+    recording: dict[str, Any] = last_json(stdout)
+    return recording
+
+
+def cold_init(names: list[str], runs: int, tracing: str) -> list[dict[str, Any]]:
+    recordings = {name: record(name) for name in names}
+    envs = {name: cold_env(recordings[name], tracing) for name in names}
+    scripts = {
+        name: {side: cold_script(recordings[name], side) for side in ("function", "baseline")}
+        for name in names
+    }
+    for name in names:  # untimed first runs: compile .pyc, warm the page cache, check replay
+        for side in ("function", "baseline"):
+            result_json(run_child(["-c", scripts[name][side]], envs[name])[0])
 
     samples: dict[str, dict[str, list[dict[str, float]]]] = {
-        f.name: {"function": [], "baseline": []} for f in functions
+        name: {"function": [], "baseline": []} for name in names
     }
     for run in range(runs):
-        for function in functions:
-            env = envs[function.name]
-            pair = [
-                ("function", function_script(function)),
-                ("baseline", baseline_script(clients[function.name])),
-            ]
+        for name in names:
+            sides = ["function", "baseline"]
             if run % 2:  # A B, then B A: neither side always runs right after the other
-                pair.reverse()
-            for side, script in pair:
-                samples[function.name][side].append(last_json(run_child(["-c", script], env)[0]))
+                sides.reverse()
+            for side in sides:
+                stdout, _ = run_child(["-c", scripts[name][side]], envs[name])
+                samples[name][side].append(result_json(stdout))
 
     results = []
-    for function in functions:
-        fn = samples[function.name]["function"]
-        base = samples[function.name]["baseline"]
+    for name in names:
+        fn = samples[name]["function"]
+        base = samples[name]["baseline"]
         fn_total = [s["total"] for s in fn]
         base_total = [s["total"] for s in base]
         results.append(
             {
-                "function": function,
-                "clients": clients[function.name],
+                "name": name,
+                "recording": recordings[name],
                 "fn_total": fn_total,
-                "fn_import": statistics.median(s["import"] for s in fn),
-                "fn_build": statistics.median(s["build"] for s in fn),
+                "fn_init": statistics.median(s["init"] for s in fn),
+                "fn_event": statistics.median(s["event"] for s in fn),
                 "base_total": base_total,
-                "base_import": statistics.median(s["import"] for s in base),
-                "base_build": statistics.median(s["build"] for s in base),
+                "base_init": statistics.median(s["init"] for s in base),
+                "base_event": statistics.median(s["event"] for s in base),
                 "ratio": statistics.median(fn_total) / statistics.median(base_total),
                 "cpu_ratio": statistics.median(s["cpu"] for s in fn)
                 / statistics.median(s["cpu"] for s in base),
@@ -259,11 +239,12 @@ def print_cold(results: list[dict[str, Any]], runs: int) -> None:
     for r in results:
         rows.append(
             [
-                r["function"].name,
+                r["name"],
                 f"{ms(statistics.median(r['fn_total']))} {spread(r['fn_total'])}",
-                f"{ms(r['fn_import'])} + {ms(r['fn_build'])}",
+                f"{ms(r['fn_init'])} + {ms(r['fn_event'])}",
                 f"{ms(statistics.median(r['base_total']))} {spread(r['base_total'])}",
-                f"{ms(r['base_import'])} + {ms(r['base_build'])}",
+                f"{ms(r['base_init'])} + {ms(r['base_event'])}",
+                str(len(r["recording"]["calls"])),
                 f"{r['ratio']:.2f}x",
                 f"{r['cpu_ratio']:.2f}x",
                 verdict(r["ratio"] <= COLD_TARGET),
@@ -274,34 +255,28 @@ def print_cold(results: list[dict[str, Any]], runs: int) -> None:
             [
                 "function",
                 "function ms",
-                "import + build",
+                "init + event",
                 "baseline ms",
-                "import + clients",
+                "clients + calls",
+                "calls",
                 "ratio",
                 "cpu ratio",
                 f"<= {COLD_TARGET:.2f}x",
             ],
             rows,
-            right={1, 2, 3, 4, 5, 6},
+            right={1, 2, 3, 4, 5, 6, 7},
         )
     )
-    built = "; ".join(f"{r['function'].name} {' + '.join(r['clients'])}" for r in results)
+    built = "; ".join(f"{r['name']} {' + '.join(r['recording']['clients'])}" for r in results)
     print(
         wrap(
             f"Medians of N={runs} fresh interpreters per side; ± = half the interquartile range; "
-            "import + build = the medians of the two phases. boto3 clients (both sides): "
-            f"{built}. PASS/MISS uses the wall-clock ratio; 'cpu ratio' is the same from "
-            "process CPU time, which other tenants' load barely moves: when the two disagree, "
-            "the machine was busy."
+            "init + event (clients + calls) = the medians of the two phases. boto3 clients "
+            f"(both sides): {built}. PASS/MISS uses the wall-clock ratio; 'cpu ratio' is the "
+            "same from process CPU time, which other tenants' load barely moves: when the two "
+            "disagree, the machine was busy."
         )
     )
-    for r in results:
-        expected = tuple(sorted(r["function"].expected_clients))
-        if tuple(r["clients"]) != expected:
-            print(
-                f"  NOTE {r['function'].name} built clients {r['clients']}, "
-                f"expected {list(expected)}: the baseline uses what it actually built."
-            )
 
 
 _IMPORTTIME = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
@@ -319,16 +294,16 @@ def importtime(argv: list[str], env: dict[str, str]) -> list[tuple[str, int, int
     return entries
 
 
-def import_profile(function: Function, clients: tuple[str, ...], tracing: str) -> dict[str, Any]:
+def import_profile(recording: dict[str, Any], tracing: str) -> dict[str, Any]:
     """Import costs of the function child beyond what its baseline child imports.
 
     `extra` of a module = its own self time unless the baseline imports it too, plus the
     `extra` of everything it imported: cumulative time with boto3, botocore and the rest of
     the SDK's dependency tree (urllib3, dateutil, jmespath, ...) taken out, wherever in the
     tree they happened to be imported first."""
-    env = lambda_env.lambda_env(function, tracing=tracing)
-    baseline = {name for name, *_ in importtime(["-c", baseline_script(clients)], env)}
-    entries = importtime(["-c", function_script(function)], env)
+    env = cold_env(recording, tracing)
+    baseline = {name for name, *_ in importtime(["-c", cold_script(recording, "baseline")], env)}
+    entries = importtime(["-c", cold_script(recording, "function")], env)
     rows: list[dict[str, Any]] = []
     pending: list[dict[str, Any]] = []  # rows still waiting for the module that imported them
     for name, self_us, cumulative_us, depth in entries:
@@ -351,7 +326,7 @@ def import_profile(function: Function, clients: tuple[str, ...], tracing: str) -
         rows.append(row)
     for row in reversed(rows):  # importers come after what they import: walk top-down
         parent = row["parent"]
-        row["importer"] = parent["name"] if parent else f"app.py / {function.factory}()"
+        row["importer"] = parent["name"] if parent else "app.py / first event"
         row["root"] = parent["root"] if parent else row["name"]
     by_package: dict[str, int] = defaultdict(int)
     for row in rows:
@@ -360,12 +335,12 @@ def import_profile(function: Function, clients: tuple[str, ...], tracing: str) -
     return {"rows": rows, "by_package": by_package}
 
 
-def print_import_profile(function: Function, profile: dict[str, Any], top: int = 10) -> None:
+def print_import_profile(name: str, profile: dict[str, Any], top: int = 10) -> None:
     rows = profile["rows"]
     total = sum(row["self"] for row in rows)
     extra = sum(row["self"] for row in rows if not row["in_baseline"])
     print(
-        f"\n  {function.name}: {total / 1000:.0f} ms of imports after t0, of which "
+        f"\n  {name}: {total / 1000:.0f} ms of imports after t0, of which "
         f"{extra / 1000:.0f} ms in {sum(not row['in_baseline'] for row in rows)} modules "
         "the baseline never imports"
     )
@@ -758,11 +733,13 @@ def main() -> int:
     parser.add_argument(
         "--functions",
         nargs="+",
-        choices=[f.name for f in FUNCTIONS],
-        default=[f.name for f in FUNCTIONS],
+        choices=cold.function_names(),
+        default=cold.function_names(),
+        help="cold: any function; warm: those with a scenario in benchmarks/lambda_env.py",
     )
     args = parser.parse_args()
     functions = [f for f in FUNCTIONS if f.name in args.functions]
+    names = [name for name in cold.function_names() if name in args.functions]
     started = time.perf_counter()
 
     print("Dropzone benchmarks -- a benchmark, not a gate: PASS/MISS is informational, exit 0.")
@@ -784,38 +761,43 @@ def main() -> int:
         )
     )
 
-    others = sorted(
-        path.parent.name
-        for path in (ROOT / "functions").glob("*/app.py")
-        if path.parent.name not in {f.name for f in FUNCTIONS}
-    )
-    if others:
+    others = sorted(set(names) - {f.name for f in FUNCTIONS})
+    if others and args.only in (None, "warm"):
         print(
             wrap(
-                f"Not benchmarked (no scenario defined in benchmarks/lambda_env.py yet): "
-                f"{', '.join(others)}."
+                f"No warm scenario (benchmarks/lambda_env.py) for: {', '.join(others)}; cold "
+                "init covers every function."
             )
         )
 
-    cold: list[dict[str, Any]] = []
+    cold_results: list[dict[str, Any]] = []
     warm: list[dict[str, Any]] = []
     jsonl: dict[str, Any] | None = None
     bulk: Any = None
     if args.only in (None, "cold"):
-        print(f"\n1. COLD INIT -- {args.runs} fresh interpreters per side, per function")
+        print(
+            f"\n1. COLD INIT + FIRST EVENT -- {args.runs} fresh interpreters per side, "
+            f"for each of {len(names)} functions"
+        )
         print(
             wrap(
-                "function: import functions/<name>/app.py, then call its default_*() "
-                "(settings + boto3 clients). baseline: import boto3, then boto3.client(...) "
-                "for the same services with dropzone.aws.RETRY_CONFIG. Both clocks start in "
-                "the child after the runtime bootstrap's own imports "
+                "Recorded first (untimed): each function run once as `dropzone invoke` runs "
+                "it, on an offline LocalCloud with its events/<name>.json, noting every AWS "
+                "call it makes and the local cloud's answer. Then, in fresh interpreters that "
+                "answer each request with the recorded answer at botocore's before-send (so "
+                "requests are still built and signed and answers parsed, and neither side pays "
+                "for moto): function = import functions/<name>/app.py, then handler(event, "
+                "context). baseline = import boto3, boto3.client(...) for the same services "
+                "with dropzone.aws.RETRY_CONFIG, then the same calls in the same order with "
+                "the same parameters, error answers caught. Both clocks start in the child "
+                "after the runtime bootstrap's own imports "
                 f"({', '.join(lambda_env.RUNTIME_PREIMPORTS)}). "
                 f"ratio = median(function) / median(baseline), target <= {COLD_TARGET:.2f}x."
             )
         )
-        cold = cold_init(functions, args.runs, args.tracing)
+        cold_results = cold_init(names, args.runs, args.tracing)
         print()
-        print_cold(cold, args.runs)
+        print_cold(cold_results, args.runs)
 
         print("\n1b. WHERE THE IMPORT TIME GOES -- one `-X importtime` run per function")
         print(
@@ -825,15 +807,13 @@ def main() -> int:
                 "module the baseline imports too (boto3, botocore, urllib3, dateutil, ...), "
                 "wherever they were first imported. A module whose extra time is >= 85% one "
                 "import of its own is folded into that import. importtime inflates every "
-                "figure: compare "
-                "rows, not runs. Client creation (loading botocore's JSON service models) is "
-                "not an import: see 'build' above."
+                "figure: compare rows, not runs. Client creation (loading botocore's JSON "
+                "service models) is not an import: see 'init + event' above."
             )
         )
-        clients = {r["function"].name: r["clients"] for r in cold}
-        for function in functions:
-            profile = import_profile(function, clients[function.name], args.tracing)
-            print_import_profile(function, profile)
+        for r in cold_results:
+            profile = import_profile(r["recording"], args.tracing)
+            print_import_profile(r["name"], profile)
 
     if args.only in (None, "warm"):
         print(
@@ -935,9 +915,9 @@ def main() -> int:
         )
 
     print("\nSUMMARY")
-    for r in cold:
+    for r in cold_results:
         print(
-            f"  cold  {r['function'].name:<22} {r['ratio']:.2f}x baseline "
+            f"  cold  {r['name']:<22} {r['ratio']:.2f}x baseline "
             f"(target <= {COLD_TARGET:.2f}x)  {verdict(r['ratio'] <= COLD_TARGET)}"
         )
     for r in warm:

@@ -184,14 +184,15 @@ def record(name: str) -> dict[str, Any]:
 
 # -- 2. replay: the source of every timed child ----------------------------------------------
 #
-# Formatted with: recording (the JSON of a record() run), side ("function" or "baseline"),
-# config (dropzone.aws.RETRY_CONFIG as keywords). Runs after run.py's preamble (the layer-only
-# guard and the runtime bootstrap's imports) and sets t0 itself, after installing the replay.
+# Formatted with: recording (the file holding a record() run's JSON), side ("function" or
+# "baseline"), config (dropzone.aws.RETRY_CONFIG as keywords). Runs after run.py's preamble
+# (the layer-only guard and the runtime bootstrap's imports) and sets t0 itself, after
+# installing the replay.
 
 CHILD_SOURCE = r'''
 import base64 as _b64, io as _io, sys, time
 from datetime import datetime as _dt
-_REC = json.loads({recording!r})
+_REC = json.loads(open({recording!r}).read())
 _ANSWERS = list(_REC["calls"])
 
 def _decode(value):
@@ -303,10 +304,13 @@ print({marker!r} + json.dumps({{"total": t2 - t0, "init": t1 - t0, "event": t2 -
 '''
 
 
-def child_source(recording: dict[str, Any], side: str, config: dict[str, Any], t0: str) -> str:
+def child_source(
+    recording: dict[str, Any], path: Path, side: str, config: dict[str, Any], t0: str
+) -> str:
+    """The timed child's source; `path` holds the recording, read before the clock starts."""
     name = recording["function"]
     return CHILD_SOURCE.format(
-        recording=json.dumps(recording),
+        recording=str(path),
         side=side,
         config=config,
         event=str(ROOT / "events" / f"{name}.json"),

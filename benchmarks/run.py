@@ -51,8 +51,10 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import cold
@@ -109,8 +111,14 @@ def last_json(stdout: str) -> Any:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
+RECORDINGS = Path(tempfile.mkdtemp(prefix="dropzone-bench-cold-"))
+
+
 def cold_script(recording: dict[str, Any], side: str) -> str:
-    return _PREAMBLE + cold.child_source(recording, side, RETRY_CONFIG, T0_MARKER)
+    path = RECORDINGS / f"{recording['function']}.json"
+    if not path.exists():
+        path.write_text(json.dumps(recording), encoding="utf-8")
+    return _PREAMBLE + cold.child_source(recording, path, side, RETRY_CONFIG, T0_MARKER)
 
 
 def cold_env(recording: dict[str, Any], tracing: str) -> dict[str, str]:

@@ -111,6 +111,7 @@ def last_json(stdout: str) -> Any:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
+LAYER_MOUNT = "/opt/python/"  # where Lambda mounts the layer's python/ directory
 RECORDINGS = Path(tempfile.mkdtemp(prefix="dropzone-bench-cold-"))
 
 
@@ -124,7 +125,12 @@ def cold_script(recording: dict[str, Any], side: str) -> str:
 def cold_env(recording: dict[str, Any], tracing: str) -> dict[str, str]:
     """Lambda's environment for the recorded function: its reserved runtime variables and
     the template's variables as the recording resolved them."""
-    variables = recording["environment"]
+    variables = dict(recording["environment"])
+    data_path = variables.get("AWS_DATA_PATH", "")
+    if data_path.startswith(LAYER_MOUNT):  # the layer's botocore models, from the checkout
+        variables["AWS_DATA_PATH"] = str(
+            ROOT / "layers" / "dropzone" / data_path[len(LAYER_MOUNT) :]
+        )
     function = Function(
         recording["function"],
         "",

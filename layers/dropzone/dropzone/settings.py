@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Literal, Self
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -17,10 +16,11 @@ from pydantic import (
 
 from dropzone.errors import ConfigurationError
 from dropzone.leases import GuardedCall, LeaseGuard
+from dropzone.models.base import Model
 from dropzone.models.greengrass import GREENGRASS_TARGETS_PATTERN, RolloutPolicy
 
 
-class EnvModel(BaseModel):
+class EnvModel(Model):
     """Fields map to upper-case environment variables of the same name."""
 
     model_config = ConfigDict(frozen=True)

@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
@@ -24,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_pascal
+
+from dropzone.models.base import Model
 
 # Device heartbeats reach Dropzone as EventBridge events of this source and detail-type.
 HEARTBEAT_SOURCE = "dropzone.edge"
@@ -79,7 +80,7 @@ def name_from(text: str) -> str:
     return _NOT_NAME_CHARACTERS.sub("-", text).strip("-")[:NAME_MAX].rstrip("-")
 
 
-class EdgeSection(BaseModel):
+class EdgeSection(Model):
     """The `Edge` section of a packaging request: deploy the packaged model to a fleet."""
 
     model_config = _STRICT_FROZEN
@@ -107,7 +108,7 @@ class EdgeSection(BaseModel):
 # -- the deployment as Edge Manager hands it to devices (GetDeployments) ------------------
 
 
-class Checksum(BaseModel):
+class Checksum(Model):
     model_config = _STRICT_FROZEN
 
     type: Literal["SHA1"] = "SHA1"
@@ -135,7 +136,7 @@ def _s3_url(value: str) -> str:
 S3Url = Annotated[str, Field(min_length=6, max_length=S3_URL_MAX), AfterValidator(_s3_url)]
 
 
-class Definition(BaseModel):
+class Definition(Model):
     """One model of a deployment, exactly as GetDeployments returns it."""
 
     model_config = _STRICT_FROZEN
@@ -146,7 +147,7 @@ class Definition(BaseModel):
     state: ModelState
 
 
-class EdgeDeployment(BaseModel):
+class EdgeDeployment(Model):
     """A deployment in Edge Manager's dataplane shape (GetDeployments' `EdgeDeployment`)."""
 
     model_config = _STRICT_FROZEN
@@ -163,7 +164,7 @@ class EdgeDeployment(BaseModel):
 # -- the document users drop under edge-deployments/<DeviceFleetName>/ --------------------
 
 
-class DefinitionRequest(BaseModel):
+class DefinitionRequest(Model):
     """A definition as a user writes it. DEPLOY needs the model's S3Url; a Checksum, when
     given, must match the object. UNDEPLOY needs only the ModelHandle."""
 
@@ -183,7 +184,7 @@ class DefinitionRequest(BaseModel):
         return self
 
 
-class EdgeDeploymentDocument(BaseModel):
+class EdgeDeploymentDocument(Model):
     """`edge-deployments/<DeviceFleetName>/….json`. DeviceFleetName comes from the key; if
     the document names one too, it must be the same."""
 
@@ -214,7 +215,7 @@ DataplaneName = Annotated[
 Version = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=VERSION_PATTERN)]
 
 
-class EdgeMetric(BaseModel):
+class EdgeMetric(Model):
     model_config = _STRICT
 
     dimension: str | None = Field(default=None, min_length=1, max_length=1000)
@@ -223,7 +224,7 @@ class EdgeMetric(BaseModel):
     timestamp: datetime | None = None
 
 
-class HeartbeatModel(BaseModel):
+class HeartbeatModel(Model):
     model_config = _STRICT
 
     model_name: str | None = Field(default=None, min_length=4, max_length=255)
@@ -238,7 +239,7 @@ class DeploymentStatus(StrEnum):
     FAIL = "FAIL"
 
 
-class DeploymentModel(BaseModel):
+class DeploymentModel(Model):
     model_config = _STRICT
 
     model_handle: Name | None = None
@@ -251,7 +252,7 @@ class DeploymentModel(BaseModel):
     rollback_failure_reason: str | None = None
 
 
-class DeploymentResult(BaseModel):
+class DeploymentResult(Model):
     model_config = _STRICT
 
     deployment_name: Name | None = None
@@ -262,7 +263,7 @@ class DeploymentResult(BaseModel):
     deployment_models: list[DeploymentModel] = Field(default_factory=list)
 
 
-class Heartbeat(BaseModel):
+class Heartbeat(Model):
     """SendHeartbeat's request."""
 
     model_config = _STRICT

@@ -12,10 +12,11 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from dropzone.errors import InvalidInput, Problem
 from dropzone.models.api_shapes import STRICT, rule_error
+from dropzone.models.base import Model
 from dropzone.models.edge import MAX_DEVICES
 
 # Every core device's result is kept on the roll-out's job, one DynamoDB item (400 KB):
@@ -55,14 +56,14 @@ TargetArn = Annotated[
 ]
 
 
-class Tag(BaseModel):
+class Tag(Model):
     model_config = STRICT
 
     key: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_TAG_TEXT)]
     value: Annotated[str, StringConstraints(min_length=0, max_length=256, pattern=_TAG_TEXT)]
 
 
-class S3Location(BaseModel):
+class S3Location(Model):
     model_config = STRICT
 
     bucket: Annotated[
@@ -71,7 +72,7 @@ class S3Location(BaseModel):
     prefix: Annotated[str, StringConstraints(max_length=1024, pattern=_S3_KEY_PREFIX)] | None = None
 
 
-class TargetPlatform(BaseModel):
+class TargetPlatform(Model):
     model_config = STRICT
 
     os: Literal["LINUX"]
@@ -92,7 +93,7 @@ def parse_compiler_options(text: str) -> dict[str, Any] | None:
     return None
 
 
-class GreengrassConfiguration(BaseModel):
+class GreengrassConfiguration(Model):
     model_config = STRICT
 
     compiler_options: Annotated[str, StringConstraints(min_length=3, max_length=1024)] | None = None
@@ -142,20 +143,20 @@ class GreengrassConfiguration(BaseModel):
         return self
 
 
-class ComponentUpdatePolicy(BaseModel):
+class ComponentUpdatePolicy(Model):
     model_config = STRICT
 
     timeout_in_seconds: int | None = Field(default=None, ge=1, le=2_147_483_647)
     action: Literal["NOTIFY_COMPONENTS", "SKIP_NOTIFY_COMPONENTS"] | None = None
 
 
-class ConfigurationValidationPolicy(BaseModel):
+class ConfigurationValidationPolicy(Model):
     model_config = STRICT
 
     timeout_in_seconds: int | None = Field(default=None, ge=1, le=2_147_483_647)
 
 
-class DeploymentPolicies(BaseModel):
+class DeploymentPolicies(Model):
     model_config = STRICT
 
     failure_handling_policy: Literal["ROLLBACK", "DO_NOTHING"] | None = None
@@ -185,14 +186,14 @@ class DeploymentPolicies(BaseModel):
         return policies
 
 
-class ComponentConfigurationUpdate(BaseModel):
+class ComponentConfigurationUpdate(Model):
     model_config = STRICT
 
     merge: Annotated[str, StringConstraints(min_length=1, max_length=10_485_760)] | None = None
     reset: list[Annotated[str, StringConstraints(max_length=256)]] | None = None
 
 
-class GreengrassDeploymentSection(BaseModel):
+class GreengrassDeploymentSection(Model):
     """`GreengrassDeployment`: deploy the packaged component to a thing or thing group.
 
     CoreDeviceCount (Dropzone's own) says how many core devices a thing group holds, so

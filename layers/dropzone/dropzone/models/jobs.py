@@ -5,7 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from dropzone.models.base import Model
 
 
 class JobKind(StrEnum):
@@ -67,7 +69,7 @@ _REJECTABLE = frozenset({JobStatus.ACCEPTED, JobStatus.QUEUED})
 _EXPIRABLE = frozenset({JobStatus.SUBMITTED, JobStatus.RUNNING})
 
 
-class SourceObject(BaseModel):
+class SourceObject(Model):
     """The S3 object that caused a job."""
 
     model_config = ConfigDict(frozen=True)
@@ -83,14 +85,14 @@ class SourceObject(BaseModel):
         return f"s3://{self.bucket}/{self.key}"
 
 
-class Transition(BaseModel):
+class Transition(Model):
     status: JobStatus
     at: str
     service_status: str | None = None
     message: str | None = None
 
 
-class Job(BaseModel):
+class Job(Model):
     """One job of any workflow, as the ledger stores it."""
 
     model_config = ConfigDict(extra="allow")

@@ -5,22 +5,23 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from dropzone.errors import Problem, UnreadableMessage, decoding_reason
+from dropzone.models.base import Model
 
 
-class _RequestParameters(BaseModel):
+class _RequestParameters(Model):
     endpoint_name: str | None = Field(default=None, alias="endpointName")
     input_location: str | None = Field(default=None, alias="inputLocation")
 
 
-class _ResponseParameters(BaseModel):
+class _ResponseParameters(Model):
     output_location: str | None = Field(default=None, alias="outputLocation")
     failure_location: str | None = Field(default=None, alias="failureLocation")
 
 
-class AsyncInferenceNotification(BaseModel):
+class AsyncInferenceNotification(Model):
     model_config = ConfigDict(populate_by_name=True)
 
     inference_id: str = Field(alias="inferenceId", min_length=1)

@@ -30,6 +30,7 @@ from pydantic.alias_generators import to_pascal
 
 from dropzone.errors import InvalidInput, Problem
 from dropzone.models.api_shapes import RULE_ERROR, STRICT, rule_error
+from dropzone.models.base import Model
 from dropzone.models.edge import EdgeSection
 from dropzone.models.greengrass import (
     Description,
@@ -54,13 +55,13 @@ JobName = Annotated[
 ]
 
 
-class ModelPackagingConfiguration(BaseModel):
+class ModelPackagingConfiguration(Model):
     model_config = STRICT
 
     greengrass: GreengrassConfiguration
 
 
-class PackagingRequest(BaseModel):
+class PackagingRequest(Model):
     """StartModelPackagingJob's input (less ClientToken), plus Dropzone's sections."""
 
     model_config = STRICT

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from urllib.parse import unquote_plus
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, ConfigDict, Field
 
 from dropzone.errors import InvalidInput
+from dropzone.models.base import Model
 from dropzone.models.jobs import SourceObject
 
 
-class _Bucket(BaseModel):
+class _Bucket(Model):
     name: str
 
 
-class _Object(BaseModel):
+class _Object(Model):
     key: str
     size: int | None = None
     etag: str | None = Field(default=None, validation_alias=AliasChoices("etag", "eTag"))
@@ -22,13 +23,13 @@ class _Object(BaseModel):
     sequencer: str | None = None
 
 
-class _Detail(BaseModel):
+class _Detail(Model):
     bucket: _Bucket
     object: _Object
     reason: str | None = None
 
 
-class ObjectCreatedEvent(BaseModel):
+class ObjectCreatedEvent(Model):
     """The fields Dropzone needs; unknown fields are ignored."""
 
     model_config = ConfigDict(populate_by_name=True)

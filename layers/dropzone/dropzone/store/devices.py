@@ -20,10 +20,11 @@ from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from dropzone import aws
 from dropzone.clock import iso, utcnow
+from dropzone.models.base import Model
 from dropzone.store.dynamo_items import CONDITION_FAILED, attribute_value, record_from_item
 
 # The Edge Manager sync's position in the table. Never a device's key: those start with
@@ -59,7 +60,7 @@ def heartbeat_order(event_time: datetime, device_times: list[datetime], event_id
     return f"{iso(event_time)}|{iso(latest) if latest else _NO_TIME}|{event_id}"
 
 
-class DeviceRecord(BaseModel):
+class DeviceRecord(Model):
     model_config = ConfigDict(extra="allow")
 
     device_key: str

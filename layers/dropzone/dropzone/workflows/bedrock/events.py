@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from dropzone.models.base import Model
 
 
-class BedrockStateDetail(BaseModel):
+class BedrockStateDetail(Model):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     batch_job_name: str | None = Field(default=None, alias="batchJobName")
@@ -13,7 +15,7 @@ class BedrockStateDetail(BaseModel):
     status: str | None = None
 
 
-class BedrockStateEvent(BaseModel):
+class BedrockStateEvent(Model):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     source: str

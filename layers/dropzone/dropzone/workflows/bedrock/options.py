@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from dropzone.adapters.s3 import ObjectHead
 from dropzone.errors import InvalidInput, Problem
+from dropzone.models.base import Model
 from dropzone.workflows.bedrock.model_inputs import INVOCATION_TYPES
 
 METADATA_PREFIX = "x-amz-meta-"
 
 
-class BatchOptions(BaseModel):
+class BatchOptions(Model):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     timeout_hours: int | None = Field(default=None, alias="timeout-hours", ge=24, le=168)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from secrets import choice as secure_choice
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from dropzone.adapters.kms import Kms
 from dropzone.clock import iso, utcnow
@@ -42,7 +42,7 @@ ACCESS_KEY_PREFIX = "DZE"
 ACCESS_KEY_LENGTH = 20
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _MAC_CONTEXT = b"dropzone-edge-credential:"
-_NAME = TypeAdapter(DataplaneName)
+_NAME = TypeAdapter(DataplaneName, config=ConfigDict(defer_build=True))
 _DRAWS = 5
 
 

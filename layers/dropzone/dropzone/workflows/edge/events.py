@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, ConfigDict, Field
+
+from dropzone.models.base import Model
 
 DEPLOYMENT_STATUS_DETAIL_TYPE = "Greengrass V2 Effective Deployment Status Change"
 
 
-class HeartbeatEvent(BaseModel):
+class HeartbeatEvent(Model):
     """The EventBridge envelope of a heartbeat; `detail` is checked separately."""
 
     model_config = ConfigDict(populate_by_name=True)
@@ -22,14 +24,14 @@ class HeartbeatEvent(BaseModel):
     detail: dict[str, Any]
 
 
-class StatusDetails(BaseModel):
+class StatusDetails(Model):
     model_config = ConfigDict(extra="ignore")
 
     error_stack: list[str] = Field(default_factory=list, alias="errorStack")
     error_types: list[str] = Field(default_factory=list, alias="errorTypes")
 
 
-class DeploymentStatusDetail(BaseModel):
+class DeploymentStatusDetail(Model):
     model_config = ConfigDict(extra="ignore")
 
     deployment_id: str = Field(
@@ -43,7 +45,7 @@ class DeploymentStatusDetail(BaseModel):
     )
 
 
-class DeploymentStatusEvent(BaseModel):
+class DeploymentStatusEvent(Model):
     """A `Greengrass V2 Effective Deployment Status Change` event: one core device's status
     for one deployment."""
 

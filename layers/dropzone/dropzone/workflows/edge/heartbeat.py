@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from dropzone import aws
 from dropzone.adapters.s3 import S3
@@ -328,7 +328,9 @@ class HeartbeatProcessor:
         )
 
 
-_NAMES = TypeAdapter(tuple[DataplaneName, DataplaneName, Name])
+_NAMES = TypeAdapter(
+    tuple[DataplaneName, DataplaneName, Name], config=ConfigDict(defer_build=True)
+)
 
 
 def _names_of_result(raw: Any) -> tuple[str, str, str] | None:

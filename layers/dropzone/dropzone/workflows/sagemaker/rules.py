@@ -8,9 +8,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from dropzone.errors import InvalidInput, Problem
+from dropzone.models.base import Model
 from dropzone.models.jobs import Job, JobKind
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def _visible_ascii(value: str) -> bool:
     return all(32 <= ord(char) < 127 for char in value)
 
 
-class AsyncInferenceOptions(BaseModel):
+class AsyncInferenceOptions(Model):
     """Per-object options: the object's Content-Type and its user metadata."""
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")

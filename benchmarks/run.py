@@ -4,12 +4,15 @@ A benchmark, not a gate: it prints PASS / MISS against its targets and always ex
 the benchmark itself breaks. Shared, noisy machines: only ratios measured in the same run are
 meaningful, never the absolute times.
 
-1. Cold init. For each function, fresh interpreters with the function's Lambda environment:
-   the function child imports functions/<name>/app.py and calls its default_*() factory
-   (settings from the environment, then boto3 clients) -- what a cold start pays before the
-   first record. The baseline child only imports boto3 and creates the same clients with the
-   same botocore Config. Runs alternate function / baseline (A B B A A B ...) to cancel drift.
-   ratio = median(function) / median(baseline); target <= 1.10x.
+1. Cold init plus the first event, for every function under functions/ (benchmarks/cold.py).
+   Each function is first run once, untimed, as `dropzone invoke` runs it (offline LocalCloud,
+   its events/<name>.json), recording every AWS call and the answer. Then fresh interpreters
+   with the function's Lambda environment replay those answers at botocore's before-send:
+   the function child imports functions/<name>/app.py and calls handler(event, context); the
+   baseline child imports boto3, creates the same clients with the same botocore Config and
+   makes the same calls with the same parameters. Runs alternate function / baseline
+   (A B B A A B ...) to cancel drift.
+   ratio = median(function) / median(baseline); target <= 1.30x.
    Then one `-X importtime` run per function shows where the import time goes.
 
 2. Warm overhead. benchmarks/warm.py drives each real handler with its events/ file and an

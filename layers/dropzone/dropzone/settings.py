@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import (
     ConfigDict,
@@ -17,7 +17,18 @@ from pydantic import (
 from dropzone.errors import ConfigurationError
 from dropzone.leases import GuardedCall, LeaseGuard
 from dropzone.models.base import Model
-from dropzone.models.greengrass import GREENGRASS_TARGETS_PATTERN, RolloutPolicy
+
+if TYPE_CHECKING:  # the Greengrass models are imported by the functions that roll out
+    from dropzone.models.greengrass import RolloutPolicy
+
+# GreengrassTargets: up to MAX_GREENGRASS_TARGETS thing or thing group names, each exact or
+# a prefix ending in "*", comma-separated. The stack builds one IAM resource ARN per entry
+# (stacks/model_packaging.yaml), hence the fixed maximum.
+MAX_GREENGRASS_TARGETS = 10
+_TARGET_ENTRY = r"[a-zA-Z0-9:_-]+\*?"
+GREENGRASS_TARGETS_PATTERN = (
+    rf"^$|^{_TARGET_ENTRY}(,{_TARGET_ENTRY}){{0,{MAX_GREENGRASS_TARGETS - 1}}}$"
+)
 
 
 class EnvModel(Model):
@@ -299,6 +310,8 @@ class PackagingSettings(Settings):
 
     @property
     def rollout_policy(self) -> RolloutPolicy:
+        from dropzone.models.greengrass import RolloutPolicy
+
         return RolloutPolicy.from_setting(
             self.greengrass_targets, replace_components=self.greengrass_replace_components
         )

@@ -24,15 +24,6 @@ from dropzone.models.edge import MAX_DEVICES
 MAX_CORE_DEVICES = MAX_DEVICES
 NVIDIA_COMPILER_OPTIONS = ("gpu-code", "trt-ver", "cuda-ver")
 
-# GreengrassTargets: up to MAX_GREENGRASS_TARGETS thing or thing group names, each exact or
-# a prefix ending in "*", comma-separated. The stack builds one IAM resource ARN per entry
-# (stacks/model_packaging.yaml), hence the fixed maximum.
-MAX_GREENGRASS_TARGETS = 10
-_TARGET_ENTRY = r"[a-zA-Z0-9:_-]+\*?"
-GREENGRASS_TARGETS_PATTERN = (
-    rf"^$|^{_TARGET_ENTRY}(,{_TARGET_ENTRY}){{0,{MAX_GREENGRASS_TARGETS - 1}}}$"
-)
-
 # The shapes' patterns, anchored: the service matches the whole value.
 _DESCRIPTION = r"^[a-zA-Z0-9\-_. ()':,;?]+$"
 _TAG_TEXT = r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$"

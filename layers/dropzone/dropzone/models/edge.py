@@ -231,7 +231,7 @@ class HeartbeatModel(Model):
     model_version: Version | None = None
     latest_sample_time: datetime | None = None
     latest_inference: datetime | None = None
-    model_metrics: list[EdgeMetric] = Field(default_factory=list)
+    model_metrics: list[EdgeMetric] = Field(default=[])
 
 
 class DeploymentStatus(StrEnum):
@@ -260,7 +260,7 @@ class DeploymentResult(Model):
     deployment_status_message: str | None = None
     deployment_start_time: datetime | None = None
     deployment_end_time: datetime | None = None
-    deployment_models: list[DeploymentModel] = Field(default_factory=list)
+    deployment_models: list[DeploymentModel] = Field(default=[])
 
 
 class Heartbeat(Model):
@@ -268,8 +268,8 @@ class Heartbeat(Model):
 
     model_config = _STRICT
 
-    agent_metrics: list[EdgeMetric] = Field(default_factory=list)
-    models: list[HeartbeatModel] = Field(default_factory=list)
+    agent_metrics: list[EdgeMetric] = Field(default=[])
+    models: list[HeartbeatModel] = Field(default=[])
     agent_version: Version
     device_name: DataplaneName
     device_fleet_name: DataplaneName

@@ -113,12 +113,12 @@ class Job(Model):
     report_location: str | None = None
     message: str | None = None
     deadline_at: str | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
-    counts: dict[str, int] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default={})
+    counts: dict[str, int] = Field(default={})
     # Bedrock batch: what the job was estimated to cost at intake, and what it cost once it
     # ended (see dropzone.workflows.bedrock.estimate)
     estimate: dict[str, Any] | None = None
     cost: dict[str, Any] | None = None
-    children: list[str] = Field(default_factory=list)
-    history: list[Transition] = Field(default_factory=list)
+    children: list[str] = Field(default=[])
+    history: list[Transition] = Field(default=[])
     ignored_events: int = 0

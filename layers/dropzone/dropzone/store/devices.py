@@ -72,11 +72,11 @@ class DeviceRecord(Model):
     last_heartbeat: str | None = None
     heartbeat_order: str | None = None
     agent_version: str | None = None
-    agent_metrics: list[dict[str, Any]] = Field(default_factory=list)
-    models: list[dict[str, Any]] = Field(default_factory=list)
-    deployment_results: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    deployment_ids: list[str] = Field(default_factory=list)
-    service: dict[str, Any] = Field(default_factory=dict)
+    agent_metrics: list[dict[str, Any]] = Field(default=[])
+    models: list[dict[str, Any]] = Field(default=[])
+    deployment_results: dict[str, dict[str, Any]] = Field(default={})
+    deployment_ids: list[str] = Field(default=[])
+    service: dict[str, Any] = Field(default={})
     updated_at: str | None = None
 
 

@@ -27,8 +27,8 @@ class HeartbeatEvent(Model):
 class StatusDetails(Model):
     model_config = ConfigDict(extra="ignore")
 
-    error_stack: list[str] = Field(default_factory=list, alias="errorStack")
-    error_types: list[str] = Field(default_factory=list, alias="errorTypes")
+    error_stack: list[str] = Field(default=[], alias="errorStack")
+    error_types: list[str] = Field(default=[], alias="errorTypes")
 
 
 class DeploymentStatusDetail(Model):
@@ -54,7 +54,7 @@ class DeploymentStatusEvent(Model):
     source: str
     detail_type: str = Field(validation_alias=AliasChoices("detail-type", "detail_type"))
     time: str | None = None
-    resources: list[str] = Field(default_factory=list)
+    resources: list[str] = Field(default=[])
     detail: DeploymentStatusDetail
 
     def core_device(self) -> str:

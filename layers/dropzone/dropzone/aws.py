@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.model import ServiceModel
 
 # botocore's own retries with client-side rate limiting; no retry loops elsewhere.
 RETRY_CONFIG = Config(
@@ -30,6 +31,17 @@ def client(service_name: str) -> Any:
     """The container's boto3 client for a service, created on first use."""
     config = SERVICE_CONFIGS.get(service_name, RETRY_CONFIG)
     return boto3.client(service_name, config=config)  # type: ignore[call-overload]
+
+
+@cache
+def service_model(service_name: str) -> ServiceModel:
+    """botocore's model of a service, read through the session the clients share: its loader
+    has already listed the data paths and, when the container has that service's client,
+    parsed the model's file, so neither is done twice."""
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    return boto3.DEFAULT_SESSION._session.get_service_model(service_name)
 
 
 def reset_clients() -> None:

@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-import botocore.session
 from botocore.model import Shape
 from botocore.validate import ParamValidator
 
+from dropzone import aws
 from dropzone.errors import InvalidInput, Problem
 
 SERVICE = "sagemaker-edge"
@@ -19,8 +19,7 @@ SERVICE = "sagemaker-edge"
 
 @cache
 def input_shape(operation: str) -> Shape:
-    model = botocore.session.get_session().get_service_model(SERVICE)
-    shape = model.operation_model(operation).input_shape
+    shape = aws.service_model(SERVICE).operation_model(operation).input_shape
     assert shape is not None
     return shape
 

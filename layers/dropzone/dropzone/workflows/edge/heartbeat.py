@@ -328,9 +328,7 @@ class HeartbeatProcessor:
         )
 
 
-_NAMES = TypeAdapter(
-    tuple[DataplaneName, DataplaneName, Name], config=ConfigDict(defer_build=True)
-)
+_NAMES = TypeAdapter(tuple[DataplaneName, DataplaneName, Name], config=ConfigDict(defer_build=True))
 
 
 def _names_of_result(raw: Any) -> tuple[str, str, str] | None:

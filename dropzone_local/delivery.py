@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from dropzone import clock
+from dropzone_local.moto_paths import TableStreams
 from dropzone_local.provision import ACCOUNT, LocalStack
 from dropzone_local.sagemaker import FakeSageMakerRuntime
 
@@ -25,7 +26,7 @@ class EventSources:
         self._stack = stack
         self._client = client
         self._invoke = invoke
-        self._stream_iterators: dict[str, str] = {}
+        self._streams = TableStreams(stack.region)
         # Messages a function hid for longer (a postponed retry): receipt → (queue, due).
         self.postponed: dict[str, tuple[str, datetime]] = {}
 
@@ -70,40 +71,17 @@ class EventSources:
         return moved
 
     def pump_streams(self) -> int:
-        streams = self._client("dynamodbstreams")
         moved = 0
         for function in self._stack.functions.values():
             for stream_arn, batch_size in function.stream_sources:
-                iterator = self._stream_iterators.get(stream_arn)
-                if iterator is None:
-                    shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"][
-                        "Shards"
-                    ][0]
-                    iterator = streams.get_shard_iterator(
-                        StreamArn=stream_arn,
-                        ShardId=shard["ShardId"],
-                        ShardIteratorType="TRIM_HORIZON",
-                    )["ShardIterator"]
-                response = streams.get_records(ShardIterator=iterator, Limit=batch_size)
-                records = [
-                    _stream_record(record, stream_arn) for record in response.get("Records", [])
-                ]
-                if records:
-                    result = self._invoke(function.logical_id, {"Records": records}) or {}
-                    failures = result.get("batchItemFailures", [])
-                    if failures:  # retry from the failed record on the next round
-                        first = failures[0]["itemIdentifier"]
-                        shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"][
-                            "Shards"
-                        ][0]
-                        response["NextShardIterator"] = streams.get_shard_iterator(
-                            StreamArn=stream_arn,
-                            ShardId=shard["ShardId"],
-                            ShardIteratorType="AT_SEQUENCE_NUMBER",
-                            SequenceNumber=first,
-                        )["ShardIterator"]
-                    moved += len(records)
-                self._stream_iterators[stream_arn] = response["NextShardIterator"]
+                records = self._streams.read(stream_arn, batch_size)
+                if not records:
+                    continue
+                result = self._invoke(function.logical_id, {"Records": records}) or {}
+                failures = result.get("batchItemFailures", [])
+                if failures:  # retry from the failed record on the next round
+                    self._streams.retry_from(stream_arn, failures[0]["itemIdentifier"])
+                moved += len(records)
         return moved
 
     def pump_endpoints(self, sagemaker: FakeSageMakerRuntime) -> int:
@@ -222,11 +200,3 @@ def _sqs_record(message: dict[str, Any], arn: str, region: str) -> dict[str, Any
         "eventSourceARN": arn,
         "awsRegion": region,
     }
-
-
-def _stream_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
-    images = dict(record["dynamodb"])
-    created = images.get("ApproximateCreationDateTime")
-    if isinstance(created, datetime):
-        images["ApproximateCreationDateTime"] = int(created.timestamp())
-    return {**record, "dynamodb": images, "eventSourceARN": stream_arn}

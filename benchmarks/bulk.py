@@ -165,6 +165,26 @@ class BulkResult:
     status_event_duplicates: int
     status_events_missing: int
     dead_letters: dict[str, int]
+    cpu_marks: list[tuple[int, float]] = field(default_factory=list)  # (uploads, CPU s)
+
+    def cpu_per_upload(self, first: bool) -> float:
+        """Mean CPU seconds per upload over the first or the last tenth of the uploads (in
+        whole chunks): the per-upload cost as the run starts and as it ends."""
+        marks = [(0, 0.0), *self.cpu_marks]
+        tenth = max(self.chunk, self.uploads // 10)
+        if first:
+            start = marks[0]
+            end = next((mark for mark in marks if mark[0] >= tenth), marks[-1])
+        else:
+            end = marks[-1]
+            start = next((mark for mark in reversed(marks) if mark[0] <= end[0] - tenth), marks[0])
+        return (end[1] - start[1]) / (end[0] - start[0]) if end[0] > start[0] else 0.0
+
+    @property
+    def cost_growth(self) -> float:
+        """CPU per upload over the last tenth, as a ratio to the first tenth."""
+        first = self.cpu_per_upload(first=True)
+        return self.cpu_per_upload(first=False) / first if first else 0.0
 
     @property
     def rate(self) -> float:
@@ -192,6 +212,8 @@ class BulkResult:
             "uploads_per_second": self.rate,
             "submit_calls_per_upload": self.submit_calls_per_upload(),
             "submit_path": self.submit_path(),
+            "cpu_ms_per_upload_first_tenth": 1000 * self.cpu_per_upload(first=True),
+            "cpu_ms_per_upload_last_tenth": 1000 * self.cpu_per_upload(first=False),
             "lost": len(self.lost),
             "duplicated": len(self.duplicated),
         }
@@ -233,12 +255,14 @@ def run_bulk(
         setup = time.perf_counter() - started
 
         done: list[Upload] = []
+        cpu_marks: list[tuple[int, float]] = []
         rounds = 0
         t0, c0 = time.perf_counter(), time.process_time()
         for start in range(0, uploads, chunk):
             for number in range(start, min(start + chunk, uploads)):
                 done.append(_upload(cloud, number, endpoints, failing_every, redeliver_every))
             rounds += cloud.run_until_idle(max_rounds=100_000)
+            cpu_marks.append((len(done), time.process_time() - c0))
             if progress is not None:
                 progress(len(done), uploads, time.perf_counter() - t0)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -261,6 +285,7 @@ def run_bulk(
         rounds=rounds,
         counter=counter,
         dead_letters=dead_letters,
+        cpu_marks=cpu_marks,
         **check,
     )
 

@@ -31,7 +31,8 @@ meaningful, never the absolute times.
    LocalCloud (moto, with the real handlers wired by template.yaml) and counts the AWS calls
    Dropzone's functions make, by operation. Targets: no upload lost (every one ends in its
    expected status) or duplicated (one job and one InvokeEndpointAsync per object version),
-   and at most 5 AWS calls per upload on the submit path, status events included.
+   and at most 5 AWS calls per upload on the submit path, status events included; and a flat
+   cost: CPU per upload over the last tenth of the uploads at most 1.2x the first tenth.
 
 5. Bedrock result file. benchmarks/results.py merges a 1 GB, 50,000-record Bedrock output
    (shuffled, as Bedrock writes it) into one result file in input order, in a fresh
@@ -70,6 +71,7 @@ JSONL_TARGET = 2.2
 RSS_TARGET_MB = 100
 RESULTS_RSS_TARGET_MB = 256
 BULK_CALL_TARGET = 5.0  # bulk.SUBMIT_BUDGET; repeated so the parent imports no AWS code
+BULK_GROWTH_TARGET = 1.2  # CPU per upload, last tenth of the bulk run over the first
 RETRY_CONFIG = {  # dropzone.aws.RETRY_CONFIG, literally
     "retries": {"mode": "adaptive", "max_attempts": 5},
     "connect_timeout": 5,
@@ -615,12 +617,19 @@ def bulk_run(uploads: int, chunk: int) -> Any:
 def print_bulk(result: Any) -> None:
     import bulk
 
+    first, last = result.cpu_per_upload(first=True), result.cpu_per_upload(first=False)
+    flat = result.cost_growth <= BULK_GROWTH_TARGET
     expected = ", ".join(f"{n:,} {status}" for status, n in sorted(result.expected.items()))
     outcomes = ", ".join(f"{n:,} {status}" for status, n in sorted(result.outcomes.items()))
     print(
         f"\n  wall time {result.wall_seconds:.1f} s for {result.uploads:,} uploads: "
         f"{result.rate:.1f} uploads/s ({result.cpu_seconds:.1f} s CPU; setup "
         f"{result.setup_seconds:.1f} s not included; {result.rounds:,} delivery rounds)"
+    )
+    print(
+        f"  CPU per upload: {1000 * first:.1f} ms over the first tenth of the uploads, "
+        f"{1000 * last:.1f} ms over the last: {result.cost_growth:.2f}x (target <= "
+        f"{BULK_GROWTH_TARGET:.1f}x, a flat cost)  {verdict(flat)}"
     )
     print(f"  expected: {expected}; {result.redelivered:,} Object Created events delivered twice")
     print(f"  outcome:  {outcomes}")
@@ -966,9 +975,14 @@ def main() -> int:
             f"  bulk  {'lost / duplicated':<22} {len(bulk.lost)} / {len(bulk.duplicated)} of "
             f"{bulk.uploads:,} uploads (target 0 / 0)  {verdict(clean)}"
         )
+        flat = bulk.cost_growth <= BULK_GROWTH_TARGET
         print(
-            f"  bulk  {'wall time':<22} {bulk.wall_seconds:.0f} s, {bulk.rate:.1f} uploads/s "
-            "(moto-bound; informational)"
+            f"  bulk  {'per-upload cost':<22} {bulk.cost_growth:.2f}x CPU, last tenth over first "
+            f"(target <= {BULK_GROWTH_TARGET:.1f}x)  {verdict(flat)}"
+        )
+        print(
+            f"  bulk  {'wall time':<22} {bulk.wall_seconds:.0f} s, {bulk.rate:.1f} uploads/s, "
+            f"{bulk.cpu_seconds:.0f} s CPU (moto-bound; informational)"
         )
     if results is not None:
         peak = results["peak_rss_mb"]

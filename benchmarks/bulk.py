@@ -15,9 +15,10 @@ parameters rather than the serialized request). Each call is attributed to the f
 LocalCloud is running at the time (`dropzone_local.functions.invoking()`), or to the harness
 between invocations. The stand-ins for services moto lacks (SageMaker runtime, Lambda,
 Bedrock) are counted by wrapping their API methods. Harness calls (the user's PutObject, the
-redelivery's HeadObject and PutEvents, the pumps' SQS receives and deletes, stream reads, the
-fake endpoint's S3 and SNS calls) are kept apart and never counted as Dropzone's; moto's
-internal delivery (S3 → EventBridge → SQS, SNS → SQS) makes no client calls at all.
+redelivery's HeadObject and PutEvents, the pumps' SQS receives and deletes, the fake
+endpoint's S3 and SNS calls) are kept apart and never counted as Dropzone's; moto's internal
+delivery (S3 → EventBridge → SQS, SNS → SQS) and LocalCloud's table stream reads (from moto's
+shard, `dropzone_local.moto_paths`) make no client calls at all.
 
 Submit path = the calls SageMakerSubmitFunction makes (from the S3 event it receives to the
 job SUBMITTED) plus the status publisher's share of PutEvents for the ACCEPTED and SUBMITTED

@@ -20,7 +20,7 @@ throughput: in this one process, alternately (A B C, then C B A, ...):
   naive      naive_validate(chunks): split lines, json.loads each, an object with an object
              'modelInput' and a string 'recordId', record ids unique (one set)
   generator  the chunks alone, consumed: what both sides also pay to get their input
-rss: plan_batch over a stream of --mb MB in a fresh interpreter; ru_maxrss before and after.
+rss: plan_batch over a stream of --mb MB in a fresh interpreter; its peak RSS before and after.
 """
 
 from __future__ import annotations
@@ -32,13 +32,13 @@ import io
 import json
 import pstats
 import random
-import resource
 import statistics
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from typing import Any
+
+from memory import peak_rss_bytes  # benchmarks/memory.py: this script runs from its folder
 
 from dropzone.workflows.bedrock.jsonl import plan_batch
 from dropzone.workflows.bedrock.plan import BatchLimits
@@ -231,21 +231,20 @@ def profile(total: int, top: int = 15) -> str:
 
 def peak_rss(total: int) -> dict[str, Any]:
     _templates()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_bytes()
     started = time.perf_counter()
     plan = plan_batch(
         generate(total), model_id=MODEL_ID, invocation_type=INVOCATION_TYPE, limits=LIMITS
     )
     seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    after = peak_rss_bytes()
     return {
         "bytes": plan.bytes,
         "records": plan.records,
         "parts": len(plan.parts),
         "seconds": seconds,
-        "rss_before": before * scale,
-        "rss_peak": after * scale,
+        "rss_before": before,
+        "rss_peak": after,
     }
 
 

@@ -16,8 +16,9 @@ Timed, in this process:
   generator  the chunks alone, consumed: what the merge also pays to get its input
   merge      numbered_lines + Answers.add for every line (spooled to a temporary file),
              then Answers.write of every record in input order to a sink that counts bytes
-MB/s = output bytes / (merge - generator). Peak RSS: ru_maxrss at the end, and before the
-merge started (the interpreter and imports).
+MB/s = output bytes / (merge - generator). Peak RSS: the process's own high-water mark
+(memory.peak_rss_bytes) at the end, and before the merge started (the interpreter and
+imports).
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+
+from memory import peak_rss_bytes  # benchmarks/memory.py: this script runs from its folder
 
 from dropzone.workflows.bedrock.outputs import numbered_lines
 from dropzone.workflows.bedrock.results import Answers
@@ -76,7 +78,7 @@ class CountingSink:
 
 
 def max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_bytes() / 1024 / 1024
 
 
 def main() -> None:

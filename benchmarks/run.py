@@ -25,7 +25,7 @@ meaningful, never the absolute times.
    dropzone.workflows.bedrock.jsonl.plan_batch and a naive json.loads-per-line validator
    over it.
    ratio = median(naive) / median(plan_batch) wall time; target >= 2.2x. Then plan_batch over
-   a generated 1 GB stream in a fresh interpreter: peak RSS (ru_maxrss); target < 100 MB.
+   a generated 1 GB stream in a fresh interpreter: peak RSS (VmHWM); target < 100 MB.
 
 4. Bulk run. benchmarks/bulk.py drives N SageMaker async uploads (10,000 by default) through
    LocalCloud (moto, with the real handlers wired by template.yaml) and counts the AWS calls
@@ -587,9 +587,9 @@ def print_jsonl(report: dict[str, Any]) -> None:
         )
     print(
         wrap(
-            "RSS before = ru_maxrss after the imports (Python, pydantic, Powertools, dropzone) "
-            "and the generator's templates; peak RSS = ru_maxrss after planning the whole "
-            f"stream. MB = 10^6 bytes.{growth}"
+            "RSS before = the process's peak RSS (VmHWM) after the imports (Python, pydantic, "
+            "Powertools, dropzone) and the generator's templates; peak RSS = the same after "
+            f"planning the whole stream. MB = 10^6 bytes.{growth}"
         )
     )
 

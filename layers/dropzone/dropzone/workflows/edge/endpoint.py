@@ -91,22 +91,16 @@ class EdgeEndpoint:
             "edge_credentials_table", "edge_credentials_key_id", "aws_region"
         )
         dynamodb = client("dynamodb")
+        ledger = Ledger.from_settings(settings, dynamodb)
+        devices = Devices(settings.edge_devices_table, dynamodb)
         return cls(
             settings.aws_region,
             EdgeCredentials(settings.edge_credentials_table, dynamodb),
             SecretKeys(Kms(client("kms")), settings.edge_credentials_key_id),
-            EdgeAnswers(
-                Ledger.from_settings(settings, dynamodb),
-                Devices(settings.edge_devices_table, dynamodb),
-                settings.edge_cache_ttl_seconds,
-            ),
+            EdgeAnswers(ledger, devices, settings.edge_cache_ttl_seconds),
             # The endpoint stands in for Edge Manager: it never forwards a heartbeat to it.
             HeartbeatProcessor(
-                EdgeSettings.from_env(),
-                Ledger.from_settings(settings, dynamodb),
-                Devices(settings.edge_devices_table, dynamodb),
-                S3(client("s3")),
-                edge_manager=None,
+                EdgeSettings.from_env(), ledger, devices, S3(client("s3")), edge_manager=None
             ),
         )
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from dropzone import clock
+from dropzone.clock import iso
 from dropzone.models.jobs import JobStatus
 from dropzone.workflows.edge.credentials import looks_like_access_key_id, secret_from_mac
 from dropzone.workflows.edge.endpoint_protocol import MAX_BODY_BYTES
@@ -355,3 +358,19 @@ def test_a_refusal_is_logged_with_the_access_key_id_the_request_names(
         ("ValidationException", issued.credential.access_key_id),
         ("AccessDeniedException", issued.credential.access_key_id),
     ]
+
+
+def test_signatures_are_checked_against_the_wall_clock_and_records_take_the_records_clock(
+    w: EndpointWorld,
+) -> None:
+    # A local cloud resuming a saved run keeps the run's time, a day ahead of its clients.
+    _deploy(w, "camera-01")
+    client = w.client(w.issuer().issue(FLEET, "camera-01"))
+    clock.advance(timedelta(days=1))
+    try:
+        client.send_heartbeat(**heartbeat_detail(agent_version="3.0"))
+        record = w.edge.devices.get(FLEET, "camera-01")
+        assert record is not None and record.last_heartbeat is not None
+        assert record.last_heartbeat >= iso(clock.utcnow() - timedelta(minutes=1))
+    finally:
+        clock.reset()

@@ -24,7 +24,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -65,6 +65,11 @@ from dropzone.workflows.edge.sigv4 import (
     verify,
 )
 
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 _VERBS = {
     "GetDeployments": "read the deployments of",
     "GetDeviceRegistration": "read the registration of",
@@ -83,7 +88,10 @@ class EdgeEndpoint:
     secrets: SecretKeys
     answers: EdgeAnswers
     heartbeats: HeartbeatProcessor
-    clock: Callable[[], datetime] = utcnow
+    clock: Callable[[], datetime] = utcnow  # the records' time
+    # A signature is checked against the time its client signed in, the wall clock's, even
+    # where the records' clock runs ahead (a local cloud resuming a saved run).
+    signing_clock: Callable[[], datetime] = wall_clock
 
     @classmethod
     def from_env(cls, client: aws.ClientSource = aws.client) -> EdgeEndpoint:
@@ -169,7 +177,7 @@ class EdgeEndpoint:
                 secret,
                 region=self.region,
                 service=SIGNING_NAME,
-                now=self.clock(),
+                now=self.signing_clock(),
             )
         except SignatureRejected as rejected:
             raise EndpointError(rejected.code, rejected.message, rejected.status) from rejected

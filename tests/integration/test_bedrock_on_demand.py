@@ -258,7 +258,9 @@ def test_an_upload_whose_deadline_passes_while_its_job_runs_is_finished_on_deman
     submitter.clock = lambda: start
     upload = submitter.submit(w.upload(KEY, jsonl(120), {"deadline": "30"}))
     assert upload.options["deadline"] == "2026-12-06T12:30:00+00:00"
-    w.admission().admit()
+    admission = w.admission()
+    admission.clock = lambda: start + timedelta(minutes=1)  # admitted before the deadline
+    admission.admit()
     w.fake.advance()
     w.fake.advance()
     w.fake.advance()  # Scheduled → InProgress

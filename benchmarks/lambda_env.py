@@ -94,14 +94,15 @@ RUNTIME_PREIMPORTS = (
 TRACING_NOTE = {
     "deployed": (
         "as deployed (template Tracing: Active): LAMBDA_TASK_ROOT is set and "
-        "POWERTOOLS_TRACE_DISABLED / AWS_XRAY_SDK_ENABLED are unset, so Tracer() imports "
-        "aws_xray_sdk and runs patch_all() at import time, exactly as in Lambda. No X-Ray "
-        "daemon listens on AWS_XRAY_DAEMON_ADDRESS (127.0.0.1:2000): the SDK's UDP sends are "
-        "fire-and-forget, so they cost what they cost in Lambda and fail silently."
+        "POWERTOOLS_TRACE_DISABLED is unset, so the tracer's provider (dropzone.xray) patches "
+        "botocore at import and, the trace header being sampled, sends the handler's and each "
+        "AWS call's subsegment to AWS_XRAY_DAEMON_ADDRESS (127.0.0.1:2000), exactly as in "
+        "Lambda. No daemon listens there: the UDP sends are fire-and-forget, so they cost "
+        "what they cost in Lambda."
     ),
     "off": (
-        "disabled (POWERTOOLS_TRACE_DISABLED=true): Tracer() still imports aws_xray_sdk.core "
-        "but patches nothing and every capture_* decorator is a pass-through."
+        "disabled (POWERTOOLS_TRACE_DISABLED=true): the tracer's provider patches nothing and "
+        "its subsegments are no-ops."
     ),
 }
 

@@ -518,7 +518,7 @@ def main() -> None:
         run_scenario(scenario, args.warmup, args.iterations, args.budget)
         for scenario in SCENARIOS[args.function](app, context)
     ]
-    report = {"tracer_enabled": not tracer.disabled, "scenarios": results}
+    report = {"tracer_enabled": getattr(tracer.provider, "enabled", False), "scenarios": results}
     _REAL_STDOUT.write(json.dumps(report) + "\n")
     _REAL_STDOUT.flush()
 

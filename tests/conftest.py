@@ -15,8 +15,4 @@ for _name, _value in {
 }.items():
     os.environ[_name] = _value
 
-# The X-Ray SDK behind Powertools' Tracer creates a UDP socket (sending nothing) when it
-# is first imported; import it now, before pytest-socket blocks socket creation per test.
-import aws_xray_sdk.core  # noqa: E402, F401
-
 pytest_plugins = ["tests.support.fixtures"]

@@ -2,61 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
-from typing import Any
-
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
-
-class _NoSegment(BaseSegment):
-    """What an untraced handler annotates: nothing is kept."""
-
-    def close(self, end_time: int | None = None) -> None:
-        pass
-
-    def add_subsegment(self, subsegment: Any) -> None:
-        pass
-
-    def remove_subsegment(self, subsegment: Any) -> None:
-        pass
-
-    def put_annotation(self, key: str, value: Any) -> None:
-        pass
-
-    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
-        pass
-
-    def add_exception(self, exception: BaseException, stack: Any, remote: bool = False) -> None:
-        pass
-
-
-class Untraced(BaseProvider):
-    """The tracer's provider where tracing is off: Powertools' default provider imports the
-    X-Ray SDK (and, through it, asyncio and wrapt) even to trace nothing."""
-
-    @contextmanager
-    def in_subsegment(self, name: Any = None, **kwargs: Any) -> Iterator[BaseSegment]:
-        yield _NoSegment()
-
-    @asynccontextmanager
-    async def in_subsegment_async(
-        self, name: Any = None, **kwargs: Any
-    ) -> AsyncIterator[BaseSegment]:
-        yield _NoSegment()
-
-    def put_annotation(self, key: str, value: Any) -> None:
-        pass
-
-    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
-        pass
-
-    def patch(self, modules: Sequence[str]) -> None:
-        pass
-
-    def patch_all(self) -> None:
-        pass
+from dropzone.xray import XRayDaemon
 
 
 def tracing_on() -> bool:
@@ -66,12 +14,11 @@ def tracing_on() -> bool:
 
 
 logger = Logger()
-# Only botocore is patched: every AWS call gets its X-Ray subsegment, and the other
-# integrations would cost cold-start time for libraries Dropzone does not use. Where tracing
-# is off, the X-Ray SDK is not imported at all.
-tracer = (
-    Tracer(patch_modules=["botocore"])
-    if tracing_on()
-    else Tracer(patch_modules=["botocore"], provider=Untraced())
+# The provider sends X-Ray subsegments to the daemon itself (dropzone.xray): the X-Ray SDK
+# is not imported. Only botocore is patched, so every AWS call gets its subsegment. Tracing
+# off is the provider's to honour (disabled=False): Powertools' own switch-off reaches for
+# the X-Ray SDK.
+tracer = Tracer(
+    patch_modules=["botocore"], provider=XRayDaemon(enabled=tracing_on()), disabled=False
 )
 metrics = Metrics()

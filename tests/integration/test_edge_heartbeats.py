@@ -277,6 +277,56 @@ def test_reordered_and_duplicated_results_never_move_back(w: EdgeWorld) -> None:
     assert record.deployment_results["defect-detector-v2"]["outcome"] == "SUCCESS"
 
 
+def test_a_report_dated_in_the_future_does_not_bury_the_devices_later_reports(
+    w: EdgeWorld,
+) -> None:
+    # Given a failure report whose device clock ran a day ahead, received at 12:01
+    job = _deploy(w, "camera-01", "camera-02")
+    processor = w.processor()
+    ahead = deployment_result(
+        status="FAIL", reason="clock ahead", start="2026-11-26T12:00:00.000Z", end=None
+    )
+    processor.process(
+        heartbeat_event(
+            heartbeat_detail("camera-01", result=ahead),
+            time="2026-11-25T12:01:00Z",
+            event_id="ahead",
+        )
+    )
+    # When the device's next report, correctly dated, arrives a minute later
+    fixed = deployment_result(start="2026-11-25T12:01:30.000Z", end="2026-11-25T12:01:50.000Z")
+    processor.process(
+        heartbeat_event(
+            heartbeat_detail("camera-01", result=fixed),
+            time="2026-11-25T12:02:00Z",
+            event_id="fixed",
+        )
+    )
+    # Then the later report is the device's result
+    current = w.ledger.get(job.job_id)
+    assert current is not None
+    assert results_of(current)["camera-01"]["outcome"] == "SUCCESS"
+
+
+def test_a_report_that_ends_before_it_starts_is_refused_with_its_reason(w: EdgeWorld) -> None:
+    # Given a deployment to two devices, and a report from one that ends before it starts
+    job = _deploy(w, "camera-01", "camera-02")
+    backwards = deployment_result(start="2026-11-25T12:00:30.000Z", end="2026-11-25T12:00:00.000Z")
+    outcome = w.processor().process(
+        heartbeat_event(heartbeat_detail("camera-01", result=backwards))
+    )
+    assert outcome.rejected
+    # Then it is refused, naming the contradiction, and counts as that device's failure
+    assert "DeploymentStartTime 2026-11-25T12:00:30+00:00 is after DeploymentEndTime" in (
+        outcome.reason
+    )
+    current = w.ledger.get(job.job_id)
+    assert current is not None
+    entry = results_of(current)["camera-01"]
+    assert entry["outcome"] == "FAIL" and "DeploymentResult" in entry["message"]
+    assert current.status is JobStatus.RUNNING  # camera-02 has not reported
+
+
 def test_a_result_recorded_before_a_crash_still_settles_the_job(w: EdgeWorld) -> None:
     # Given a result written to the record by a delivery that crashed before settling
     job = _deploy(w, "camera-01")

@@ -146,3 +146,27 @@ def test_heartbeat_accepts_the_send_heartbeat_shape() -> None:
     assert heartbeat.deployment_result.deployment_models[0].status == "FAIL"
     errors = _errors(Heartbeat, {"DeviceName": "d", "DeviceFleetName": "f", "Extra": 1})
     assert "AgentVersion" in errors and "Extra" in errors
+
+
+def test_a_deployment_result_cannot_end_before_it_starts() -> None:
+    base = {"AgentVersion": "1.0", "DeviceName": "cam_1", "DeviceFleetName": "line-cameras"}
+    errors = _errors(
+        Heartbeat,
+        {
+            **base,
+            "DeploymentResult": {
+                "DeploymentName": "v2",
+                "DeploymentStartTime": "2026-12-06T10:05:00Z",
+                "DeploymentEndTime": "2026-12-06T10:00:00+00:00",
+            },
+        },
+    )
+    assert errors == {
+        "DeploymentResult": "Value error, DeploymentStartTime 2026-12-06T10:05:00+00:00 is after "
+        "DeploymentEndTime 2026-12-06T10:00:00+00:00"
+    }
+    same = {
+        "DeploymentStartTime": "2026-12-06T10:00:00Z",
+        "DeploymentEndTime": "2026-12-06T11:00:00+01:00",
+    }
+    Heartbeat.model_validate({**base, "DeploymentResult": {"DeploymentName": "v2", **same}})

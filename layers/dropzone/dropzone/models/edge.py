@@ -10,7 +10,7 @@ model handles are `EntityName`s in both models (no `_`). Every name is 1-63 char
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -261,6 +261,16 @@ class DeploymentResult(Model):
     deployment_start_time: datetime | None = None
     deployment_end_time: datetime | None = None
     deployment_models: list[DeploymentModel] = Field(default=[])
+
+    @model_validator(mode="after")
+    def _starts_before_it_ends(self) -> DeploymentResult:
+        start, end = self.deployment_start_time, self.deployment_end_time
+        if start is not None and end is not None and start.astimezone(UTC) > end.astimezone(UTC):
+            raise ValueError(
+                f"DeploymentStartTime {start.isoformat()} is after "
+                f"DeploymentEndTime {end.isoformat()}"
+            )
+        return self
 
 
 class Heartbeat(Model):

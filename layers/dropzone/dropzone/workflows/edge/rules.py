@@ -179,10 +179,14 @@ def device_times(heartbeat: Heartbeat) -> list[datetime]:
 
 def result_order(result: DeploymentResult, heartbeat_at: datetime) -> str:
     """Sorts a device's reports of one deployment in time: by start, then end (a report
-    without an end sorts before one with it), then the heartbeat's own time."""
-    start = iso(result.deployment_start_time) if result.deployment_start_time else None
-    end = iso(result.deployment_end_time) if result.deployment_end_time else _NO_TIME
-    return f"{start or iso(heartbeat_at)}|{end}|{iso(heartbeat_at)}"
+    without an end sorts before one with it), then the heartbeat's own time. A start or end
+    later than the heartbeat's arrival (a device clock running ahead) counts as that
+    arrival, so it cannot sort the device's own later reports behind it."""
+    arrival = iso(heartbeat_at)
+    start, end = result.deployment_start_time, result.deployment_end_time
+    start_key = min(iso(start), arrival) if start else arrival
+    end_key = min(iso(end), arrival) if end else _NO_TIME
+    return f"{start_key}|{end_key}|{arrival}"
 
 
 def device_entry(

@@ -34,6 +34,7 @@ from dropzone_local.delivery import EventSources
 from dropzone_local.functions import LocalFunction, environment
 from dropzone_local.lambda_service import FakeLambda
 from dropzone_local.metrics import MetricsRecorder
+from dropzone_local.moto_expressions import update_expressions_at_lower_cost
 from dropzone_local.moto_paths import sqs_retention_by_attribute
 from dropzone_local.provision import ACCOUNT, LocalStack
 from dropzone_local.sagemaker import FakeEndpoint
@@ -109,6 +110,7 @@ class LocalCloud(StandIns):
         )
         self._exit.enter_context(mock_aws())
         self._exit.enter_context(sqs_retention_by_attribute())
+        self._exit.enter_context(update_expressions_at_lower_cost())
         aws.reset_clients()
         self._exit.callback(aws.reset_clients)
         self._function_clients = {

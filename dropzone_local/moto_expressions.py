@@ -1,0 +1,113 @@
+"""moto's handling of DynamoDB update expressions, at a lower cost and with the same
+answers, for as long as the local cloud runs (`update_expressions_at_lower_cost`).
+
+Every UpdateItem makes moto parse its UpdateExpression twice (once to list the names and
+values it uses, once to apply it), copy the tree with `copy.deepcopy`, and walk it ten
+times to validate it and resolve its names and values against the item. Dropzone sends
+the same few expression texts again and again, with other values. Three changes, none of
+which changes what moto decides:
+
+- Parsing. The tree of each expression text is kept, pickled; each parse hands out a tree
+  of its own, unpickled from it, so nothing moto does to one tree reaches another. An
+  expression moto refuses is parsed (and refused) again each time.
+- Copying. The validator copies the tree it is given before it resolves it; a pickle
+  round trip makes the same copy (parent links included) several times faster than
+  `copy.deepcopy`, which moto still uses for everything else.
+- Walking. moto's depth-first walk asks each visitor for its node types at every node;
+  the walk here asks once per walk, and visits, processes and replaces the nodes in
+  moto's order. Visitors that change how they walk keep moto's own walk.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib
+import pickle
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+PARSED_EXPRESSIONS = 512  # distinct expression texts kept (least recently used dropped)
+_OWN_WALK = ("traverse_node_recursively", "nodes_to_be_processed", "process")
+
+
+@contextmanager
+def update_expressions_at_lower_cost() -> Iterator[None]:
+    parser = _moto("moto.dynamodb.parsing.expressions", "UpdateExpressionParser")
+    traverser = _moto("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser")
+    validators = importlib.import_module("moto.dynamodb.parsing.validators")
+    parse = vars(parser)["make"].__func__
+    walk = vars(traverser)["traverse"]
+
+    @functools.lru_cache(maxsize=PARSED_EXPRESSIONS)
+    def pickled(expression: str) -> bytes:
+        return pickle.dumps(parse(parser, expression), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def make(cls: type, expression: Any) -> Any:
+        if cls is not parser or not isinstance(expression, str):
+            return parse(cls, expression)
+        return pickle.loads(pickled(expression))  # noqa: S301 - pickled by this process
+
+    def traverse(self: Any, node: Any) -> Any:
+        own = (getattr(type(self), name) is not getattr(traverser, name) for name in _OWN_WALK)
+        return walk(self, node) if any(own) else _walk(self, node)
+
+    with ExitStack() as patches:
+        patches.enter_context(_replaced(parser, "make", classmethod(make)))
+        patches.enter_context(_replaced(validators, "deepcopy", copied_tree))
+        patches.enter_context(_replaced(traverser, "traverse", traverse))
+        yield
+
+
+def copied_tree(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """`copy.deepcopy`, by a pickle round trip for an expression tree."""
+    if memo is None and isinstance(value, _moto("moto.dynamodb.parsing.ast_nodes", "Node")):
+        copied = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.loads(copied)  # noqa: S301 - bytes pickled just above
+    return copy.deepcopy(value, memo)
+
+
+def _moto(module: str, name: str) -> Any:
+    """A class of moto's parsing modules, which carry no type information."""
+    return getattr(importlib.import_module(module), name)
+
+
+@contextmanager
+def _replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
+    original = vars(owner)[name]  # as defined: a classmethod stays one
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
+
+
+def _walk(visitor: Any, root: Any) -> Any:
+    """moto's `DepthFirstTraverser.traverse_node_recursively`, with the visitor's node
+    types looked up once: children first, left to right, each announced to
+    `pre_processing_of_child`; then the node itself, if it is of a type the visitor
+    processes, replaced in its parent by what the visitor returns."""
+    node_class = _moto("moto.dynamodb.parsing.ast_nodes", "Node")
+    processors = tuple(visitor._processing_map().items())
+    types = tuple(node_type for node_type, _ in processors)
+    before_child = visitor.pre_processing_of_child
+
+    def visit(node: Any, child_id: int) -> Any:
+        if isinstance(node, node_class):
+            parent = node.parent
+            if node.children is not None:
+                for index, child in enumerate(node.children):
+                    before_child(node, index)
+                    visit(child, index)
+            if isinstance(node, types):
+                for node_type, process in processors:  # the first that matches, as moto
+                    if isinstance(node, node_type):
+                        node = process(node)
+                        break
+                node.parent = parent
+                if parent:
+                    parent.children[child_id] = node
+        return node
+
+    return visit(root, -1)

@@ -36,6 +36,7 @@ from dropzone_local.lambda_service import FakeLambda
 from dropzone_local.metrics import MetricsRecorder
 from dropzone_local.moto_expressions import update_expressions_at_lower_cost
 from dropzone_local.moto_paths import sqs_retention_by_attribute
+from dropzone_local.moto_requests import requests_at_lower_cost
 from dropzone_local.provision import ACCOUNT, LocalStack
 from dropzone_local.sagemaker import FakeEndpoint
 from dropzone_local.schedules import Schedules, scheduled_event
@@ -111,6 +112,7 @@ class LocalCloud(StandIns):
         self._exit.enter_context(mock_aws())
         self._exit.enter_context(sqs_retention_by_attribute())
         self._exit.enter_context(update_expressions_at_lower_cost())
+        self._exit.enter_context(requests_at_lower_cost())
         aws.reset_clients()
         self._exit.callback(aws.reset_clients)
         self._function_clients = {

@@ -5,15 +5,18 @@ and the same errors; the parsed expression trees they keep are never handed out 
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import boto3
+import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from dropzone_local.moto_expressions import copied_tree, update_expressions_at_lower_cost
+from dropzone_local.moto_requests import requests_at_lower_cost
 
 TABLE = "jobs"
 # Dropzone's ledger transition, as it sends it: the same text every time, other values.
@@ -135,7 +138,7 @@ def _answers(paths: Callable[[], Any] | None) -> list[Any]:
 
 @contextmanager
 def _both() -> Iterator[None]:
-    with update_expressions_at_lower_cost():
+    with update_expressions_at_lower_cost(), requests_at_lower_cost():
         yield
 
 
@@ -220,3 +223,46 @@ def _nodes(node: Any) -> list[Any]:
         child for child in getattr(node, "children", None) or [] if hasattr(child, "parent")
     ]
     return [node, *(found for child in children for found in _nodes(child))]
+
+
+def test_s3_urls_follow_the_custom_endpoint_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.s3.models import s3_backends
+
+    monkeypatch.delenv("MOTO_S3_CUSTOM_ENDPOINTS", raising=False)
+    with mock_aws(), requests_at_lower_cost():
+        backend = s3_backends["123456789012"]["aws"]
+        before = list(backend.url_bases)
+        monkeypatch.setenv("MOTO_S3_CUSTOM_ENDPOINTS", "https://s3.example.internal")
+        assert backend.url_bases == [*before, "https://s3.example.internal"]
+        monkeypatch.delenv("MOTO_S3_CUSTOM_ENDPOINTS")
+        assert backend.url_bases == before
+    assert "MOTO_S3_CUSTOM_ENDPOINTS" not in os.environ
+
+
+@pytest.mark.parametrize("service", ["dynamodb", "sqs", "s3", "events"])
+def test_the_names_a_member_is_looked_up_under_are_moto_s(service: str) -> None:
+    """Every member of every structure of the service's model, in turn, in one run: the
+    names worked out once are those moto works out each time."""
+    from moto.core.serialize import AttributePickerContext, XFormedAttributePicker
+    from moto.core.utils import get_service_model
+
+    model = get_service_model(service)
+    picker = XFormedAttributePicker()
+    contexts = []
+    for name in model.shape_names:
+        structure = model.shape_for(name)
+        for key, member in getattr(structure, "members", {}).items():
+            contexts.append((structure, AttributePickerContext(obj={}, key=key, shape=member)))
+
+    def names() -> list[list[str]]:
+        looked_up = []
+        for structure, context in contexts:
+            context.shape.parent = structure  # as moto's serializer sets it
+            looked_up.append(list(picker.get_possible_keys(context)))
+        return looked_up
+
+    expected = names()
+    with requests_at_lower_cost():
+        assert names() == expected
+        assert names() == expected  # from what was worked out
+    assert len({tuple(found) for found in expected}) > 1

@@ -13,9 +13,11 @@ which changes what moto decides:
 - Copying. The validator copies the tree it is given before it resolves it; a pickle
   round trip makes the same copy (parent links included) several times faster than
   `copy.deepcopy`, which moto still uses for everything else.
-- Walking. moto's depth-first walk asks each visitor for its node types at every node;
-  the walk here asks once per walk, and visits, processes and replaces the nodes in
-  moto's order. Visitors that change how they walk keep moto's own walk.
+- Walking. moto's depth-first walk asks each visitor for its node types at every node,
+  and matches each node against them with `isinstance` on abstract classes (a Python
+  call each); collecting a tree's clauses does the same. Here the types are asked for
+  once per walk and each node class matched once, and nodes are visited, processed and
+  replaced in moto's order. Visitors that change how they walk keep moto's own walk.
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ from typing import Any
 
 PARSED_EXPRESSIONS = 512  # distinct expression texts kept (least recently used dropped)
 _OWN_WALK = ("traverse_node_recursively", "nodes_to_be_processed", "process")
+_NOT_A_NODE = object()
+_DESCENDED: dict[type, bool] = {}  # node class -> whether find_clauses descends into it
 
 
 @contextmanager
 def update_expressions_at_lower_cost() -> Iterator[None]:
     parser = _moto("moto.dynamodb.parsing.expressions", "UpdateExpressionParser")
     traverser = _moto("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser")
+    node = _moto("moto.dynamodb.parsing.ast_nodes", "Node")
     validators = importlib.import_module("moto.dynamodb.parsing.validators")
     parse = vars(parser)["make"].__func__
     walk = vars(traverser)["traverse"]
@@ -57,6 +62,7 @@ def update_expressions_at_lower_cost() -> Iterator[None]:
         patches.enter_context(_replaced(parser, "make", classmethod(make)))
         patches.enter_context(_replaced(validators, "deepcopy", copied_tree))
         patches.enter_context(_replaced(traverser, "traverse", traverse))
+        patches.enter_context(_replaced(node, "find_clauses", _find_clauses))
         yield
 
 
@@ -85,29 +91,57 @@ def _replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
 
 def _walk(visitor: Any, root: Any) -> Any:
     """moto's `DepthFirstTraverser.traverse_node_recursively`, with the visitor's node
-    types looked up once: children first, left to right, each announced to
+    types looked up once (moto's visitors answer the same at every node) and each node
+    class matched against them once: children first, left to right, each announced to
     `pre_processing_of_child`; then the node itself, if it is of a type the visitor
-    processes, replaced in its parent by what the visitor returns."""
+    processes, replaced in its parent by what the first matching processor returns."""
     node_class = _moto("moto.dynamodb.parsing.ast_nodes", "Node")
     processors = tuple(visitor._processing_map().items())
-    types = tuple(node_type for node_type, _ in processors)
     before_child = visitor.pre_processing_of_child
+    matched: dict[type, Any] = {}  # node class -> its processor, None, or _NOT_A_NODE
+
+    def match(cls: type) -> Any:
+        if not issubclass(cls, node_class):
+            return _NOT_A_NODE
+        return next((process for kind, process in processors if issubclass(cls, kind)), None)
 
     def visit(node: Any, child_id: int) -> Any:
-        if isinstance(node, node_class):
-            parent = node.parent
-            if node.children is not None:
-                for index, child in enumerate(node.children):
-                    before_child(node, index)
-                    visit(child, index)
-            if isinstance(node, types):
-                for node_type, process in processors:  # the first that matches, as moto
-                    if isinstance(node, node_type):
-                        node = process(node)
-                        break
-                node.parent = parent
-                if parent:
-                    parent.children[child_id] = node
+        cls = type(node)
+        process = matched[cls] if cls in matched else matched.setdefault(cls, match(cls))
+        if process is _NOT_A_NODE:
+            return node
+        parent = node.parent
+        if node.children is not None:
+            for index, child in enumerate(node.children):
+                before_child(node, index)
+                visit(child, index)
+        if process is not None:
+            node = process(node)
+            node.parent = parent
+            if parent:
+                parent.children[child_id] = node
         return node
 
     return visit(root, -1)
+
+
+def _find_clauses(node: Any, clause_types: Any) -> list[Any]:
+    """moto's `Node.find_clauses`, with each child class asked once whether it is one to
+    descend into (an Expression or an UpdateExpressionFunction)."""
+    clauses = []
+    for child in node.children or []:
+        if type(child) in clause_types:
+            clauses.append(child)
+        elif _descended(type(child)):
+            clauses.extend(child.find_clauses(clause_types))
+    return clauses
+
+
+def _descended(cls: type) -> bool:
+    found = _DESCENDED.get(cls)
+    if found is None:
+        nodes = importlib.import_module("moto.dynamodb.parsing.ast_nodes")
+        found = _DESCENDED[cls] = issubclass(
+            cls, (nodes.Expression, nodes.UpdateExpressionFunction)
+        )
+    return found

@@ -38,9 +38,10 @@ _DESCENDED: dict[type, bool] = {}  # node class -> whether find_clauses descends
 
 @contextmanager
 def update_expressions_at_lower_cost() -> Iterator[None]:
+    """The three changes above, for as long as the context lasts; moto's own code after."""
     parser = _moto("moto.dynamodb.parsing.expressions", "UpdateExpressionParser")
     traverser = _moto("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser")
-    node = _moto("moto.dynamodb.parsing.ast_nodes", "Node")
+    node_class = _moto("moto.dynamodb.parsing.ast_nodes", "Node")
     validators = importlib.import_module("moto.dynamodb.parsing.validators")
     parse = vars(parser)["make"].__func__
     walk = vars(traverser)["traverse"]
@@ -62,7 +63,7 @@ def update_expressions_at_lower_cost() -> Iterator[None]:
         patches.enter_context(_replaced(parser, "make", classmethod(make)))
         patches.enter_context(_replaced(validators, "deepcopy", copied_tree))
         patches.enter_context(_replaced(traverser, "traverse", traverse))
-        patches.enter_context(_replaced(node, "find_clauses", _find_clauses))
+        patches.enter_context(_replaced(node_class, "find_clauses", _find_clauses))
         yield
 
 

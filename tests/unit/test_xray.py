@@ -65,7 +65,9 @@ def assert_subsegment_document(document: dict[str, Any]) -> None:
     assert document["start_time"] <= document["end_time"]
 
 
-def provider(daemon: Daemon, header: str | None = HEADER, enabled: bool = True) -> XRayDaemon:
+def provider(
+    daemon: Daemon, header: str | None = HEADER + ";Lineage=a87bd80c:1", enabled: bool = True
+) -> XRayDaemon:
     environ = {"_X_AMZN_TRACE_ID": header} if header is not None else {}
     return XRayDaemon(enabled=enabled, send=daemon, environ=environ)
 
@@ -90,8 +92,8 @@ def tracer_config() -> Iterator[None]:
             TraceContext(ROOT, "53995c3f42cd8ad8", False),
         ),
         (
-            f"Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a:0",
-            TraceContext(ROOT, "53995c3f42cd8ad8", True),
+            f"Root={ROOT};Lineage=a87bd80c:0;Parent=53995c3f42cd8ad8;Sampled=1;Self=1-x",
+            TraceContext(ROOT, "53995c3f42cd8ad8", True, ("Lineage=a87bd80c:0", "Self=1-x")),
         ),
         (f"Root={ROOT};Parent=53995c3f42cd8ad8", TraceContext(ROOT, "53995c3f42cd8ad8", False)),
         (f"Root={ROOT};Sampled=1", None),
@@ -145,12 +147,15 @@ def test_annotations_x_ray_cannot_index_are_left_out() -> None:
     subsegment.put_annotation("", "x")
     subsegment.put_annotation("a" * 501, "x")
     subsegment.put_annotation("listed", ["a"])  # not a scalar
+    subsegment.put_annotation("ratio", float("nan"))  # JSON has no NaN
+    subsegment.put_annotation("big", float("inf"))
+    subsegment.put_annotation("text", "x" * 1200)  # kept to 1,000 characters
     subsegment.put_metadata("response", {"ok": 1}, "svc")
     subsegment.put_metadata("mine", 1, "AWS.reserved")
     subsegment.close()
     document = subsegment.document()
     assert_subsegment_document(document)
-    assert document["annotations"] == {"ColdStart": True, "jobs_2": 3}
+    assert document["annotations"] == {"ColdStart": True, "jobs_2": 3, "text": "x" * 1000}
     assert document["metadata"] == {"svc": {"response": {"ok": 1}}}
 
 
@@ -191,13 +196,54 @@ def test_an_exception_is_recorded_once_and_named_by_id_above() -> None:
     assert parent.document()["cause"] == throwable["id"]
 
 
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {("a", "b"): 1},  # keys that are not strings
+        {"ratio": float("nan")},
+        "cycle",
+    ],
+)
+def test_metadata_that_is_not_json_is_left_out(metadata: Any) -> None:
+    if metadata == "cycle":
+        metadata = {}
+        metadata["self"] = metadata
+    subsegment = Subsegment("work", ROOT, "53995c3f42cd8ad8")
+    subsegment.put_annotation("kept", 1)
+    subsegment.put_metadata("response", metadata)
+    datagram = encode(subsegment.document())
+    assert datagram is not None
+    sent = json.loads(datagram.partition(b"\n")[2])
+    assert "metadata" not in sent and sent["annotations"] == {"kept": 1}
+
+
+def test_an_exception_whose_message_fails_is_recorded_by_its_type() -> None:
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no message")
+
+    subsegment = Subsegment("work", ROOT, "53995c3f42cd8ad8")
+    subsegment.add_exception(Unprintable())
+    (throwable,) = subsegment.document()["cause"]["exceptions"]
+    assert throwable["message"] == "<Unprintable without a message>"
+
+
+def test_an_exception_raised_again_in_another_trace_is_recorded_there() -> None:
+    error = KeyError("job-1")
+    first = Subsegment("first", ROOT, "53995c3f42cd8ad8")
+    first.add_exception(error)
+    later = Subsegment("later", "1-6745e2a1-00000000000000000000beef", "1111111111111111")
+    later.add_exception(error)
+    assert isinstance(later.cause, dict) and later.cause["exceptions"][0]["type"] == "KeyError"
+
+
 def test_a_document_too_large_is_sent_without_its_metadata_or_not_at_all() -> None:
     subsegment = Subsegment("big", ROOT, "53995c3f42cd8ad8")
     subsegment.put_metadata("response", "x" * MAX_DOCUMENT_BYTES)
     datagram = encode(subsegment.document())
     assert datagram is not None and len(datagram) <= MAX_DOCUMENT_BYTES
     assert "metadata" not in json.loads(datagram.partition(b"\n")[2])
-    subsegment.put_annotation("huge", "x" * MAX_DOCUMENT_BYTES)
+    subsegment.aws["huge"] = "x" * MAX_DOCUMENT_BYTES
     assert encode(subsegment.document()) is None
 
 
@@ -220,6 +266,21 @@ def test_nested_subsegments_name_their_parents_and_are_sent_as_each_closes() -> 
     assert second["annotations"] == {"Kind": "sagemaker"}
     assert first["metadata"] == {"default": {"count": 2}}
     assert {first["trace_id"], second["trace_id"]} == {ROOT}
+
+
+def test_a_subsegment_that_cannot_be_sent_never_fails_the_invocation_nor_hides_its_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(datagram: bytes) -> None:
+        raise RuntimeError("the sender broke")
+
+    xray = XRayDaemon(enabled=True, send=broken, environ={"_X_AMZN_TRACE_ID": HEADER})
+    with xray.in_subsegment("## handler"):
+        pass
+    with pytest.raises(KeyError, match="the handler's own"), xray.in_subsegment("## handler"):
+        raise KeyError("the handler's own")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == ["X-Ray subsegment '## handler' not sent: RuntimeError"] * 2
 
 
 def test_an_exception_through_a_subsegment_is_recorded_and_raised() -> None:
@@ -419,7 +480,7 @@ def test_requests_carry_the_trace_on_to_the_service(traced: tuple[XRayDaemon, Da
     call = daemon.documents[0]
     assert call["aws"]["request_id"] == "REQ2"
     header = sent[0]["X-Amzn-Trace-Id"]
-    assert header.decode() == f"Root={ROOT};Parent={call['id']};Sampled=1"
+    assert header.decode() == f"Root={ROOT};Parent={call['id']};Sampled=1;Lineage=a87bd80c:1"
 
 
 def test_calls_outside_a_sampled_trace_are_not_traced_or_marked(

@@ -6,7 +6,8 @@ subsegment per traced handler, one per AWS call, annotations, metadata, exceptio
 trace header passed on to the services it calls. This provider does that with the standard
 library. Each subsegment is sent when it closes, as a document of its own in the trace that
 Lambda names in _X_AMZN_TRACE_ID, to the daemon at AWS_XRAY_DAEMON_ADDRESS. Where tracing is
-off, or the invocation is not sampled, nothing is built, patched or sent.
+off, nothing is patched, built or sent; in an invocation that is not sampled, botocore's
+calls go through the patch but nothing is built or sent.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dropzone.xray_documents import (
     DAEMON_ADDRESS_ENV,
     TRACE_HEADER_ENV,
     Subsegment,
+    TraceContext,
     encode,
     parse_daemon_address,
     parse_trace_header,
@@ -112,7 +114,9 @@ class XRayDaemon(BaseProvider):
 
     def current(self) -> Subsegment | None:
         """The innermost open subsegment of the current trace, if any."""
-        trace = parse_trace_header(self._environ.get(TRACE_HEADER_ENV))
+        return self._current(parse_trace_header(self._environ.get(TRACE_HEADER_ENV)))
+
+    def _current(self, trace: TraceContext | None) -> Subsegment | None:
         open_now = self._open.get()
         if trace is None or not open_now or open_now[-1].trace_id != trace.root:
             return None
@@ -141,11 +145,19 @@ class XRayDaemon(BaseProvider):
         finally:
             self._open.reset(token)
             subsegment.close()
+            self._send_closed(subsegment)
+
+    def _send_closed(self, subsegment: Subsegment) -> None:
+        """Sends it; whatever goes wrong is logged and the subsegment dropped, so that
+        tracing never fails an invocation nor hides the error that ended it."""
+        try:
             datagram = encode(subsegment.document())
             if datagram is None:
-                _log.warning("X-Ray subsegment %r too large to send", subsegment.name)
+                _log.warning("X-Ray subsegment %r not sent: too large", subsegment.name)
             else:
                 self.send(datagram)
+        except Exception as err:
+            _log.warning("X-Ray subsegment %r not sent: %s", subsegment.name, type(err).__name__)
 
     @asynccontextmanager
     async def in_subsegment_async(
@@ -182,8 +194,10 @@ class XRayDaemon(BaseProvider):
             self._unpatch.pop()()
 
     def trace_header(self) -> str | None:
-        """The header for a request made inside the current subsegment."""
-        current = self.current()
-        if current is None:
+        """The header for a request made inside the current subsegment: the invocation's
+        trace, this subsegment as the parent, and the header's other fields passed on."""
+        trace = parse_trace_header(self._environ.get(TRACE_HEADER_ENV))
+        current = self._current(trace)
+        if trace is None or current is None:
             return None
-        return f"Root={current.trace_id};Parent={current.id};Sampled=1"
+        return trace.header_for(current.id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import time
@@ -19,32 +20,46 @@ DAEMON_ADDRESS_ENV = "AWS_XRAY_DAEMON_ADDRESS"
 DEFAULT_DAEMON = ("127.0.0.1", 2000)
 TRACE_HTTP_HEADER = "X-Amzn-Trace-Id"
 DAEMON_HEADER = b'{"format": "json", "version": 1}\n'
-MAX_DOCUMENT_BYTES = 64 * 1024  # the daemon's UDP limit, header included
+MAX_DOCUMENT_BYTES = 64_000  # header included: within UDP's 65,507-byte payload
 MAX_NAME = 200
+MAX_ANNOTATION_VALUE = 1000
 MAX_STACK_FRAMES = 10
 _ANNOTATION_KEY = re.compile(r"[A-Za-z0-9_]{1,500}")
 
 
 @dataclass(frozen=True)
 class TraceContext:
-    """What Lambda's trace header says about the current invocation."""
+    """What Lambda's trace header says about the current invocation. `passed_on` holds
+    its other fields (`Lineage`, which Lambda's recursive loop detection counts, ...), in
+    their order, for the header of each request made in the trace."""
 
     root: str
     parent: str
     sampled: bool
+    passed_on: tuple[str, ...] = ()
+
+    def header_for(self, parent: str) -> str:
+        """The header for a request made inside subsegment `parent`."""
+        fields = [f"Root={self.root}", f"Parent={parent}", "Sampled=1", *self.passed_on]
+        return ";".join(fields)
 
 
 def parse_trace_header(value: str | None) -> TraceContext | None:
-    """`Root=1-...;Parent=...;Sampled=1` (any order, other fields ignored), or None when
-    the header lacks a root or a parent."""
+    """`Root=1-...;Parent=...;Sampled=1[;...]` (any order), or None when the header lacks
+    a root or a parent."""
     fields: dict[str, str] = {}
+    passed_on: list[str] = []
     for part in (value or "").split(";"):
         key, _, item = part.strip().partition("=")
         if key and item:
             fields[key] = item
+            if key not in ("Root", "Parent", "Sampled"):
+                passed_on.append(f"{key}={item}")
     if "Root" not in fields or "Parent" not in fields:
         return None
-    return TraceContext(fields["Root"], fields["Parent"], fields.get("Sampled") == "1")
+    return TraceContext(
+        fields["Root"], fields["Parent"], fields.get("Sampled") == "1", tuple(passed_on)
+    )
 
 
 def parse_daemon_address(value: str | None) -> tuple[str, int]:
@@ -71,11 +86,18 @@ def new_id() -> str:
     return os.urandom(8).hex()
 
 
+def _message(exception: BaseException) -> str:
+    try:
+        return str(exception)
+    except Exception:  # an exception whose __str__ fails: its type says what it was
+        return f"<{type(exception).__name__} without a message>"
+
+
 def _throwable(exception: BaseException, remote: bool) -> dict[str, Any]:
     frames = traceback.extract_tb(exception.__traceback__)[-MAX_STACK_FRAMES:]
     return {
         "id": new_id(),
-        "message": str(exception),
+        "message": _message(exception),
         "type": type(exception).__name__,
         "remote": remote,
         "stack": [
@@ -116,10 +138,13 @@ class Subsegment(BaseSegment):
 
     def put_annotation(self, key: str, value: Any) -> None:
         """X-Ray indexes annotations whose key is 1-500 letters, digits or underscores and
-        whose value is a string, number or boolean; anything else is left out, as the X-Ray
-        SDK leaves it out."""
-        scalar = isinstance(value, str | int | float | bool)
-        if scalar and isinstance(key, str) and _ANNOTATION_KEY.fullmatch(key):
+        whose value is a string (kept to 1,000 characters), a finite number or a boolean;
+        anything else is left out, as the X-Ray SDK leaves it out."""
+        if not isinstance(key, str) or not _ANNOTATION_KEY.fullmatch(key):
+            return
+        if isinstance(value, str):
+            self.annotations[key] = value[:MAX_ANNOTATION_VALUE]
+        elif isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
             self.annotations[key] = value
 
     def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
@@ -132,15 +157,16 @@ class Subsegment(BaseSegment):
     def add_exception(
         self, exception: BaseException, stack: Any = None, remote: bool = False
     ) -> None:
-        """Records the exception once: a parent it propagates through names it by id."""
+        """Records the exception once per trace: a parent it propagates through names it
+        by id."""
         self.fault = True
         recorded = getattr(exception, "_dropzone_xray_id", None)
-        if isinstance(recorded, str):
-            self.cause = recorded
+        if isinstance(recorded, tuple) and recorded[0] == self.trace_id:
+            self.cause = recorded[1]
             return
         throwable = _throwable(exception, remote)
         with contextlib.suppress(AttributeError):  # an exception type with __slots__
-            exception._dropzone_xray_id = throwable["id"]  # type: ignore[attr-defined]
+            exception._dropzone_xray_id = (self.trace_id, throwable["id"])  # type: ignore[attr-defined]
         self.cause = {"working_directory": os.getcwd(), "exceptions": [throwable]}
 
     def document(self) -> dict[str, Any]:
@@ -179,10 +205,15 @@ class Subsegment(BaseSegment):
 
 
 def encode(document: dict[str, Any]) -> bytes | None:
-    """The daemon's datagram for `document`; without its metadata when that makes it too
-    large, None when even that does not fit."""
+    """The daemon's datagram for `document`; without its metadata when that is too large or
+    is not JSON (keys that are not strings, a cycle, NaN: values JSON lacks are their
+    `str`), None when even that does not fit."""
     for candidate in (document, {k: v for k, v in document.items() if k != "metadata"}):
-        data = DAEMON_HEADER + json.dumps(candidate, default=str, separators=(",", ":")).encode()
+        try:
+            text = json.dumps(candidate, default=str, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError, RecursionError):
+            continue
+        data = DAEMON_HEADER + text.encode()
         if len(data) <= MAX_DOCUMENT_BYTES:
             return data
     return None

@@ -18,6 +18,16 @@ which changes what moto decides:
   call each); collecting a tree's clauses does the same. Here the types are asked for
   once per walk and each node class matched once, and nodes are visited, processed and
   replaced in moto's order. Visitors that change how they walk keep moto's own walk.
+- Checking. Two of the validator's walks only check: that each of ADD, REMOVE and SET
+  appears once (`ActionCountValidator`), and that no two actions touch overlapping paths
+  (`OverlappingPathsValidator`). moto runs each check at every node of the tree (nearly
+  every node is an update expression), and each check searches the node's whole subtree
+  for clauses: a cost that grows with the square of the actions. Here one walk counts, for
+  every node, the clauses its search would find (as moto's search does: not below a
+  clause found, only into expressions and functions), and moto's check runs, in moto's
+  order, only at the nodes where it can refuse: where a clause type is found more than
+  once, or where any action is found. Elsewhere it finds nothing to refuse and returns the
+  node unchanged.
 """
 
 from __future__ import annotations
@@ -55,9 +65,14 @@ def update_expressions_at_lower_cost() -> Iterator[None]:
             return parse(cls, expression)
         return pickle.loads(pickled(expression))  # noqa: S301 - pickled by this process
 
+    checks = _checks(validators)
+
     def traverse(self: Any, node: Any) -> Any:
         own = (getattr(type(self), name) is not getattr(traverser, name) for name in _OWN_WALK)
-        return walk(self, node) if any(own) else _walk(self, node)
+        if any(own):
+            return walk(self, node)
+        check = checks.get(type(self))
+        return _walk(self, node) if check is None else _checked(self, node, *check)
 
     with ExitStack() as patches:
         patches.enter_context(_replaced(parser, "make", classmethod(make)))
@@ -124,6 +139,58 @@ def _walk(visitor: Any, root: Any) -> Any:
         return node
 
     return visit(root, -1)
+
+
+def _checks(validators: Any) -> dict[type, tuple[tuple[type, ...], Any]]:
+    """For each checking validator: the clause types its check searches for, and from
+    their counts under a node, whether the check can refuse there."""
+    nodes = importlib.import_module("moto.dynamodb.parsing.ast_nodes")
+    counted = (
+        nodes.UpdateExpressionAddClause,
+        nodes.UpdateExpressionRemoveClause,
+        nodes.UpdateExpressionSetClause,
+    )
+    actions = (
+        nodes.UpdateExpressionSetAction,
+        nodes.UpdateExpressionAddAction,
+        nodes.UpdateExpressionRemoveAction,
+        nodes.UpdateExpressionDeleteAction,
+    )
+    return {
+        validators.ActionCountValidator: (counted, lambda found: max(found) > 1),
+        validators.OverlappingPathsValidator: (actions, lambda found: sum(found) > 0),
+    }
+
+
+def _checked(visitor: Any, root: Any, clause_types: tuple[type, ...], refusable: Any) -> Any:
+    """A checking validator's walk: moto's nodes, children first, left to right, each
+    announced to `pre_processing_of_child`; the clauses `Node.find_clauses` would find
+    under each node counted from its children's counts; the check (which returns the node
+    it is given, or raises) run where `refusable(counts)` says it might refuse."""
+    node_class = _moto("moto.dynamodb.parsing.ast_nodes", "Node")
+    checked = _moto("moto.dynamodb.parsing.ast_nodes", "UpdateExpression")
+    before_child = visitor.pre_processing_of_child
+    none = (0,) * len(clause_types)
+
+    def visit(node: Any) -> tuple[int, ...]:
+        """What `node.find_clauses` finds, by type; the node checked on the way."""
+        found = list(none)
+        for index, child in enumerate(node.children or ()):
+            before_child(node, index)
+            below = visit(child) if isinstance(child, node_class) else none
+            cls = type(child)
+            if cls in clause_types:
+                found[clause_types.index(cls)] += 1
+            elif _descended(cls):
+                found = [mine + theirs for mine, theirs in zip(found, below, strict=True)]
+        counts = tuple(found)
+        if isinstance(node, checked) and refusable(counts):
+            visitor.process(node)
+        return counts
+
+    if isinstance(root, node_class):
+        visit(root)
+    return root
 
 
 def _find_clauses(node: Any, clause_types: Any) -> list[Any]:

@@ -1,0 +1,171 @@
+"""LocalCloud's cheaper checks in moto refuse what moto refuses, with the same errors: the
+same DynamoDB calls (items at the 400 KB limit, updates that grow an item in place, too
+many clauses, overlapping paths) run against moto alone and with the cheaper paths, and
+every answer and error compared."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from dropzone_local.moto_expressions import update_expressions_at_lower_cost
+from dropzone_local.moto_items import item_sizes_kept_while_written
+from dropzone_local.moto_requests import requests_at_lower_cost
+
+TABLE = "limits"
+LIMIT = 405000  # moto's item size limit
+KEY = {"job_id": {"S": "j"}}
+# What moto counts for {"job_id": "j"} and a string attribute "blob": names and values
+BLOB_AT_LIMIT = LIMIT - len("job_id") - len("j") - len("blob")
+
+
+@contextmanager
+def _cheaper() -> Iterator[None]:
+    with (
+        update_expressions_at_lower_cost(),
+        requests_at_lower_cost(),
+        item_sizes_kept_while_written(),
+    ):
+        yield
+
+
+def _string(size: int) -> dict[str, str]:
+    return {"S": "x" * size}
+
+
+def _update(expression: str, values: dict[str, Any], **more: Any) -> dict[str, Any]:
+    call: dict[str, Any] = {"TableName": TABLE, "Key": KEY, "UpdateExpression": expression}
+    if values:
+        call["ExpressionAttributeValues"] = values
+    return {**call, "ReturnValues": "ALL_NEW", **more}
+
+
+def _put(**attributes: Any) -> tuple[str, dict[str, Any]]:
+    return ("put_item", {"TableName": TABLE, "Item": {**KEY, **attributes}})
+
+
+def _dynamodb_calls() -> list[tuple[str, dict[str, Any]]]:
+    """Items at the limit, built whole and grown by updates; updates refused for their
+    clauses or paths; updates that change values in place between top-level SETs."""
+    small, one = _string(1000), {"N": "1"}
+    calls = [_put(blob=_string(BLOB_AT_LIMIT + extra)) for extra in (-1, 0, 1, 2)]
+    calls += [
+        _put(**{f"a{index}": _string(20000) for index in range(19)}),  # built in 19 checks
+        _put(**{f"a{index}": _string(20000) for index in range(21)}),  # over, at the 21st
+        _put(blob=_string(200000), m={"M": {}}),
+        # the map grows in place between two top-level SETs: the second is refused
+        (
+            "update_item",
+            _update("SET a = :s, m.big = :big, b = :s", {":s": small, ":big": _string(204000)}),
+        ),
+        (
+            "update_item",
+            _update("SET a = :s, m.big = :big", {":s": small, ":big": _string(150000)}),
+        ),
+        ("update_item", _update("SET b = :s", {":s": _string(53000)})),  # over now
+        ("update_item", _update("REMOVE m SET b = :s", {":s": _string(53000)})),
+        _put(blob=_string(200000)),
+        # a set created by ADD and grown in place, then a top-level SET
+        (
+            "update_item",
+            _update(
+                "ADD tags :big SET b = :s",
+                {":big": {"SS": ["y" * 100000, "z" * 100000]}, ":s": _string(6000)},
+            ),
+        ),
+        (
+            "update_item",
+            _update(
+                "ADD tags :big SET b = :s",
+                {":big": {"SS": ["y" * 100000, "z" * 100000]}, ":s": _string(4000)},
+            ),
+        ),
+        (
+            "update_item",
+            _update(
+                "DELETE tags :gone SET c = :s",
+                {":gone": {"SS": ["y" * 100000]}, ":s": _string(100000)},
+            ),
+        ),
+        _put(blob=small),
+        (
+            "update_item",
+            _update(
+                "SET #h = list_append(if_not_exists(#h, :empty), :entry), n = :one ADD seen :one",
+                {":empty": {"L": []}, ":entry": {"L": [{"M": {"s": small}}]}, ":one": one},
+                ExpressionAttributeNames={"#h": "history"},
+            ),
+        ),
+        ("get_item", {"TableName": TABLE, "Key": KEY}),
+    ]
+    for expression in _REFUSED:
+        values = {name: one for name in (":v", ":w") if name in expression}
+        calls.append(("update_item", _update(expression, values)))
+    return calls
+
+
+_REFUSED = (
+    "SET a = :v SET b = :v",
+    "REMOVE a REMOVE b",
+    "ADD a :v ADD b :v",
+    "DELETE a :v DELETE b :v",
+    "SET a = :v ADD b :v ADD c :v SET d = :v",  # two kinds twice: which one moto names
+    "REMOVE a SET b = :v REMOVE c SET d = :v",
+    "SET a = :v, a.b = :w",
+    "SET a.b = :v REMOVE a",
+    "SET a = :v, b = :v, a = :w",
+    "SET a[1] = :v, a = :w",
+    "SET a = :v, b = if_not_exists(b, :v) ADD a :w",
+)
+
+
+def _run(calls: list[tuple[str, Any]], client: Any) -> list[Any]:
+    answers: list[Any] = []
+    for operation, params in calls:
+        try:
+            response = getattr(client, operation)(**params)
+        except ClientError as error:
+            answers.append(("error", operation, error.response["Error"]))
+        else:
+            response.pop("ResponseMetadata")
+            answers.append(("ok", operation, response))
+    return answers
+
+
+def _dynamodb_answers(paths: Callable[[], Any] | None) -> list[Any]:
+    with ExitStack() as stack:
+        stack.enter_context(mock_aws())
+        if paths is not None:
+            stack.enter_context(paths())
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        return _run(_dynamodb_calls(), dynamodb)
+
+
+def test_items_and_updates_are_refused_as_moto_refuses_them() -> None:
+    expected = _dynamodb_answers(None)
+    assert _dynamodb_answers(_cheaper) == expected
+    # and the calls did what they say: the limit met and passed, in place too (moto
+    # keeps what an update changed before it was refused)
+    outcomes = "".join("+" if answer[0] == "ok" else "-" for answer in expected[:18])
+    assert outcomes == "++--+-+---++-+++++"
+    assert expected[2][2]["Message"] == "Item size has exceeded the maximum allowed size"
+    assert expected[7][2]["Message"] == "Item size to update has exceeded the maximum allowed size"
+    history = expected[16][2]["Attributes"]["history"]["L"]
+    assert history == [{"M": {"s": _string(1000)}}]
+    refused = [answer[2]["Message"] for answer in expected[-len(_REFUSED) :]]
+    assert all(answer[0] == "error" for answer in expected[-len(_REFUSED) :])
+    assert '"SET" section can only be used once' in refused[0]
+    assert '"ADD" section' in refused[4]
+    assert '"SET" section' in refused[5]
+    assert "Two document paths overlap" in refused[6]

@@ -37,6 +37,7 @@ from dropzone_local.metrics import MetricsRecorder
 from dropzone_local.moto_expressions import update_expressions_at_lower_cost
 from dropzone_local.moto_items import item_sizes_kept_while_written
 from dropzone_local.moto_paths import sqs_retention_by_attribute
+from dropzone_local.moto_queues import sqs_sends_reading_what_they_use
 from dropzone_local.moto_requests import requests_at_lower_cost
 from dropzone_local.provision import ACCOUNT, LocalStack
 from dropzone_local.sagemaker import FakeEndpoint
@@ -115,6 +116,7 @@ class LocalCloud(StandIns):
         self._exit.enter_context(update_expressions_at_lower_cost())
         self._exit.enter_context(requests_at_lower_cost())
         self._exit.enter_context(item_sizes_kept_while_written())
+        self._exit.enter_context(sqs_sends_reading_what_they_use())
         aws.reset_clients()
         self._exit.callback(aws.reset_clients)
         self._function_clients = {

@@ -1,10 +1,11 @@
 """LocalCloud's cheaper checks in moto refuse what moto refuses, with the same errors: the
 same DynamoDB calls (items at the 400 KB limit, updates that grow an item in place, too
-many clauses, overlapping paths) run against moto alone and with the cheaper paths, and
-every answer and error compared."""
+many clauses, overlapping paths) and SQS sends (delays, FIFO deduplication, size limits)
+run against moto alone and with the cheaper paths, and every answer and error compared."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -15,6 +16,7 @@ from moto import mock_aws
 
 from dropzone_local.moto_expressions import update_expressions_at_lower_cost
 from dropzone_local.moto_items import item_sizes_kept_while_written
+from dropzone_local.moto_queues import QueueAttributes, sqs_sends_reading_what_they_use
 from dropzone_local.moto_requests import requests_at_lower_cost
 
 TABLE = "limits"
@@ -30,6 +32,7 @@ def _cheaper() -> Iterator[None]:
         update_expressions_at_lower_cost(),
         requests_at_lower_cost(),
         item_sizes_kept_while_written(),
+        sqs_sends_reading_what_they_use(),
     ):
         yield
 
@@ -169,3 +172,166 @@ def test_items_and_updates_are_refused_as_moto_refuses_them() -> None:
     assert '"ADD" section' in refused[4]
     assert '"SET" section' in refused[5]
     assert "Two document paths overlap" in refused[6]
+
+
+def _sqs_answers(paths: Callable[[], Any] | None) -> list[Any]:
+    """Sends to queues of each kind, and what is received and listed after them, with
+    what differs from run to run (ids, handles, times) left out."""
+    with ExitStack() as stack:
+        stack.enter_context(mock_aws())
+        if paths is not None:
+            stack.enter_context(paths())
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        dead = sqs.create_queue(QueueName="dead")["QueueUrl"]
+        dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])
+        redrive = json.dumps(
+            {"deadLetterTargetArn": dead_arn["Attributes"]["QueueArn"], "maxReceiveCount": "2"}
+        )
+        queues = {
+            "plain": sqs.create_queue(
+                QueueName="plain",
+                Attributes={"MaximumMessageSize": "1024", "RedrivePolicy": redrive},
+            )["QueueUrl"],
+            "delayed": sqs.create_queue(QueueName="delayed", Attributes={"DelaySeconds": "600"})[
+                "QueueUrl"
+            ],
+            "fifo": sqs.create_queue(
+                QueueName="f.fifo",
+                Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+            )["QueueUrl"],
+            "fifo-ids": sqs.create_queue(
+                QueueName="g.fifo",
+                Attributes={"FifoQueue": "true", "KmsMasterKeyId": "alias/aws/sqs"},
+            )["QueueUrl"],
+        }
+        calls: list[tuple[str, dict[str, Any]]] = [
+            ("send_message", {"QueueUrl": queues["plain"], "MessageBody": "one"}),
+            ("send_message", {"QueueUrl": queues["plain"], "MessageBody": "x" * 1025}),
+            (
+                "send_message",
+                {"QueueUrl": queues["plain"], "MessageBody": "d", "DelaySeconds": 901},
+            ),
+            ("send_message", {"QueueUrl": queues["delayed"], "MessageBody": "later"}),
+            (
+                "send_message",
+                {"QueueUrl": queues["delayed"], "MessageBody": "now", "DelaySeconds": 0},
+            ),
+            *[
+                (
+                    "send_message",
+                    {"QueueUrl": queues["fifo"], "MessageBody": "same", "MessageGroupId": "g"},
+                )
+                for _ in range(2)
+            ],
+            ("send_message", {"QueueUrl": queues["fifo"], "MessageBody": "no group"}),
+            (
+                "send_message",
+                {
+                    "QueueUrl": queues["fifo"],
+                    "MessageBody": "late",
+                    "MessageGroupId": "g",
+                    "DelaySeconds": 5,
+                },
+            ),
+            (
+                "send_message",
+                {"QueueUrl": queues["fifo-ids"], "MessageBody": "no id", "MessageGroupId": "g"},
+            ),
+            *[
+                (
+                    "send_message",
+                    {
+                        "QueueUrl": queues["fifo-ids"],
+                        "MessageBody": body,
+                        "MessageGroupId": "g",
+                        "MessageDeduplicationId": "d1",
+                    },
+                )
+                for body in ("first", "second")
+            ],
+            (
+                "send_message_batch",
+                {
+                    "QueueUrl": queues["delayed"],
+                    "Entries": [
+                        {"Id": "a", "MessageBody": "batch a"},
+                        {"Id": "b", "MessageBody": "batch b", "DelaySeconds": 0},
+                        {"Id": "c", "MessageBody": "batch c", "DelaySeconds": 1000},
+                    ],
+                },
+            ),
+            *[
+                ("receive_message", {"QueueUrl": url, "MaxNumberOfMessages": 10})
+                for url in queues.values()
+            ],
+            *[
+                ("get_queue_attributes", {"QueueUrl": url, "AttributeNames": ["All"]})
+                for url in queues.values()
+            ],
+        ]
+        return [_steady(answer) for answer in _run(calls, sqs)]
+
+
+_VARYING = {
+    "MessageId",
+    "ReceiptHandle",
+    "SequenceNumber",
+    "CreatedTimestamp",
+    "LastModifiedTimestamp",
+}
+
+
+def _steady(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _steady(item) for key, item in value.items() if key not in _VARYING}
+    if isinstance(value, list | tuple):
+        return [_steady(item) for item in value]
+    return value
+
+
+def test_sends_answer_and_refuse_as_moto_does() -> None:
+    expected = _sqs_answers(None)
+    assert _sqs_answers(_cheaper) == expected
+    # and the sends did what they say: refused, delayed, deduplicated
+    assert [answer[0] for answer in expected[:11]] == [
+        "ok",
+        "error",
+        "error",
+        "ok",
+        "ok",
+        "ok",
+        "ok",
+        "error",
+        "error",
+        "error",
+        "ok",
+    ]
+    received = [[m["Body"] for m in answer[2].get("Messages", [])] for answer in expected[13:17]]
+    assert received == [["one"], ["now", "batch b"], ["same"], ["first"]]
+    assert [entry["Id"] for entry in expected[12][2]["Failed"]] == ["c"]
+
+
+def test_a_queue_s_attributes_read_one_by_one_are_moto_s() -> None:
+    from moto.sqs.models import sqs_backends
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        sqs.create_queue(QueueName="dead")
+        arn = "arn:aws:sqs:us-east-1:123456789012:dead"
+        sqs.create_queue(
+            QueueName="plain",
+            Attributes={
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "3"}),
+                "Policy": '{"Version": "2012-10-17", "Statement": []}',
+            },
+        )
+        sqs.create_queue(
+            QueueName="q.fifo", Attributes={"FifoQueue": "true", "KmsMasterKeyId": "key"}
+        )
+        for queue in sqs_backends["123456789012"]["us-east-1"].queues.values():
+            attributes = QueueAttributes(queue)
+            assert list(attributes.items()) == list(queue.attributes.items())
+            assert attributes.get("ContentBasedDeduplication") == queue.attributes.get(
+                "ContentBasedDeduplication"
+            )
+            assert attributes.get("NoSuchAttribute") is None

@@ -9,9 +9,11 @@ outcome, for as long as the local cloud runs (`requests_at_lower_cost`).
   so a GetItem, or an UpdateItem that returns the item, asks those questions for every
   member of every attribute. For a plain dict the names depend only on the member's name,
   its shape and the shape's parent in the model (a dict has no `Meta`, and its class name
-  is fixed), so they are worked out once for each, in moto's order, and the values looked
-  up as before. Any other object, or a question whose working out fails, takes moto's
-  own path every time.
+  is fixed), so they are worked out once for each, in moto's order. Once they are, a
+  member of a plain dict is looked up under them directly, as moto would (the first name
+  the dict holds), without the context object and path moto builds for each member's
+  lookup. Any other object, a picker with response transformers or another class, a name
+  with a dot (a path), or a question whose working out fails, takes moto's own path.
 - S3 routing. To route an S3 request moto reloads `moto.s3.urls` twice, recompiling it,
   because its URL patterns include custom endpoints read from the environment
   (`MOTO_S3_CUSTOM_ENDPOINTS`). It is reloaded here only when that setting changes.
@@ -56,11 +58,30 @@ def _attribute_names_worked_out_once() -> Iterator[None]:
             names[key] = found
         return found
 
+    serializer = importlib.import_module("moto.core.serialize").ResponseSerializer
+    original_value = vars(serializer)["get_value"]
+
+    def get_value(self: Any, value: Any, key: str, shape: Any) -> Any:
+        chooser = self._value_picker
+        if type(value) is not dict or type(chooser) is not picker:
+            return original_value(self, value, key, shape)
+        parent = getattr(shape, "parent", _NOT_YET)
+        found = names.get((picker, tuple(chooser.alias_providers), shape, parent, key))
+        if found is None or chooser.response_transformers or any("." in n for n in found):
+            return original_value(self, value, key, shape)  # and the names worked out
+        for name in found:  # moto's lookup in a dict: the first name present
+            member = value.get(name, _NOT_YET)
+            if member is not _NOT_YET:
+                return member
+        return None
+
     picker.get_possible_keys = get_possible_keys
+    serializer.get_value = get_value
     try:
         yield
     finally:
         picker.get_possible_keys = original
+        serializer.get_value = original_value
 
 
 @contextmanager

@@ -266,3 +266,34 @@ def test_the_names_a_member_is_looked_up_under_are_moto_s(service: str) -> None:
         assert names() == expected
         assert names() == expected  # from what was worked out
     assert len({tuple(found) for found in expected}) > 1
+
+
+@pytest.mark.parametrize("service", ["dynamodb", "sqs", "s3", "events"])
+def test_a_member_of_a_plain_dict_is_found_as_moto_finds_it(service: str) -> None:
+    """Every member of every structure of the service's model, looked up in dicts that
+    hold it under each name moto tries, under none, and under two at once: the values
+    found directly are those moto's lookup finds."""
+    from moto.core.serialize import JSONSerializer, XFormedAttributePicker
+    from moto.core.utils import get_service_model
+
+    model = get_service_model(service)
+    operation = model.operation_model(model.operation_names[0])
+    serializer = JSONSerializer(operation, value_picker=XFormedAttributePicker())
+    cases = []
+    for name in model.shape_names:
+        structure = model.shape_for(name)
+        for key, member in getattr(structure, "members", {}).items():
+            member.parent = structure  # as moto's serializer sets it
+            candidates = [key, f"{key}_", key.lower(), key.upper()]
+            cases += [(member, key, {candidate: candidate}) for candidate in candidates]
+            cases.append((member, key, {"absent": 1}))
+            cases.append((member, key, {key.lower(): "second", key: "first"}))
+
+    def found() -> list[Any]:
+        return [serializer.get_value(obj, key, member) for member, key, obj in cases]
+
+    expected = found()
+    with requests_at_lower_cost():
+        assert found() == expected
+        assert found() == expected  # from the names worked out
+    assert "first" in expected and None in expected

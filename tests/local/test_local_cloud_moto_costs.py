@@ -17,6 +17,7 @@ from moto import mock_aws
 
 from dropzone_local.moto_expressions import copied_tree, update_expressions_at_lower_cost
 from dropzone_local.moto_requests import requests_at_lower_cost
+from tests.support.moto_tables import job_table
 
 TABLE = "jobs"
 # Dropzone's ledger transition, as it sends it: the same text every time, other values.
@@ -118,12 +119,7 @@ def _answers(paths: Callable[[], Any] | None) -> list[Any]:
         if paths is not None:
             stack.enter_context(paths())
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        job_table(dynamodb, TABLE)
         answers: list[Any] = []
         for operation, params in _calls():
             try:
@@ -161,12 +157,7 @@ def test_the_cheaper_paths_answer_every_call_as_moto_does() -> None:
 def test_the_same_expression_with_other_values_is_resolved_afresh() -> None:
     with mock_aws(), _both():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        job_table(dynamodb, TABLE)
         first = dynamodb.update_item(**_counter("job", 2, ["a"], "ALL_NEW"))["Attributes"]
         second = dynamodb.update_item(**_counter("job", 40, ["z"], "ALL_NEW"))["Attributes"]
     assert (first["tally"], first["tags"], first["seen"]) == ({"N": "2"}, {"SS": ["a"]}, {"N": "1"})

@@ -18,6 +18,7 @@ from dropzone_local.moto_expressions import update_expressions_at_lower_cost
 from dropzone_local.moto_items import item_sizes_kept_while_written
 from dropzone_local.moto_queues import QueueAttributes, sqs_sends_reading_what_they_use
 from dropzone_local.moto_requests import requests_at_lower_cost
+from tests.support.moto_tables import job_table
 
 TABLE = "limits"
 LIMIT = 405000  # moto's item size limit
@@ -146,12 +147,7 @@ def _dynamodb_answers(paths: Callable[[], Any] | None) -> list[Any]:
         if paths is not None:
             stack.enter_context(paths())
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        job_table(dynamodb, TABLE)
         return _run(_dynamodb_calls(), dynamodb)
 
 

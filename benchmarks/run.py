@@ -43,6 +43,7 @@ meaningful, never the absolute times.
                                     [--jsonl-runs 5] [--rss-mb 100 1000]
                                     [--bulk-uploads 10000] [--bulk-chunk 50]
                                     [--results-records 50000] [--results-mb 1000]
+                                    [--functions NAME ...] [--warmup 200] [--budget 3]
 """
 
 from __future__ import annotations

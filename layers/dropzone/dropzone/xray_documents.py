@@ -205,9 +205,10 @@ class Subsegment(BaseSegment):
 
 
 def encode(document: dict[str, Any]) -> bytes | None:
-    """The daemon's datagram for `document`; without its metadata when that is too large or
-    is not JSON (keys that are not strings, a cycle, NaN: values JSON lacks are their
-    `str`), None when even that does not fit."""
+    """The daemon's datagram for `document`. Values JSON lacks (datetimes, exceptions, ...)
+    go as their `str`. All of the metadata is left out when it is too large or cannot be
+    JSON at all (keys that are not strings, a cycle, NaN or infinity anywhere in it); None
+    when even the rest does not fit."""
     for candidate in (document, {k: v for k, v in document.items() if k != "metadata"}):
         try:
             text = json.dumps(candidate, default=str, separators=(",", ":"), allow_nan=False)

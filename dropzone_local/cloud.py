@@ -36,7 +36,7 @@ from dropzone_local.lambda_service import FakeLambda
 from dropzone_local.metrics import MetricsRecorder
 from dropzone_local.moto_expressions import update_expressions_at_lower_cost
 from dropzone_local.moto_items import item_sizes_kept_while_written
-from dropzone_local.moto_paths import sqs_retention_by_attribute
+from dropzone_local.moto_paths import QueueReads, sqs_retention_by_attribute
 from dropzone_local.moto_queues import sqs_sends_reading_what_they_use
 from dropzone_local.moto_requests import requests_at_lower_cost
 from dropzone_local.provision import ACCOUNT, LocalStack
@@ -354,16 +354,12 @@ class LocalCloud(StandIns):
             )
 
     def _sample_queues(self) -> None:
-        sqs = self.client("sqs")
-        for url in sqs.list_queues(QueueNamePrefix=f"{self.stack_name}-").get("QueueUrls", []):
-            if url == self._stack.observer_queue:  # LocalCloud's own, not the stack's
-                continue
-            attributes = sqs.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
-            )["Attributes"]
-            self.metrics.queue_depth(
-                url.rsplit("/", 1)[1], int(attributes["ApproximateNumberOfMessages"])
-            )
+        """Each of the stack's queues' ApproximateNumberOfMessages, read from moto's queues
+        as ListQueues and GetQueueAttributes would answer them (`moto_paths.QueueReads`)."""
+        observer = self._stack.observer_queue.rsplit("/", 1)[-1]
+        for name, depth in QueueReads(self.region).depths(f"{self.stack_name}-"):
+            if name != observer:  # LocalCloud's own, not the stack's
+                self.metrics.queue_depth(name, depth)
 
     def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
         """The stack's deployed resources of a type: logical id → resolved properties."""

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from dropzone import clock
-from dropzone_local.moto_paths import TableStreams
+from dropzone_local.moto_paths import QueueReads, TableStreams
 from dropzone_local.provision import ACCOUNT, LocalStack
 from dropzone_local.sagemaker import FakeSageMakerRuntime
 
@@ -27,6 +27,7 @@ class EventSources:
         self._client = client
         self._invoke = invoke
         self._streams = TableStreams(stack.region)
+        self._queues = QueueReads(stack.region)  # a poll of a queue with nothing to receive
         # Messages a function hid for longer (a postponed retry): receipt → (queue, due).
         self.postponed: dict[str, tuple[str, datetime]] = {}
 
@@ -40,8 +41,11 @@ class EventSources:
         moved = 0
         for function in self._stack.functions.values():
             for url, batch_size in function.sqs_sources:
+                count = min(batch_size, 10)
+                if not self._queues.may_receive(url, count):
+                    continue  # the receive would find nothing, and change nothing
                 messages = sqs.receive_message(
-                    QueueUrl=url, MaxNumberOfMessages=min(batch_size, 10), AttributeNames=["All"]
+                    QueueUrl=url, MaxNumberOfMessages=count, AttributeNames=["All"]
                 ).get("Messages", [])
                 if not messages:
                     continue
@@ -103,7 +107,7 @@ class EventSources:
         """Hand `receive` each status event our own subscriber got; return how many."""
         sqs, queue = self._client("sqs"), self._stack.observer_queue
         moved = 0
-        while True:
+        while self._queues.may_receive(queue, 10):
             messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get(
                 "Messages", []
             )
@@ -113,6 +117,7 @@ class EventSources:
                 receive(json.loads(message["Body"]))
                 moved += 1
             _delete_messages(sqs, queue, messages)
+        return moved
 
     def release_postponed(self) -> None:
         """Show again the postponed messages whose time has come on the local clock."""

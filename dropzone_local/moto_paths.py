@@ -1,6 +1,6 @@
-"""Two shortcuts through moto for LocalCloud's own plumbing, where moto's cost grows with the
-size of what it answers rather than with the work asked of it. Dropzone's functions never
-take them: their calls still go through botocore and moto's request handling.
+"""Shortcuts through moto for LocalCloud's own plumbing, where a client call costs far more
+than what it finds out. Dropzone's functions never take them: their calls still go
+through botocore and moto's request handling.
 
 - Table streams. Lambda's event source mapping reads a stream's records from moto's shard
   itself. Through the DynamoDB Streams client, moto serialised every record's old and new
@@ -11,6 +11,16 @@ take them: their calls still go through botocore and moto's request handling.
   (the approximate message counts) walks every message in the queue: a receive of k
   messages from a queue of n costs k·3n. `sqs_retention_by_attribute` reads the one
   attribute instead, for as long as the local cloud runs; the rule is moto's own.
+- Empty queues. Lambda's event source mapping polls every queue it watches, and most polls
+  find nothing. A ReceiveMessage asks moto's queue for `messages` (those visible and not
+  delayed, at the time of the call) and walks only those, so when that list is empty and
+  the queue does not long-poll, the receive answers nothing and changes nothing: an
+  in-flight or postponed message stays hidden, a delayed one waits, a FIFO group stays
+  locked, and no message moves to a dead-letter queue. `QueueReads.may_receive` says
+  False only then; otherwise the receive is a client call, and moto decides (a message
+  whose visibility timeout has passed is visible again, and moto's receive returns it).
+  `QueueReads.depths` gives ApproximateNumberOfMessages (moto's own count, the length of
+  that list) of the queues ListQueues would list, as GetQueueAttributes would.
 """
 
 from __future__ import annotations
@@ -53,6 +63,34 @@ class TableStreams:
         if shard is None:
             raise RuntimeError(f"the table of {stream_arn} has no stream")
         return shard
+
+
+class QueueReads:
+    """What a receive or GetQueueAttributes would find in moto's queues, read directly."""
+
+    def __init__(self, region: str) -> None:
+        self._region = region
+
+    def may_receive(self, url: str, count: int) -> bool:
+        """False when a ReceiveMessage of `count` messages at most, with no WaitTimeSeconds,
+        would answer no message and change nothing; True when it might."""
+        queue = self._backend().queues.get(url.rsplit("/", 1)[-1])
+        if queue is None or not 1 <= count <= 10:
+            return True  # the client's call gets moto's error
+        if int(queue.receive_message_wait_time_seconds) != 0:
+            return True  # a long poll waits for messages to come
+        return bool(queue.messages)
+
+    def depths(self, prefix: str) -> list[tuple[str, int]]:
+        """(name, ApproximateNumberOfMessages) of each queue ListQueues lists for the
+        prefix, in its order (moto's match, and its first 1,000 without MaxResults)."""
+        queues = self._backend().list_queues(prefix)[:1000]
+        return [(queue.name, int(queue.approximate_number_of_messages)) for queue in queues]
+
+    def _backend(self) -> Any:
+        from moto.sqs.models import sqs_backends
+
+        return sqs_backends[ACCOUNT][self._region]
 
 
 def _lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:

@@ -16,9 +16,11 @@ LocalCloud is running at the time (`dropzone_local.functions.invoking()`), or to
 between invocations. The stand-ins for services moto lacks (SageMaker runtime, Lambda,
 Bedrock) are counted by wrapping their API methods. Harness calls (the user's PutObject, the
 redelivery's HeadObject and PutEvents, the pumps' SQS receives and deletes, the fake
-endpoint's S3 and SNS calls) are kept apart and never counted as Dropzone's; moto's internal
-delivery (S3 → EventBridge → SQS, SNS → SQS) and LocalCloud's table stream reads (from moto's
-shard, `dropzone_local.moto_paths`) make no client calls at all.
+endpoint's output writes) are kept apart and never counted as Dropzone's; moto's internal
+delivery (S3 → EventBridge → SQS, SNS → SQS), LocalCloud's table stream reads, polls of
+queues with nothing to receive and queue depths (read from moto, `dropzone_local.moto_paths`)
+and the fake endpoint's input reads and notifications (`dropzone_local.moto_stand_ins`) make
+no client calls at all.
 
 Submit path = the calls SageMakerSubmitFunction makes (from the S3 event it receives to the
 job SUBMITTED) plus the status publisher's share of PutEvents for the ACCEPTED and SUBMITTED

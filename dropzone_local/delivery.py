@@ -13,6 +13,7 @@ from typing import Any
 
 from dropzone import clock
 from dropzone_local.moto_paths import QueueReads, TableStreams
+from dropzone_local.moto_stand_ins import StandInCalls
 from dropzone_local.provision import ACCOUNT, LocalStack
 from dropzone_local.sagemaker import FakeSageMakerRuntime
 
@@ -92,15 +93,16 @@ class EventSources:
         """The endpoints' finished inferences, as notifications to the stack's topics."""
         if not sagemaker.pending:
             return 0
-        sns = self._client("sns")
-        notifications = sagemaker.run_pending(self._client("s3"))
+        s3 = self._client("s3")  # the endpoint's reads and notifications, inside moto
+        calls = StandInCalls(self._stack.region, s3, self._client("sns"))
+        notifications = sagemaker.run_pending(s3, calls.read_object)
         for message in notifications:
             topic = (
                 "AsyncSuccessTopicArn"
                 if message["invocationStatus"] == "Completed"
                 else "AsyncErrorTopicArn"
             )
-            sns.publish(TopicArn=self._stack.output(topic), Message=json.dumps(message))
+            calls.publish(self._stack.output(topic), json.dumps(message))
         return len(notifications)
 
     def drain_status_events(self, receive: Callable[[dict[str, Any]], None]) -> int:

@@ -13,6 +13,7 @@ import json
 import threading
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,16 +93,22 @@ class FakeSageMakerRuntime:
     def pending(self) -> int:
         return len(self._pending)
 
-    def run_pending(self, s3_client: Any) -> list[dict[str, Any]]:
-        """Process every accepted inference; return the SNS messages the endpoint sends."""
+    def run_pending(
+        self, s3_client: Any, read_object: Callable[[str, str], bytes] | None = None
+    ) -> list[dict[str, Any]]:
+        """Process every accepted inference; return the SNS messages the endpoint sends.
+        Inputs are read with `read_object(bucket, key)` if given, else with GetObject."""
         with self._lock:
             work, self._pending = self._pending, []
-        return [self._run(item, s3_client) for item in work]
+        read = read_object or (lambda bucket, key: _get(s3_client, bucket, key))
+        return [self._run(item, s3_client, read) for item in work]
 
-    def _run(self, item: _Pending, s3_client: Any) -> dict[str, Any]:
+    def _run(
+        self, item: _Pending, s3_client: Any, read: Callable[[str, str], bytes]
+    ) -> dict[str, Any]:
         request, response, endpoint = item.request, item.response, item.endpoint
         input_bucket, _, input_key = request["InputLocation"][5:].partition("/")
-        body = s3_client.get_object(Bucket=input_bucket, Key=input_key)["Body"].read()
+        body = read(input_bucket, input_key)
         message: dict[str, Any] = {
             "awsRegion": self.region,
             "eventTime": iso(utcnow()),
@@ -140,6 +147,11 @@ class FakeSageMakerRuntime:
             },
         )
         return message
+
+
+def _get(s3_client: Any, bucket: str, key: str) -> bytes:
+    body: bytes = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
 
 
 def _put(s3_client: Any, uri: str, body: bytes) -> None:

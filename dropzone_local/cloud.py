@@ -39,6 +39,7 @@ from dropzone_local.moto_items import item_sizes_kept_while_written
 from dropzone_local.moto_paths import QueueReads, sqs_retention_by_attribute
 from dropzone_local.moto_queues import sqs_sends_reading_what_they_use
 from dropzone_local.moto_requests import requests_at_lower_cost
+from dropzone_local.moto_signing import requests_to_moto_signed_at_lower_cost
 from dropzone_local.provision import ACCOUNT, LocalStack
 from dropzone_local.sagemaker import FakeEndpoint
 from dropzone_local.schedules import Schedules, scheduled_event
@@ -115,6 +116,7 @@ class LocalCloud(StandIns):
         self._exit.enter_context(sqs_retention_by_attribute())
         self._exit.enter_context(update_expressions_at_lower_cost())
         self._exit.enter_context(requests_at_lower_cost())
+        self._exit.enter_context(requests_to_moto_signed_at_lower_cost())
         self._exit.enter_context(item_sizes_kept_while_written())
         self._exit.enter_context(sqs_sends_reading_what_they_use())
         aws.reset_clients()

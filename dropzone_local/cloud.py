@@ -34,6 +34,7 @@ from dropzone_local.delivery import EventSources
 from dropzone_local.functions import LocalFunction, environment
 from dropzone_local.lambda_service import FakeLambda
 from dropzone_local.metrics import MetricsRecorder
+from dropzone_local.moto_dispatch import dispatch_at_lower_cost
 from dropzone_local.moto_expressions import update_expressions_at_lower_cost
 from dropzone_local.moto_items import item_sizes_kept_while_written
 from dropzone_local.moto_paths import QueueReads, sqs_retention_by_attribute
@@ -117,6 +118,7 @@ class LocalCloud(StandIns):
         self._exit.enter_context(update_expressions_at_lower_cost())
         self._exit.enter_context(requests_at_lower_cost())
         self._exit.enter_context(requests_to_moto_signed_at_lower_cost())
+        self._exit.enter_context(dispatch_at_lower_cost())
         self._exit.enter_context(item_sizes_kept_while_written())
         self._exit.enter_context(sqs_sends_reading_what_they_use())
         aws.reset_clients()

@@ -35,6 +35,7 @@ from dropzone_local.functions import LocalFunction, environment
 from dropzone_local.lambda_service import FakeLambda
 from dropzone_local.metrics import MetricsRecorder
 from dropzone_local.moto_dispatch import dispatch_at_lower_cost
+from dropzone_local.moto_events import event_rules_matched_at_lower_cost
 from dropzone_local.moto_expressions import update_expressions_at_lower_cost
 from dropzone_local.moto_items import item_sizes_kept_while_written
 from dropzone_local.moto_paths import QueueReads, sqs_retention_by_attribute
@@ -121,6 +122,7 @@ class LocalCloud(StandIns):
         self._exit.enter_context(dispatch_at_lower_cost())
         self._exit.enter_context(item_sizes_kept_while_written())
         self._exit.enter_context(sqs_sends_reading_what_they_use())
+        self._exit.enter_context(event_rules_matched_at_lower_cost())
         aws.reset_clients()
         self._exit.callback(aws.reset_clients)
         self._function_clients = {

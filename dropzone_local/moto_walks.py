@@ -14,11 +14,13 @@ in turn; the tree of one of Dropzone's transitions has about ninety nodes.
   (`OverlappingPathsValidator`). moto runs each check at every node of the tree (nearly
   every node is an update expression), and each check searches the node's whole subtree
   for clauses: a cost that grows with the square of the actions. Here one walk counts, for
-  every node, the clauses its search would find (as moto's search does: not below a
-  clause found, only into expressions and functions), and moto's check runs, in moto's
-  order, only at the nodes where it can refuse: where a clause type is found more than
-  once, or where any action is found. Elsewhere it finds nothing to refuse and returns the
-  node unchanged.
+  every node, the clauses moto's search would find there (as it does: not below a clause
+  found, only into expressions and functions), and gathers every action found at any
+  node; their paths are then checked once, as moto checks a node's. moto's path checks
+  refuse a list when some pair in it overlaps or repeats: when the list of all found
+  actions passes, each node's, a part of it, passes too. If a clause type is found twice
+  under a node, or the gathered paths overlap, or anything raises, moto might refuse: as
+  below, moto's walks run again, and refuse as moto does (or do not).
 - Merging. The other eight walks run as two: one for the four visitors that check the
   key, put the values in, resolve the paths against the item and apply the functions, one
   for the four that refuse paths not found, do the arithmetic and check the types of what
@@ -44,8 +46,7 @@ _OWN_WALK = ("traverse_node_recursively", "nodes_to_be_processed", "process")
 _NOT_A_NODE = object()
 _DESCENDED: dict[type, bool] = {}  # node class -> whether find_clauses descends into it
 _MERGED = (  # moto's visitors of an update expression, in moto's order, as walked here
-    ("ActionCountValidator",),
-    ("OverlappingPathsValidator",),
+    ("ActionCountValidator", "OverlappingPathsValidator"),
     (
         "UpdateHashRangeKeyValidator",
         "ExpressionAttributeValueProcessor",
@@ -69,16 +70,12 @@ def walks_at_lower_cost() -> Iterator[None]:
     validators = importlib.import_module("moto.dynamodb.parsing.validators")
     validator, walk = validators.Validator, vars(traverser)["traverse"]
     build, validate = vars(validator)["__init__"], vars(validator)["validate"]
-    checks = _checks(validators)
     merged = [tuple(getattr(validators, name) for name in group) for group in _MERGED]
     kinds = tuple(kind for group in merged for kind in group)
 
     def traverse(self: Any, node: Any) -> Any:
         own = (getattr(type(self), name) is not getattr(traverser, name) for name in _OWN_WALK)
-        if any(own):
-            return walk(self, node)
-        check = checks.get(type(self))
-        return _walk(self, node) if check is None else _checked(self, node, *check)
+        return walk(self, node) if any(own) else _walk(self, node)
 
     def __init__(self: Any, expression: Any, *args: Any, **kwargs: Any) -> None:
         build(self, expression, *args, **kwargs)
@@ -91,9 +88,11 @@ def walks_at_lower_cost() -> Iterator[None]:
             return validate(self)
         try:
             node = self.node_to_validate
-            for group in merged:
+            _checked(node, processors[1].expression_attribute_names)  # the first group
+            processors = processors[len(merged[0]) :]
+            for group in merged[1:]:
                 visitors, processors = processors[: len(group)], processors[len(group) :]
-                node = visitors[0].traverse(node) if len(group) == 1 else _walk(visitors, node)
+                node = _walk(visitors, node)
             return node
         except Exception:  # moto's walks, from the start, refuse as moto does
             self.node_to_validate = validators.deepcopy(given)
@@ -173,10 +172,15 @@ def _walk(visitors: Any, root: Any) -> Any:
     return visit(root, -1)
 
 
-def _checks(validators: Any) -> dict[type, tuple[tuple[type, ...], Any]]:
-    """For each checking validator: the clause types its check searches for, and from
-    their counts under a node, whether the check can refuse there."""
+class _MightRefuse(Exception):
+    """The merged check walk found what moto's checks might refuse."""
+
+
+def _checked(root: Any, names: dict[str, str]) -> None:
+    """`ActionCountValidator` and `OverlappingPathsValidator` in one walk of moto's nodes:
+    raises `_MightRefuse` (or what checking a path raises) where either might refuse."""
     nodes = importlib.import_module("moto.dynamodb.parsing.ast_nodes")
+    utils = importlib.import_module("moto.dynamodb.utils")
     counted = (
         nodes.UpdateExpressionAddClause,
         nodes.UpdateExpressionRemoveClause,
@@ -188,41 +192,41 @@ def _checks(validators: Any) -> dict[type, tuple[tuple[type, ...], Any]]:
         nodes.UpdateExpressionRemoveAction,
         nodes.UpdateExpressionDeleteAction,
     )
-    return {
-        validators.ActionCountValidator: (counted, lambda found: max(found) > 1),
-        validators.OverlappingPathsValidator: (actions, lambda found: sum(found) > 0),
-    }
+    gathered: dict[int, Any] = {}  # every action found at a checked node, by id
 
-
-def _checked(visitor: Any, root: Any, clause_types: tuple[type, ...], refusable: Any) -> Any:
-    """A checking validator's walk: moto's nodes, children first, left to right, each
-    announced to `pre_processing_of_child`; the clauses `Node.find_clauses` would find
-    under each node counted from its children's counts; the check (which returns the node
-    it is given, or raises) run where `refusable(counts)` says it might refuse."""
-    node_class = _moto("moto.dynamodb.parsing.ast_nodes", "Node")
-    checked = _moto("moto.dynamodb.parsing.ast_nodes", "UpdateExpression")
-    before_child = visitor.pre_processing_of_child
-    none = (0,) * len(clause_types)
-
-    def visit(node: Any) -> tuple[int, ...]:
-        """What `node.find_clauses` finds, by type; the node checked on the way."""
-        found = list(none)
-        for index, child in enumerate(node.children or ()):
-            before_child(node, index)
-            below = visit(child) if isinstance(child, node_class) else none
+    def visit(node: Any) -> tuple[list[int], list[Any]]:
+        """What `node.find_clauses` finds: the clauses counted by type, and the actions."""
+        counts, found = [0, 0, 0], []
+        for child in node.children or ():
+            below = visit(child) if isinstance(child, nodes.Node) else ([0, 0, 0], [])
             cls = type(child)
-            if cls in clause_types:
-                found[clause_types.index(cls)] += 1
+            if cls in counted:
+                counts[counted.index(cls)] += 1
             elif _descended(cls):
-                found = [mine + theirs for mine, theirs in zip(found, below, strict=True)]
-        counts = tuple(found)
-        if isinstance(node, checked) and refusable(counts):
-            visitor.process(node)
-        return counts
+                counts = [mine + theirs for mine, theirs in zip(counts, below[0], strict=True)]
+            if cls in actions:
+                found.append(child)
+            elif _descended(cls):
+                found += below[1]
+        if isinstance(node, nodes.UpdateExpression):
+            if max(counts) > 1:
+                raise _MightRefuse
+            gathered.update((id(action), action) for action in found)
+        return counts, found
 
-    if isinstance(root, node_class):
-        visit(root)
-    return root
+    if not isinstance(root, nodes.Node):
+        return
+    visit(root)
+    plain, named = [], []
+    for action in gathered.values():  # moto's reading of each action's path
+        path = action.children[0]
+        name = path.children[0]
+        if isinstance(name, nodes.ExpressionAttributeName) and len(path.children) == 1:
+            named.append(names[name.get_attribute_name_placeholder()])
+        else:
+            plain.append(path.to_str())
+    if utils.find_path_overlaps(plain) or utils.find_duplicates(plain + named):
+        raise _MightRefuse
 
 
 def _find_clauses(node: Any, clause_types: Any) -> list[Any]:

@@ -211,3 +211,60 @@ def test_each_return_values_answers_as_moto_does(returns: str) -> None:
             return answers
 
     assert run(_cheaper) == run(None)
+
+
+_SET_VALUES = {":v": S, ":one": N1, ":s": {"SS": ["p"]}}
+_CHECKED = [  # (call, whether moto refuses it, in its checks but for the last)
+    (_update("SET a = :v, b = :v REMOVE c ADD tally :one DELETE spare :s", _SET_VALUES), False),
+    (_update("SET meta.tags[0] = :v, meta.tags[1] = :v, ab = :v, a = :v", {":v": S}), False),
+    (_update("SET #a = :v, meta.#b = :v", {":v": S}, {"#a": "x", "#b": "x"}), False),
+    # two DELETE clauses: moto counts only ADD, REMOVE and SET
+    (_update("SET a = :v DELETE spare :s DELETE labels :s", {":v": S, ":s": {"SS": ["p"]}}), False),
+    (_update("SET #a = :v, #b = :v", {":v": S}, {"#a": "x", "#b": "x"}), True),
+    (_update("SET a = :v REMOVE a", {":v": S}), True),
+    (_update("REMOVE a, a.b"), True),
+    (_update("SET a.b = :v, a = :v", {":v": S}), True),
+    (_update("SET a[1] = :v REMOVE a[1]", {":v": S}), True),
+    (_update("ADD tally :one DELETE tally :s", {":one": N1, ":s": {"SS": ["p"]}}), True),
+    (_update("SET #a = :v REMOVE #a", {":v": S}, {"#a": "x"}), True),
+    (_update("REMOVE a REMOVE b"), True),
+    (_update("SET #a = :v, #b.x = :v", {":v": S}, {"#a": "x", "#b": "x"}), True),  # no x.x
+]
+
+
+def test_the_one_check_walk_refuses_what_moto_s_two_do_and_passes_the_rest() -> None:
+    from moto.dynamodb.parsing import validators
+
+    checks = vars(validators.ActionCountValidator)["verify_action_counts"]
+    ran: list[str] = []
+
+    def counted(self: Any, node: Any) -> Any:
+        ran.append(type(node).__name__)
+        return checks(self, node)
+
+    def run(paths: Callable[[], Any] | None) -> list[Any]:
+        with ExitStack() as stack:
+            stack.enter_context(mock_aws())
+            if paths is not None:
+                stack.enter_context(paths())
+            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+            job_table(dynamodb, TABLE)
+            answers: list[Any] = []
+            for call, refused in _CHECKED:
+                dynamodb.put_item(TableName=TABLE, Item=ITEM)
+                ran.clear()
+                try:
+                    answers.append(("ok", dynamodb.update_item(**call)["Attributes"]))
+                except ClientError as error:
+                    answers.append(("error", error.response["Error"]))
+                # with the paths, moto's own checks run only to refuse, and then always
+                # with the paths, moto's own walks run only to refuse, and then check again
+                assert paths is None or bool(ran) == refused, call["UpdateExpression"]
+            return answers
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(validators.ActionCountValidator, "verify_action_counts", counted)
+        expected = run(None)
+        assert run(_cheaper) == expected
+    outcomes = [answer[0] == "error" for answer in expected]
+    assert outcomes == [refused for _, refused in _CHECKED]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -255,6 +256,8 @@ def _run(cheaper: bool) -> dict[str, Any]:
 
     with ExitStack() as stack:
         stack.enter_context(mock_aws())
+        warned = stack.enter_context(warnings.catch_warnings(record=True))
+        warnings.simplefilter("always")
         stack.enter_context(mock.patch("moto.events.models.unix_time", return_value=NOW))
         stack.enter_context(mock.patch("moto.s3.notifications.unix_time", return_value=NOW))
         if cheaper:
@@ -287,6 +290,9 @@ def _run(cheaper: bool) -> dict[str, Any]:
             "answers": answers,
             "deliveries": deliveries,
             "logs": sorted(event["message"] for event in logged),
+            "warnings": [
+                str(warning.message) for warning in warned if "Detail" in str(warning.message)
+            ],
         }
 
 
@@ -302,6 +308,7 @@ def test_every_put_events_answer_and_delivery_is_moto_s() -> None:
     assert answers[2][2]["Code"] == "ValidationException"  # eleven entries
     assert answers[3][2]["Code"] == "ResourceNotFoundException"  # no such bus
     assert [answer[1] for answer in answers[-2:]] == ["TypeError", "IndexError"]
+    assert len(expected["warnings"]) == 1  # the detail that is a list
 
 
 @contextmanager

@@ -122,25 +122,6 @@ def counting_calls(counter: CallCounter) -> Iterator[CallCounter]:
         handlers.BUILTIN_HANDLERS.remove(entry)
 
 
-@contextmanager
-def _jsonpath_compiled_once() -> Iterator[None]:
-    """moto's EventBridge compiles the same eight JSONPath expressions (building a fresh ply
-    parser each time) for every event it delivers to a target: most of what a PutEvents or
-    an S3 upload costs in moto. Memoise the compilation, a pure function, while the run
-    lasts; moto imports `jsonpath_ng.ext.parse` at each call, so it picks this up."""
-    import functools
-
-    from jsonpath_ng import ext
-
-    namespace = vars(ext)
-    original = namespace["parse"]
-    namespace["parse"] = functools.lru_cache(maxsize=64)(original)
-    try:
-        yield
-    finally:
-        namespace["parse"] = original
-
-
 @dataclass(frozen=True)
 class Upload:
     key: str
@@ -244,7 +225,6 @@ def run_bulk(
         open(os.devnull, "w") as devnull,
         contextlib.redirect_stdout(devnull),
         warnings.catch_warnings(),
-        _jsonpath_compiled_once(),
         counting_calls(counter),
         LocalCloud(function_environment=QUIET) as cloud,
     ):

@@ -38,6 +38,7 @@ from dropzone_local.moto_dispatch import dispatch_at_lower_cost
 from dropzone_local.moto_events import event_rules_matched_at_lower_cost
 from dropzone_local.moto_expressions import update_expressions_at_lower_cost
 from dropzone_local.moto_items import item_sizes_kept_while_written
+from dropzone_local.moto_jsonpath import jsonpath_compiled_once
 from dropzone_local.moto_paths import QueueReads, sqs_retention_by_attribute
 from dropzone_local.moto_queues import sqs_sends_reading_what_they_use
 from dropzone_local.moto_requests import requests_at_lower_cost
@@ -123,6 +124,7 @@ class LocalCloud(StandIns):
         self._exit.enter_context(item_sizes_kept_while_written())
         self._exit.enter_context(sqs_sends_reading_what_they_use())
         self._exit.enter_context(event_rules_matched_at_lower_cost())
+        self._exit.enter_context(jsonpath_compiled_once())
         aws.reset_clients()
         self._exit.callback(aws.reset_clients)
         self._function_clients = {

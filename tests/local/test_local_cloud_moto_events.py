@@ -19,6 +19,7 @@ import pytest
 from moto import mock_aws
 
 from dropzone_local.moto_events import event_rules_matched_at_lower_cost
+from dropzone_local.moto_jsonpath import jsonpath_compiled_once
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 BUS, FAILING_BUS = "dropzone", "failing"
@@ -250,8 +251,9 @@ def _drain(sqs: Any, queue: str) -> list[Any]:
     return bodies
 
 
-def _run(cheaper: bool) -> dict[str, Any]:
-    """Every answer and every delivery of the same calls, with the matching or without."""
+def _run(cheaper: bool, *, kept_paths: bool = False) -> dict[str, Any]:
+    """Every answer and every delivery of the same calls, with the matching or without,
+    and with the input templates' JSONPaths compiled once or at each delivery."""
     from moto.moto_api._internal import mock_random
 
     with ExitStack() as stack:
@@ -262,6 +264,8 @@ def _run(cheaper: bool) -> dict[str, Any]:
         stack.enter_context(mock.patch("moto.s3.notifications.unix_time", return_value=NOW))
         if cheaper:
             stack.enter_context(event_rules_matched_at_lower_cost())
+        if kept_paths:
+            stack.enter_context(jsonpath_compiled_once())
         mock_random.seed(7)
         clients = {
             name: boto3.client(name, region_name=REGION) for name in ("events", "sqs", "logs", "s3")
@@ -309,6 +313,27 @@ def test_every_put_events_answer_and_delivery_is_moto_s() -> None:
     assert answers[3][2]["Code"] == "ResourceNotFoundException"  # no such bus
     assert [answer[1] for answer in answers[-2:]] == ["TypeError", "IndexError"]
     assert len(expected["warnings"]) == 1  # the detail that is a list
+
+
+def test_input_templates_filled_from_kept_compilations_deliver_as_moto_does() -> None:
+    expected = _run(cheaper=False)
+    assert _run(cheaper=False, kept_paths=True) == expected
+    assert _run(cheaper=True, kept_paths=True) == expected
+    assert expected["deliveries"]["transform"]  # an InputTransformer filled its template
+
+
+def test_a_jsonpath_is_compiled_once_while_the_local_cloud_runs() -> None:
+    from jsonpath_ng import ext
+
+    original = ext.parse
+    with jsonpath_compiled_once():
+        first = ext.parse("$.detail.size")
+        assert ext.parse("$.detail.size") is first
+        assert ext.parse("$.detail") is not first
+        assert [match.value for match in first.find({"detail": {"size": 3}})] == [3]
+        assert [match.value for match in first.find({"detail": {"size": 4}})] == [4]
+    assert ext.parse is original
+    assert ext.parse("$.detail.size") is not ext.parse("$.detail.size")
 
 
 @contextmanager

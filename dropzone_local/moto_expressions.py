@@ -14,11 +14,11 @@ values. None of these changes changes what moto decides:
 - Copying. The validator copies the tree it is given before it resolves it; a pickle
   round trip makes the same copy (parent links included) several times faster than
   `copy.deepcopy`, which moto still uses for everything else.
-- One parse per call. Within one UpdateItem (`DynamoHandler.update_item`), the second
-  parse of the same UpdateExpression text hands out the tree the first one did: moto only
-  reads it (to list its names and values, then to give it to the validator, which copies
-  it first), so it is still the tree just parsed, and its copy is unpickled from the kept
-  bytes. The second parse of the ConditionExpression, with the same text and the same
+- One tree per text. Within an UpdateItem (`DynamoHandler.update_item`), a parse of an
+  UpdateExpression text hands out the one tree kept for that text, unpickled once: moto
+  only reads it (to list its names and values, then to give it to the validator, which
+  copies it first), so it stays the tree the text parses to, and its copy is unpickled
+  from the kept bytes. The second parse of the ConditionExpression, with the same text and the same
   names and values (the request's own dicts), gives the condition the first one made, and
   the same names and values found: moto only evaluates it against the item, which reads.
 """
@@ -64,6 +64,12 @@ def update_expressions_at_lower_cost() -> Iterator[None]:
     def pickled(expression: str) -> bytes:
         return pickle.dumps(parse(parser, expression), protocol=pickle.HIGHEST_PROTOCOL)
 
+    @functools.lru_cache(maxsize=PARSED_EXPRESSIONS)
+    def kept(expression: str) -> tuple[Any, bytes]:
+        """The tree an UpdateItem reads for a text, and the bytes its copies come from."""
+        data = pickled(expression)
+        return pickle.loads(data), data  # noqa: S301 - pickled by this process
+
     def make(cls: type, expression: Any) -> Any:
         if cls is not parser or not isinstance(expression, str):
             return parse(cls, expression)
@@ -72,8 +78,8 @@ def update_expressions_at_lower_cost() -> Iterator[None]:
             return pickle.loads(pickled(expression))  # noqa: S301 - pickled by this process
         tree = scope.trees.get(expression)
         if tree is None:
-            data = pickled(expression)
-            tree = scope.trees[expression] = pickle.loads(data)  # noqa: S301 - as above
+            tree, data = kept(expression)
+            scope.trees[expression] = tree
             scope.pickles[id(tree)] = (tree, data)
         return tree
 

@@ -6,6 +6,7 @@ used or not, and expressions moto refuses (in moto's order, when one has several
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -268,3 +269,39 @@ def test_the_one_check_walk_refuses_what_moto_s_two_do_and_passes_the_rest() -> 
         assert run(_cheaper) == expected
     outcomes = [answer[0] == "error" for answer in expected]
     assert outcomes == [refused for _, refused in _CHECKED]
+
+
+def test_the_tree_kept_for_each_text_is_only_read_by_the_updates() -> None:
+    import pickle
+
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    from dropzone_local import moto_expressions
+
+    texts = {call["UpdateExpression"] for call in _calls()}
+    with mock_aws(), update_expressions_at_lower_cost():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        job_table(dynamodb, TABLE)
+        for call in _calls() * 2:
+            dynamodb.put_item(TableName=TABLE, Item=ITEM)
+            with contextlib.suppress(Exception):  # refusals are compared in the tests above
+                dynamodb.update_item(**call)
+        moto_expressions._call.scope = moto_expressions._Scope()
+        try:
+            kept = {}
+            for text in texts:
+                try:
+                    kept[text] = UpdateExpressionParser.make(text)
+                except Exception:  # noqa: S112 - a text moto cannot parse keeps no tree
+                    continue
+        finally:
+            moto_expressions._call.scope = None
+    assert len(kept) > 10
+
+    def unpickled_pickle(tree: Any) -> bytes:  # what a tree unpickled from its pickle pickles to
+        once = pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps(pickle.loads(once), protocol=pickle.HIGHEST_PROTOCOL)  # noqa: S301
+
+    for text, tree in kept.items():  # as the text parses afresh: nothing wrote to it
+        fresh = unpickled_pickle(UpdateExpressionParser.make(text))
+        assert pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL) == fresh, text

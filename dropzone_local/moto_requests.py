@@ -14,6 +14,8 @@ outcome, for as long as the local cloud runs (`requests_at_lower_cost`).
   the dict holds), without the context object and path moto builds for each member's
   lookup. Any other object, a picker with response transformers or another class, a name
   with a dot (a path), or a question whose working out fails, takes moto's own path.
+- Items. DynamoDB's items, maps of AttributeValue structures, are written directly
+  (`moto_attribute_values`).
 - S3 routing. To route an S3 request moto reloads `moto.s3.urls` twice, recompiling it,
   because its URL patterns include custom endpoints read from the environment
   (`MOTO_S3_CUSTOM_ENDPOINTS`). It is reloaded here only when that setting changes.
@@ -26,6 +28,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+from dropzone_local.moto_attribute_values import attribute_values_written_directly
+
 _NOT_YET = object()
 
 
@@ -34,6 +38,7 @@ def requests_at_lower_cost() -> Iterator[None]:
     with ExitStack() as patches:
         patches.enter_context(_attribute_names_worked_out_once())
         patches.enter_context(_s3_urls_reloaded_on_change())
+        patches.enter_context(attribute_values_written_directly())
         yield
 
 

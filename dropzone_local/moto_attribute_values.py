@@ -189,6 +189,9 @@ def _planned(shape: Any, picker: Any, serialize: Any) -> _Plan | None:
             kind = "map"
         member.parent = shape  # as moto's serializer sets it before looking members up
         context = serialize.AttributePickerContext(obj={}, key=key, shape=member)
-        for name in dict.fromkeys(picker.get_possible_keys(context)):
+        names = dict.fromkeys(picker.get_possible_keys(context))
+        if any(type(name) is not str or "." in name for name in names):
+            return None  # a path, which moto's lookup follows
+        for name in names:
             plan.setdefault(name, []).append((key, kind, child))
     return {name: tuple(found) for name, found in plan.items()}

@@ -696,10 +696,11 @@ def print_bulk(result: Any) -> None:
         wrap(
             "Not counted above (the harness's own calls, per upload): "
             f"{shown}. These are the user's uploads and the redeliveries, Lambda's event source "
-            "mappings (SQS receive and batch delete), the SageMaker stand-in reading inputs, "
-            "writing outputs and publishing its SNS notifications, and setting the stack up; "
-            "moto's own S3 → EventBridge → SQS and SNS → SQS deliveries, and the table stream "
-            "reads (from moto's shard), make no client calls."
+            "mappings (SQS receive and batch delete), the SageMaker stand-in writing its "
+            "outputs, and setting the stack up; moto's own S3 → EventBridge → SQS and SNS → SQS "
+            "deliveries, the table stream reads, polls of queues with nothing to receive and "
+            "queue depths (read from moto), and the stand-in's input reads and notifications "
+            "(handed to moto's backends) make no client calls."
         )
     )
 

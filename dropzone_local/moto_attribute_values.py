@@ -19,11 +19,12 @@ moto's own picker, so `s` counts as `S` as it does for moto), holding a `str` (S
 `bytes` or `str` (B, base64 of its UTF-8 as moto's `_base64`), a list of those (SS, NS,
 BS), any value (NULL, BOOL, written as they are, as moto's JSON serializer has no
 boolean writer), a dict of such values under non-empty `str` keys (M, and the item), or
-a list of such values (L). A value of `None` is written as an empty structure, as moto
-does. Anything else anywhere in the map (another type, a dict of two keys, an empty
-attribute name) and the whole map is written by moto's own path, which raises what it
-raises. The path of keys moto keeps is read only
-to match response transformers, and there are none here.
+a list of such values (L). A member holding `None` (`{"S": None}`) is written as an
+empty structure, as moto does; a `None` in place of a whole value takes moto's own path.
+Anything else anywhere in the map (another type, a dict of two keys, an empty attribute
+name) and the whole map is written by moto's own path, which raises what it raises. The
+path of keys moto keeps is read only to match response transformers, and there are none
+here.
 """
 
 from __future__ import annotations

@@ -10,8 +10,11 @@ than through a client (`StandInCalls`). Dropzone's functions never take these pa
 - Publishing. A Publish of a message alone (no subject, attributes, group, deduplication
   or structure) to a topic hands moto's backend the message and no attributes; moto's
   topic delivers it to each subscription (filter policies, raw message delivery, SQS
-  queues) in the backend. The same backend call is made here when the topic exists and
-  the message is within moto's length limit; otherwise the client answers moto's error.
+  queues) in the backend. The same backend call is made here when moto would deliver
+  without refusing: the topic exists and is not FIFO (which needs a message group), the
+  message is within moto's length limit, and every subscription of the topic is an SQS
+  queue that exists. Otherwise the client makes the call and raises moto's error as a
+  `ClientError`, as the stand-in's Publish did.
 
 The stand-in's writes of its outputs stay client PutObject calls: what moto records for a
 PutObject depends on the request botocore sends (the CRC32 checksum it adds by default,
@@ -49,9 +52,27 @@ class StandInCalls:
         """Publish a message alone to a topic; the message id."""
         sns = importlib.import_module("moto.sns.models")
         backend = sns.sns_backends[ACCOUNT][self._region]
-        if topic_arn not in backend.topics or len(message) > sns.MAXIMUM_MESSAGE_LENGTH:
+        if not self._delivers(backend, topic_arn) or len(message) > sns.MAXIMUM_MESSAGE_LENGTH:
             return str(self._sns.publish(TopicArn=topic_arn, Message=message)["MessageId"])
         return str(backend.publish(message, arn=topic_arn, message_attributes={}))
+
+    @staticmethod
+    def _delivers(backend: Any, topic_arn: str) -> bool:
+        """Whether moto's topic delivers a message alone without refusing it: it exists,
+        is not FIFO, and each of its subscriptions is an SQS queue that exists."""
+        topic = backend.topics.get(topic_arn)
+        if topic is None or topic.fifo_topic:
+            return False
+        queues = importlib.import_module("moto.sqs.models").sqs_backends
+        for subscription in backend.subscriptions.values():
+            if subscription.topic is not topic:
+                continue
+            if subscription.protocol != "sqs":
+                return False
+            region, name = subscription.endpoint.split(":")[3], subscription.endpoint.split(":")[-1]
+            if name not in queues[subscription.account_id][region].queues:
+                return False
+        return True
 
     def _readable(self, bucket: str, key: str) -> Any:
         s3 = importlib.import_module("moto.s3.models")

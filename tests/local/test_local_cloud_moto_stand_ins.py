@@ -146,6 +146,33 @@ def test_notifications_reach_the_subscriptions_as_a_publish_does(
     assert by_calls.value.response["Error"] == by_client.value.response["Error"]
 
 
+def _publish_error(publish: Callable[[], Any]) -> Any:
+    with pytest.raises(ClientError) as raised:
+        publish()
+    return raised.value.response["Error"]
+
+
+def test_a_publish_moto_would_refuse_is_refused_as_the_client_s(
+    clients: tuple[Any, Any, Any],
+) -> None:
+    s3, sns, sqs = clients
+    calls = StandInCalls(REGION, s3, sns)
+    fifo = sns.create_topic(Name="results.fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
+    by_client = _publish_error(lambda: sns.publish(TopicArn=fifo, Message="m"))
+    assert _publish_error(lambda: calls.publish(fifo, "m")) == by_client
+    assert by_client["Code"] == "MissingParameter"  # a FIFO topic needs a message group
+
+    topic = sns.create_topic(Name="results")["TopicArn"]
+    kept = _subscribe(sns, sqs, topic, "kept")
+    gone = _subscribe(sns, sqs, topic, "gone")
+    sqs.delete_queue(QueueUrl=gone)
+    by_client = _publish_error(lambda: sns.publish(TopicArn=topic, Message="m"))
+    first = _received(sqs, kept)  # moto delivered to the queue before the missing one
+    assert _publish_error(lambda: calls.publish(topic, "m")) == by_client
+    assert _received(sqs, kept) == first
+    assert "NonExistentQueue" in by_client["Code"]
+
+
 def test_the_endpoint_reads_and_notifies_inside_moto_and_writes_through_the_client() -> None:
     from dropzone.models.jobs import JobStatus
     from dropzone_local.cloud import LocalCloud

@@ -16,8 +16,9 @@ LocalCloud is running at the time (`dropzone_local.functions.invoking()`), or to
 between invocations. The stand-ins for services moto lacks (SageMaker runtime, Lambda,
 Bedrock) are counted by wrapping their API methods. Harness calls (the user's PutObject, the
 redelivery's HeadObject and PutEvents, the pumps' SQS receives and deletes, the fake
-endpoint's output writes) are kept apart and never counted as Dropzone's; moto's internal
-delivery (S3 → EventBridge → SQS, SNS → SQS), LocalCloud's table stream reads, polls of
+endpoint's output writes, the stack's setup) are kept apart and never counted as
+Dropzone's; moto's internal delivery (S3 → EventBridge → SQS, SNS → SQS), LocalCloud's
+table stream reads, polls of
 queues with nothing to receive and queue depths (read from moto, `dropzone_local.moto_paths`)
 and the fake endpoint's input reads and notifications (`dropzone_local.moto_stand_ins`) make
 no client calls at all.

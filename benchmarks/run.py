@@ -1,4 +1,5 @@
-"""Dropzone cold-init, warm-overhead and JSONL validation benchmarks (`make bench`).
+"""Dropzone benchmarks (`make bench`): cold init, warm overhead, JSONL validation, the bulk
+LocalCloud run and the Bedrock result file.
 
 A benchmark, not a gate: it prints PASS / MISS against its targets and always exits 0 unless
 the benchmark itself breaks. Shared, noisy machines: only ratios measured in the same run are

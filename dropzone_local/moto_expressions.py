@@ -8,19 +8,21 @@ to validate it and resolve its names and values against the item (`moto_walks` m
 walks cheaper). Dropzone sends the same few expression texts again and again, with other
 values. None of these changes changes what moto decides:
 
-- Parsing. The tree of each expression text is kept, pickled; each parse hands out a tree
-  of its own, unpickled from it, so nothing moto does to one tree reaches another. An
-  expression moto refuses is parsed (and refused) again each time.
+- Parsing. The tree of each expression text is kept, pickled; outside an UpdateItem each
+  parse hands out a tree of its own, unpickled from it, so nothing moto does to one tree
+  reaches another (inside one, see below). An expression moto refuses is parsed (and
+  refused) again each time.
 - Copying. The validator copies the tree it is given before it resolves it; a pickle
   round trip makes the same copy (parent links included) several times faster than
   `copy.deepcopy`, which moto still uses for everything else.
 - One tree per text. Within an UpdateItem (`DynamoHandler.update_item`), a parse of an
-  UpdateExpression text hands out the one tree kept for that text, unpickled once: moto
-  only reads it (to list its names and values, then to give it to the validator, which
-  copies it first), so it stays the tree the text parses to, and its copy is unpickled
-  from the kept bytes. The second parse of the ConditionExpression, with the same text and the same
-  names and values (the request's own dicts), gives the condition the first one made, and
-  the same names and values found: moto only evaluates it against the item, which reads.
+  UpdateExpression text hands out the one tree kept for that text across calls (unpickled
+  once per text, while the text stays among the kept ones). moto only reads it (to list
+  its names and values, then to give it to the validator, which copies it first), so it
+  stays the tree the text parses to, and each copy is unpickled from the kept bytes. The
+  second parse of the ConditionExpression, with the same text and the same names and
+  values (the request's own dicts), gives the condition the first one made, and the same
+  names and values found: moto only evaluates it against the item, which reads.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ attributes (a PutItem) measures it n times; an UpdateItem measures the whole ite
 at each top-level SET. Here, while an item is being built or an update expression is
 being applied, the size of each attribute is kept as it is set, so that each check adds
 up those sizes instead of measuring the values again; the check and its error are
-moto's. An action that may change a value in place (a SET or REMOVE below the top level,
-an ADD or a DELETE, a top-level REMOVE) drops the kept sizes, and the next check measures
+moto's. Every action but a top-level SET (a SET below the top level, an ADD, a DELETE, any
+REMOVE) drops the kept sizes, and the next check measures
 the whole item again, as moto does.
 """
 

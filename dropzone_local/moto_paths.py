@@ -1,11 +1,13 @@
 """Shortcuts through moto for LocalCloud's own plumbing, where a client call costs far more
-than what it finds out. Dropzone's functions never take them: their calls still go
-through botocore and moto's request handling.
+than what it finds out. Dropzone's functions never take the first and third: their calls
+still go through botocore and moto's request handling. The second changes how moto
+checks retention inside every ReceiveMessage while the local cloud runs, whoever
+receives, and decides as moto does.
 
 - Table streams. Lambda's event source mapping reads a stream's records from moto's shard
   itself. Through the DynamoDB Streams client, moto serialised every record's old and new
   images attribute by attribute against the service model and botocore parsed them back:
-  about 3 ms a record, more than the write that made it.
+  about 4 ms a record, more than the write that made it.
 - SQS receives. moto checks each message it hands out against the queue's retention
   period by computing every attribute of the queue, three times, and each attribute
   (the approximate message counts) walks every message in the queue: a receive of k

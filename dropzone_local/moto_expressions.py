@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+from dropzone_local.moto_patches import moto_class, replaced
 from dropzone_local.moto_walks import walks_at_lower_cost
 
 PARSED_EXPRESSIONS = 512  # distinct expression texts kept (least recently used dropped)
@@ -55,9 +56,9 @@ class _Scope:
 @contextmanager
 def update_expressions_at_lower_cost() -> Iterator[None]:
     """The changes above, for as long as the context lasts; moto's own code after."""
-    parser = _moto("moto.dynamodb.parsing.expressions", "UpdateExpressionParser")
-    conditions = _moto("moto.dynamodb.comparisons", "ConditionExpressionParser")
-    handler = _moto("moto.dynamodb.responses", "DynamoHandler")
+    parser = moto_class("moto.dynamodb.parsing.expressions", "UpdateExpressionParser")
+    conditions = moto_class("moto.dynamodb.comparisons", "ConditionExpressionParser")
+    handler = moto_class("moto.dynamodb.responses", "DynamoHandler")
     validators = importlib.import_module("moto.dynamodb.parsing.validators")
     parse, parse_condition = vars(parser)["make"].__func__, vars(conditions)["parse"]
     update_item = vars(handler)["update_item"]
@@ -114,10 +115,10 @@ def update_expressions_at_lower_cost() -> Iterator[None]:
             _call.scope = outer
 
     with ExitStack() as patches:
-        patches.enter_context(_replaced(parser, "make", classmethod(make)))
-        patches.enter_context(_replaced(conditions, "parse", parse_once))
-        patches.enter_context(_replaced(handler, "update_item", update_item_scoped))
-        patches.enter_context(_replaced(validators, "deepcopy", copied_tree))
+        patches.enter_context(replaced(parser, "make", classmethod(make)))
+        patches.enter_context(replaced(conditions, "parse", parse_once))
+        patches.enter_context(replaced(handler, "update_item", update_item_scoped))
+        patches.enter_context(replaced(validators, "deepcopy", copied_tree))
         patches.enter_context(walks_at_lower_cost())
         yield
 
@@ -125,7 +126,7 @@ def update_expressions_at_lower_cost() -> Iterator[None]:
 def copied_tree(value: Any, memo: dict[int, Any] | None = None) -> Any:
     """`copy.deepcopy`, by a pickle round trip for an expression tree (from the kept
     pickle, for a tree the UpdateItem under way parsed)."""
-    if memo is None and isinstance(value, _moto("moto.dynamodb.parsing.ast_nodes", "Node")):
+    if memo is None and isinstance(value, moto_class("moto.dynamodb.parsing.ast_nodes", "Node")):
         scope: _Scope | None = getattr(_call, "scope", None)
         kept = None if scope is None else scope.pickles.get(id(value))
         if kept is not None and kept[0] is value:
@@ -138,18 +139,3 @@ def copied_tree(value: Any, memo: dict[int, Any] | None = None) -> Any:
 def _same(kept: Any, given: Any) -> bool:
     """The same dict as the request's (or no dict both times)."""
     return kept is given
-
-
-def _moto(module: str, name: str) -> Any:
-    """A class of moto's modules, which carry no type information."""
-    return getattr(importlib.import_module(module), name)
-
-
-@contextmanager
-def _replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
-    original = vars(owner)[name]  # as defined: a classmethod stays one
-    setattr(owner, name, value)
-    try:
-        yield
-    finally:
-        setattr(owner, name, original)

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+from dropzone_local.moto_patches import replaced
+
 _kept = threading.local()  # .scopes: [(the dict's getter, its attributes' sizes)], innermost last
 
 
@@ -70,9 +72,9 @@ def item_sizes_kept_while_written() -> Iterator[None]:
                 _drop(self.item.attrs)
 
     with ExitStack() as patches:
-        patches.enter_context(_replaced(limited, "__setitem__", __setitem__))
-        patches.enter_context(_replaced(item, "__init__", __init__))
-        patches.enter_context(_replaced(executor, "execute", execute_keeping))
+        patches.enter_context(replaced(limited, "__setitem__", __setitem__))
+        patches.enter_context(replaced(item, "__init__", __init__))
+        patches.enter_context(replaced(executor, "execute", execute_keeping))
         yield
 
 
@@ -107,13 +109,3 @@ def _drop(attrs: Any) -> None:
     sizes = _sizes_of(attrs)
     if sizes is not None:
         sizes.clear()
-
-
-@contextmanager
-def _replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
-    original = vars(owner)[name]
-    setattr(owner, name, value)
-    try:
-        yield
-    finally:
-        setattr(owner, name, original)

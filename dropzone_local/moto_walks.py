@@ -42,6 +42,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+from dropzone_local.moto_patches import moto_class, replaced
+
 _OWN_WALK = ("traverse_node_recursively", "nodes_to_be_processed", "process")
 _NOT_A_NODE = object()
 _DESCENDED: dict[type, bool] = {}  # node class -> whether find_clauses descends into it
@@ -65,8 +67,8 @@ _MERGED = (  # moto's visitors of an update expression, in moto's order, as walk
 @contextmanager
 def walks_at_lower_cost() -> Iterator[None]:
     """The walks above, for as long as the context lasts; moto's own after."""
-    traverser = _moto("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser")
-    node_class = _moto("moto.dynamodb.parsing.ast_nodes", "Node")
+    traverser = moto_class("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser")
+    node_class = moto_class("moto.dynamodb.parsing.ast_nodes", "Node")
     validators = importlib.import_module("moto.dynamodb.parsing.validators")
     validator, walk = validators.Validator, vars(traverser)["traverse"]
     build, validate = vars(validator)["__init__"], vars(validator)["validate"]
@@ -100,26 +102,11 @@ def walks_at_lower_cost() -> Iterator[None]:
             return validate(self)
 
     with ExitStack() as patches:
-        patches.enter_context(_replaced(traverser, "traverse", traverse))
-        patches.enter_context(_replaced(node_class, "find_clauses", _find_clauses))
-        patches.enter_context(_replaced(validator, "__init__", __init__))
-        patches.enter_context(_replaced(validator, "validate", merged_validate))
+        patches.enter_context(replaced(traverser, "traverse", traverse))
+        patches.enter_context(replaced(node_class, "find_clauses", _find_clauses))
+        patches.enter_context(replaced(validator, "__init__", __init__))
+        patches.enter_context(replaced(validator, "validate", merged_validate))
         yield
-
-
-def _moto(module: str, name: str) -> Any:
-    """A class of moto's parsing modules, which carry no type information."""
-    return getattr(importlib.import_module(module), name)
-
-
-@contextmanager
-def _replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
-    original = vars(owner)[name]
-    setattr(owner, name, value)
-    try:
-        yield
-    finally:
-        setattr(owner, name, original)
 
 
 def _walk(visitors: Any, root: Any) -> Any:
@@ -129,8 +116,8 @@ def _walk(visitors: Any, root: Any) -> Any:
     left to right, each announced to every visitor's `pre_processing_of_child`; then the
     node itself, by each visitor in turn that processes its type, replaced in its parent
     by what the visitor's first matching processor returns."""
-    traverser = _moto("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser")
-    node_class = _moto("moto.dynamodb.parsing.ast_nodes", "Node")
+    traverser = moto_class("moto.dynamodb.parsing.ast_nodes", "DepthFirstTraverser")
+    node_class = moto_class("moto.dynamodb.parsing.ast_nodes", "Node")
     visitors = tuple(visitors) if isinstance(visitors, (list, tuple)) else (visitors,)
     maps = [tuple(visitor._processing_map().items()) for visitor in visitors]
     told = vars(traverser)["pre_processing_of_child"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -17,7 +17,7 @@ from moto import mock_aws
 
 from dropzone_local.moto_expressions import copied_tree, update_expressions_at_lower_cost
 from dropzone_local.moto_requests import requests_at_lower_cost
-from tests.support.moto_tables import job_table
+from tests.support.moto_tables import job_table, job_table_on_moto
 
 TABLE = "jobs"
 # Dropzone's ledger transition, as it sends it: the same text every time, other values.
@@ -114,12 +114,7 @@ def _refused(expression: str, values: set[str]) -> dict[str, Any]:
 
 def _answers(paths: Callable[[], Any] | None) -> list[Any]:
     """What moto answers to `_calls()`, with the given paths in place or none."""
-    with ExitStack() as stack:
-        stack.enter_context(mock_aws())
-        if paths is not None:
-            stack.enter_context(paths())
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        job_table(dynamodb, TABLE)
+    with job_table_on_moto(TABLE, paths) as dynamodb:
         answers: list[Any] = []
         for operation, params in _calls():
             try:

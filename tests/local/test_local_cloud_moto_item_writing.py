@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from contextlib import ExitStack, nullcontext
+from contextlib import nullcontext
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from dropzone_local.moto_attribute_values import attribute_values_written_directly
 from dropzone_local.moto_requests import requests_at_lower_cost
-from tests.support.moto_tables import job_table
+from tests.support.moto_tables import job_table_on_moto
 
 TABLE = "jobs"
 
@@ -102,11 +100,7 @@ def _calls() -> list[tuple[str, dict[str, Any]]]:
 
 
 def _answers(paths: Callable[[], Any]) -> list[Any]:
-    with ExitStack() as stack:
-        stack.enter_context(mock_aws())
-        stack.enter_context(paths())
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        job_table(dynamodb, TABLE)
+    with job_table_on_moto(TABLE, paths) as dynamodb:
         bodies: list[bytes] = []
         dynamodb.meta.events.register(
             "after-call.dynamodb.*",

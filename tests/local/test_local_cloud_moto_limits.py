@@ -18,7 +18,7 @@ from dropzone_local.moto_expressions import update_expressions_at_lower_cost
 from dropzone_local.moto_items import item_sizes_kept_while_written
 from dropzone_local.moto_queues import QueueAttributes, sqs_sends_reading_what_they_use
 from dropzone_local.moto_requests import requests_at_lower_cost
-from tests.support.moto_tables import job_table
+from tests.support.moto_tables import job_table_on_moto
 
 TABLE = "limits"
 LIMIT = 405000  # moto's item size limit
@@ -142,12 +142,7 @@ def _run(calls: list[tuple[str, Any]], client: Any) -> list[Any]:
 
 
 def _dynamodb_answers(paths: Callable[[], Any] | None) -> list[Any]:
-    with ExitStack() as stack:
-        stack.enter_context(mock_aws())
-        if paths is not None:
-            stack.enter_context(paths())
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        job_table(dynamodb, TABLE)
+    with job_table_on_moto(TABLE, paths) as dynamodb:
         return _run(_dynamodb_calls(), dynamodb)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -19,7 +19,7 @@ from moto import mock_aws
 from dropzone_local.moto_expressions import update_expressions_at_lower_cost
 from dropzone_local.moto_items import item_sizes_kept_while_written
 from dropzone_local.moto_requests import requests_at_lower_cost
-from tests.support.moto_tables import job_table
+from tests.support.moto_tables import job_table, job_table_on_moto
 
 TABLE = "updates"
 ITEM = {
@@ -142,12 +142,7 @@ def _calls() -> list[dict[str, Any]]:
 def _answers(paths: Callable[[], Any] | None) -> list[Any]:
     """What moto answers to `_calls()` (each on the item as the calls before left it),
     with the given paths in place or none; every call twice, for the kept trees."""
-    with ExitStack() as stack:
-        stack.enter_context(mock_aws())
-        if paths is not None:
-            stack.enter_context(paths())
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        job_table(dynamodb, TABLE)
+    with job_table_on_moto(TABLE, paths) as dynamodb:
         answers: list[Any] = []
         for call in _calls():
             dynamodb.put_item(TableName=TABLE, Item=ITEM)
@@ -193,12 +188,7 @@ def test_every_update_is_answered_and_refused_as_moto_does() -> None:
 @pytest.mark.parametrize("returns", RETURNS)
 def test_each_return_values_answers_as_moto_does(returns: str) -> None:
     def run(paths: Callable[[], Any] | None) -> list[Any]:
-        with ExitStack() as stack:
-            stack.enter_context(mock_aws())
-            if paths is not None:
-                stack.enter_context(paths())
-            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-            job_table(dynamodb, TABLE)
+        with job_table_on_moto(TABLE, paths) as dynamodb:
             dynamodb.put_item(TableName=TABLE, Item=ITEM)
             answers = []
             for step in ("a", "b"):
@@ -244,12 +234,7 @@ def test_the_one_check_walk_refuses_what_moto_s_two_do_and_passes_the_rest() -> 
         return checks(self, node)
 
     def run(paths: Callable[[], Any] | None) -> list[Any]:
-        with ExitStack() as stack:
-            stack.enter_context(mock_aws())
-            if paths is not None:
-                stack.enter_context(paths())
-            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-            job_table(dynamodb, TABLE)
+        with job_table_on_moto(TABLE, paths) as dynamodb:
             answers: list[Any] = []
             for call, refused in _CHECKED:
                 dynamodb.put_item(TableName=TABLE, Item=ITEM)

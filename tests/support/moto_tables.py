@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any
 
 
@@ -13,3 +15,21 @@ def job_table(dynamodb: Any, name: str) -> None:
         AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+@contextmanager
+def job_table_on_moto(
+    name: str, paths: Callable[[], AbstractContextManager[Any]] | None = None
+) -> Iterator[Any]:
+    """A DynamoDB client on a fresh moto with table `name`, and with `paths()` (one of
+    LocalCloud's patches) in place if given, for as long as the context lasts."""
+    import boto3
+    from moto import mock_aws
+
+    with ExitStack() as stack:
+        stack.enter_context(mock_aws())
+        if paths is not None:
+            stack.enter_context(paths())
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        job_table(dynamodb, name)
+        yield dynamodb

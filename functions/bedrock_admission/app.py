@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from dropzone import aws
+from dropzone import aws, cold_start
 from dropzone.observability import logger, metrics, tracer
 from dropzone.workflows.bedrock.admission import BedrockAdmission
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @cache
@@ -22,6 +23,7 @@ def default_admission(client: aws.ClientSource = aws.client) -> BedrockAdmission
     return BedrockAdmission.from_env(client)
 
 
+@cold_start.released
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler

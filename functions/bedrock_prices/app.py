@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from dropzone import aws
+from dropzone import aws, cold_start
 from dropzone.observability import logger, metrics, tracer
 from dropzone.workflows.bedrock.price_refresh import PriceRefresh
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @cache
@@ -17,6 +18,7 @@ def default_refresher(client: aws.ClientSource = aws.client) -> PriceRefresh:
     return PriceRefresh.from_env(client)
 
 
+@cold_start.released
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler

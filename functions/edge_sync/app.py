@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from dropzone import aws
+from dropzone import aws, cold_start
 from dropzone.observability import logger, metrics, tracer
 from dropzone.workflows.edge.sync import EdgeSync
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @cache
@@ -19,6 +20,7 @@ def default_sync(client: aws.ClientSource = aws.client) -> EdgeSync:
     return EdgeSync.from_env(client)
 
 
+@cold_start.released
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from dropzone import aws
+from dropzone import aws, cold_start
 from dropzone.observability import logger, metrics, tracer
 from dropzone.sqs_batch import process_sqs_batch
 from dropzone.workflows.sagemaker.submit import SageMakerSubmitter
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @cache
@@ -18,6 +19,7 @@ def default_submitter(client: aws.ClientSource = aws.client) -> SageMakerSubmitt
     return SageMakerSubmitter.from_env(client)
 
 
+@cold_start.released
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import inspect
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,35 @@ def test_a_handler_takes_its_collaborator_from_a_factory_of_the_same_name(functi
     collaborator = parameters[2]
     factory = getattr(module, f"default_{collaborator}")
     assert list(inspect.signature(factory).parameters) == ["client"]
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTION_MODULES))
+def test_a_handler_imports_dropzone_first_and_ends_the_cold_start_at_its_first_call(
+    function: str,
+) -> None:
+    """Importing `dropzone` pauses the collector in Lambda (dropzone.cold_start), so it
+    comes before any library outside the standard one; the handler's outermost decorator
+    resumes it."""
+    tree = ast.parse((FUNCTIONS / function / "app.py").read_text())
+    imports = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        and not (isinstance(node, ast.ImportFrom) and node.module == "__future__")
+    ]
+    libraries = [  # the standard library may come first
+        node
+        for node in imports
+        if (node.module if isinstance(node, ast.ImportFrom) else node.names[0].name).split(".")[0]
+        not in sys.stdlib_module_names
+    ]
+    first = libraries[0]
+    assert isinstance(first, ast.ImportFrom) and first.module == "dropzone"
+    assert "cold_start" in {alias.name for alias in first.names}
+    handler = next(
+        node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "handler"
+    )
+    assert ast.unparse(handler.decorator_list[0]) == "cold_start.released"
 
 
 def test_no_runtime_module_is_over_the_size_limit() -> None:

@@ -102,6 +102,14 @@ def test_a_collector_the_host_paused_stays_paused() -> None:
 
 IMPORT_EVERY_FUNCTION = """
 import gc, importlib.util, json, pathlib, sys
+LIBRARIES = ("boto3", "botocore", "pydantic", "pydantic_core", "aws_lambda_powertools")
+late = []  # collections that started once a library had begun to load
+
+def watch(phase, info):
+    if phase == "start" and any(name in sys.modules for name in LIBRARIES):
+        late.append(info["generation"])
+
+gc.callbacks.append(watch)
 import dropzone
 collections = [generation["collections"] for generation in gc.get_stats()]
 for app in sorted(pathlib.Path(sys.argv[1]).glob("*/app.py")):
@@ -110,15 +118,103 @@ for app in sorted(pathlib.Path(sys.argv[1]).glob("*/app.py")):
     spec.loader.exec_module(module)
 print(json.dumps({"enabled": gc.isenabled(),
                   "collections": [g["collections"] for g in gc.get_stats()],
-                  "before": collections}))
+                  "before": collections, "late": late,
+                  "loaded": all(name in sys.modules for name in LIBRARIES)}))
 """
 
 
 def test_importing_every_function_in_lambda_runs_no_collection() -> None:
     source = IMPORT_EVERY_FUNCTION.replace("sys.argv[1]", repr(str(ROOT / "functions")))
     answer = run(source, LAMBDA)
+    assert answer["loaded"] is True
     assert answer["enabled"] is False
+    assert answer["late"] == []  # none while dropzone, boto3, Powertools or pydantic load
     assert answer["collections"] == answer["before"]
+
+
+IMPORTED_AGAIN = """
+import gc, importlib, json, sys
+import dropzone
+from dropzone import cold_start
+
+@cold_start.released
+def handler(event, context):
+    return gc.isenabled()
+
+first = handler(None, None)
+importlib.reload(dropzone)
+after_reload = gc.isenabled()
+for name in [name for name in sys.modules if name == "dropzone" or name.startswith("dropzone.")]:
+    del sys.modules[name]
+import dropzone
+print(json.dumps({"first": first, "after_reload": after_reload, "after_import": gc.isenabled()}))
+"""
+
+
+def test_importing_dropzone_again_after_the_first_call_leaves_the_collector_running() -> None:
+    assert run(IMPORTED_AGAIN, LAMBDA) == {
+        "first": True,
+        "after_reload": True,
+        "after_import": True,
+    }
+
+
+THREADS = """
+import gc, json, threading
+import dropzone
+from dropzone import cold_start
+
+in_freeze, go, second_moved = threading.Event(), threading.Event(), threading.Event()
+freezes = []
+real_freeze = gc.freeze
+
+def held_freeze():  # the first thread stays inside the release until the second has moved
+    freezes.append(threading.current_thread().name)
+    in_freeze.set()
+    go.wait()
+    real_freeze()
+
+gc.freeze = held_freeze
+
+class WatchedLock:
+    def __init__(self):
+        self.lock = threading.Lock()
+    def __enter__(self):
+        if threading.current_thread().name == "second":
+            second_moved.set()  # about to wait for the first thread's release
+        self.lock.acquire()
+    def __exit__(self, *exc):
+        self.lock.release()
+
+cold_start._releasing = WatchedLock()
+seen = {}
+
+@cold_start.released
+def handler(event, context):
+    seen[event] = gc.isenabled()
+    if event == "second":
+        second_moved.set()
+
+first = threading.Thread(target=handler, args=("first", None), name="first")
+first.start()
+in_freeze.wait()
+second = threading.Thread(target=handler, args=("second", None), name="second")
+second.start()
+second_moved.wait()  # the second thread waits for the release, or (wrongly) ran already
+go.set()
+first.join()
+second.join()
+print(json.dumps({"seen": seen, "freezes": freezes, "enabled": gc.isenabled()}))
+"""
+
+
+def test_a_handler_called_from_two_threads_releases_once_before_either_event() -> None:
+    answer = run(THREADS, LAMBDA)
+    assert answer == {
+        "seen": {"first": True, "second": True},
+        "freezes": ["first"],
+        "enabled": True,
+    }
 
 
 @pytest.mark.parametrize(

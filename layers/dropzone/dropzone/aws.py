@@ -10,6 +10,8 @@ import boto3
 from botocore.config import Config
 from botocore.model import ServiceModel
 
+from dropzone import botocore_loader
+
 # botocore's own retries with client-side rate limiting; no retry loops elsewhere.
 RETRY_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 5},
@@ -26,22 +28,29 @@ SERVICE_CONFIGS = {"bedrock-runtime": RETRY_CONFIG.merge(Config(read_timeout=600
 ClientSource = Callable[[str], Any]
 
 
+def default_session() -> boto3.Session:
+    """boto3's default session, whose botocore session loads service models with
+    dropzone.botocore_loader (no listing of every service on the data path)."""
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    botocore_loader.install(boto3.DEFAULT_SESSION._session)
+    return boto3.DEFAULT_SESSION
+
+
 @cache
 def client(service_name: str) -> Any:
     """The container's boto3 client for a service, created on first use."""
     config = SERVICE_CONFIGS.get(service_name, RETRY_CONFIG)
-    return boto3.client(service_name, config=config)  # type: ignore[call-overload]
+    return default_session().client(service_name, config=config)  # type: ignore[call-overload]
 
 
 @cache
 def service_model(service_name: str) -> ServiceModel:
-    """botocore's model of a service, read through the session the clients share: its loader
-    has already listed the data paths and, when the container has that service's client,
-    parsed the model's file, so neither is done twice."""
-    if boto3.DEFAULT_SESSION is None:
-        boto3.setup_default_session()
-    assert boto3.DEFAULT_SESSION is not None
-    return boto3.DEFAULT_SESSION._session.get_service_model(service_name)
+    """botocore's model of a service, read through the session the clients share: when the
+    container has that service's client, its loader has already found and parsed the
+    model's file, so neither is done twice."""
+    return default_session()._session.get_service_model(service_name)
 
 
 def reset_clients() -> None:

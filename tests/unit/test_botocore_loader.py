@@ -1,0 +1,155 @@
+"""dropzone.botocore_loader: the models botocore would load, without listing every service.
+
+Every comparison is against botocore's own Loader over the same search paths."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import botocore.session
+import pytest
+from botocore.exceptions import DataNotFoundError, UnknownServiceError
+from botocore.loaders import Loader
+
+from dropzone import aws, botocore_data
+from dropzone.botocore_loader import ServiceLoader, install
+
+TYPES = ("service-2", "endpoint-rule-set-1", "paginators-1", "waiters-2")
+# Every service Dropzone makes a client for, plus one whose paginators carry SDK extras.
+SERVICES = (
+    "bedrock",
+    "bedrock-runtime",
+    "dynamodb",
+    "events",
+    "greengrassv2",
+    "kms",
+    "lambda",
+    "lookoutvision",
+    "pricing",
+    "s3",
+    "sagemaker-edge",
+    "sagemaker-runtime",
+    "sqs",
+    "ssm",
+    "accessanalyzer",
+)
+
+
+def botocore_loader() -> Loader:
+    """botocore's loader as a session builds it from AWS_DATA_PATH (the layer's data
+    folder included)."""
+    botocore_data.register()
+    return botocore.session.Session().get_component("data_loader")
+
+
+def outcome(loader: Loader, *args: Any) -> Any:
+    try:
+        return ("model", loader.load_service_model(*args))
+    except (DataNotFoundError, UnknownServiceError) as error:
+        return (type(error).__name__, str(error))
+
+
+class NoListing(ServiceLoader):
+    def list_available_services(self, type_name: str) -> list[str]:
+        raise AssertionError(f"listed every service for {type_name}")
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_model_is_the_one_botocore_loads(service: str, type_name: str) -> None:
+    reference = botocore_loader()
+    ours = ServiceLoader.like(botocore_loader())
+    assert outcome(ours, service, type_name) == outcome(reference, service, type_name)
+
+
+@pytest.mark.parametrize("service", ["dynamodb", "s3", "lookoutvision"])
+def test_a_model_at_each_api_version_is_the_one_botocore_loads(service: str) -> None:
+    reference = botocore_loader()
+    ours = ServiceLoader.like(botocore_loader())
+    for version in reference.list_api_versions(service, "service-2"):
+        assert outcome(ours, service, "service-2", version) == outcome(
+            reference, service, "service-2", version
+        )
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_a_known_service_is_found_without_listing_them_all(type_name: str) -> None:
+    reference = botocore_loader()
+    ours = NoListing.like(botocore_loader())
+    known = set(reference.list_available_services(type_name))
+    assert known >= {"s3", "dynamodb"}
+    for service in SERVICES:
+        if service in known:
+            assert ours.load_service_model(service, type_name)
+
+
+def test_each_service_botocore_lists_is_the_one_found_and_no_other() -> None:
+    reference = botocore_loader()
+    ours = ServiceLoader.like(botocore_loader())
+    for type_name in TYPES:
+        known = set(reference.list_available_services(type_name))
+        candidates = set(reference.list_available_services("service-2")) | {"no-such-service"}
+        found = {service for service in candidates if ours._known(service, type_name)}
+        assert found == known & candidates, type_name
+
+
+@pytest.mark.parametrize(
+    "service", ["no-such-service", "..", ".", "", "s3/../dynamodb", f"..{os.sep}botocore"]
+)
+def test_an_unknown_service_gets_botocore_refusal_word_for_word(service: str) -> None:
+    reference = botocore_loader()
+    ours = ServiceLoader.like(botocore_loader())
+    refused = outcome(ours, service, "service-2")
+    assert refused[0] == "UnknownServiceError"
+    assert refused == outcome(reference, service, "service-2")
+
+
+def test_the_copy_shares_the_search_paths_so_a_folder_added_later_reaches_both() -> None:
+    original = botocore_loader()
+    ours = ServiceLoader.like(original)
+    assert ours.search_paths == original.search_paths
+    assert ours.extras_types == original.extras_types == ["sdk"]
+    original.search_paths.append("/added/later")
+    assert ours.search_paths[-1] == "/added/later"
+
+
+def test_install_replaces_the_session_loader_once() -> None:
+    session = botocore.session.Session()
+    first = install(session)
+    assert session.get_component("data_loader") is first
+    assert install(session) is first
+
+
+@pytest.fixture
+def fresh_default_session() -> Iterator[None]:
+    saved = boto3.DEFAULT_SESSION
+    boto3.DEFAULT_SESSION = None
+    aws.reset_clients()
+    aws.service_model.cache_clear()
+    try:
+        yield
+    finally:
+        aws.reset_clients()
+        aws.service_model.cache_clear()
+        boto3.DEFAULT_SESSION = saved
+
+
+@pytest.mark.usefixtures("fresh_default_session")
+def test_the_runtime_clients_are_created_without_listing_every_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setattr(
+        Loader,
+        "list_available_services",
+        lambda self, type_name: pytest.fail(f"listed every service for {type_name}"),
+    )
+    for service in SERVICES[:-1]:
+        assert aws.client(service).meta.service_model.service_name == service
+    assert aws.service_model("sagemaker-edge").service_name == "sagemaker-edge"
+    session = boto3.DEFAULT_SESSION
+    assert session is not None
+    assert isinstance(session._session.get_component("data_loader"), ServiceLoader)

@@ -11,7 +11,8 @@ import pytest
 
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.sqs_batch import SqsMessage
-from dropzone.workflows.edge.rules import KIND, RESULTS, results_of, settle
+from dropzone.workflows.edge import KIND
+from dropzone.workflows.edge.rules import RESULTS, results_of, settle
 from tests.support.edge import (
     FLEET,
     EdgeWorld,

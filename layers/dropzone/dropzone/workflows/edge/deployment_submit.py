@@ -36,8 +36,8 @@ from dropzone.settings import EdgeSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.store.devices import Devices
 from dropzone.store.ledger import Ledger
+from dropzone.workflows.edge import KIND
 from dropzone.workflows.edge.rules import (
-    KIND,
     MAX_DOCUMENT_BYTES,
     RESULTS,
     artifact_places,

@@ -11,8 +11,8 @@ from typing import Any
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import metrics
 from dropzone.store.ledger import Ledger
+from dropzone.workflows.edge import KIND
 from dropzone.workflows.edge.greengrass_rules import DEVICES_ATTRIBUTE, progress_of
-from dropzone.workflows.edge.rules import KIND
 
 
 def record_device(ledger: Ledger, job_id: str, device: str, entry: dict[str, Any]) -> Job | None:

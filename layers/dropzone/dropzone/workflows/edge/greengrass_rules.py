@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dropzone.models.jobs import Job, JobStatus
-from dropzone.workflows.edge.rules import Waiting
+from dropzone.workflows.edge.waiting import Waiting
 
 SERVICE_REF_PREFIX = "greengrass:"
 DEVICES_ATTRIBUTE = "core_devices"

@@ -24,10 +24,10 @@ from dropzone.observability import logger, metrics
 from dropzone.settings import GreengrassSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.store.ledger import Ledger
+from dropzone.workflows.edge import KIND
 from dropzone.workflows.edge.events import DeploymentStatusEvent, StatusDetails
 from dropzone.workflows.edge.greengrass_progress import record_device, settle
 from dropzone.workflows.edge.greengrass_rules import device_entry, service_ref
-from dropzone.workflows.edge.rules import KIND
 
 
 @dataclass

@@ -41,11 +41,11 @@ from dropzone.settings import EdgeSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.store.devices import Devices, HeartbeatApplied, HeartbeatUpdate, heartbeat_order
 from dropzone.store.ledger import Ledger
+from dropzone.workflows.edge import KIND
 from dropzone.workflows.edge.dataplane_model import check_against_model
 from dropzone.workflows.edge.events import HeartbeatEvent
 from dropzone.workflows.edge.rules import (
     CLOCK_SKEW,
-    KIND,
     OPEN,
     RESULTS,
     deployment_of,

@@ -44,6 +44,7 @@ from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import logger, metrics
 from dropzone.settings import EdgeReconcileSettings
 from dropzone.store.ledger import Ledger
+from dropzone.workflows.edge import KIND
 from dropzone.workflows.edge.greengrass_progress import record_device, settle
 from dropzone.workflows.edge.greengrass_rules import (
     UNREPORTED_AS,
@@ -54,7 +55,8 @@ from dropzone.workflows.edge.greengrass_rules import (
     greengrass_waiting,
     is_rollout,
 )
-from dropzone.workflows.edge.rules import KIND, OPEN, edge_waiting, expiry_message
+from dropzone.workflows.edge.rules import OPEN, edge_waiting
+from dropzone.workflows.edge.waiting import expiry_message
 from dropzone.workflows.job_metrics import emit_oldest_in_flight
 
 

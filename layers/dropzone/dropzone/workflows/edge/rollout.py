@@ -26,12 +26,12 @@ from dropzone.models.greengrass import GreengrassDeploymentSection, RolloutPolic
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import metrics
 from dropzone.store.ledger import Ledger
+from dropzone.workflows.edge import KIND
 from dropzone.workflows.edge.greengrass_rules import (
     DEVICES_ATTRIBUTE,
     deployment_job_id,
     service_ref,
 )
-from dropzone.workflows.edge.rules import KIND
 from dropzone.workflows.intake import claim
 from dropzone.workflows.rejection import rejected
 

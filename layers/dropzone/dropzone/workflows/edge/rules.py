@@ -28,11 +28,11 @@ from dropzone.models.edge import (
     EdgeDeploymentDocument,
     Heartbeat,
 )
-from dropzone.models.jobs import Job, JobKind, JobStatus
+from dropzone.models.jobs import Job, JobStatus
 from dropzone.models.packaging import OUTPUTS_PREFIX as PACKAGING_OUTPUTS_PREFIX
 from dropzone.models.s3_events import key_parts
+from dropzone.workflows.edge.waiting import Waiting
 
-KIND = JobKind.EDGE_DEPLOYMENT
 RESULTS = "device_results"
 MAX_DOCUMENT_BYTES = 256 * 1024
 # Where a dropped document's models may be: model artifacts you put in the drop-zone bucket
@@ -58,7 +58,6 @@ ANSWERED = frozenset(
 _NO_TIME = "0000-00-00T00:00:00.000Z"
 _SUCCESS_WORDS = frozenset({"SUCCESS", "SUCCEEDED", "DEPLOYED", "COMPLETED"})
 _FAIL_WORDS = frozenset({"FAIL", "FAILED", "ROLLBACK", "ROLLEDBACK", "ROLLED-BACK"})
-_NAMES_SHOWN = 20
 
 
 def service_ref(fleet: str, deployment_name: str) -> str:
@@ -329,16 +328,6 @@ def newest_per_handle(records: list[tuple[Job, EdgeDeployment]]) -> list[EdgeDep
     return answer
 
 
-@dataclass(frozen=True)
-class Waiting:
-    """The devices of a deployment without a final report."""
-
-    names: list[str]  # the ones known by name
-    labels: list[str]  # for the message: names, with a status where one was reported
-    count: int
-    total: int
-
-
 def edge_waiting(job: Job) -> Waiting:
     devices = devices_of(job)
     results = results_of(job)
@@ -348,15 +337,3 @@ def edge_waiting(job: Job) -> Waiting:
         if str(results.get(device, {}).get("outcome", "PENDING")) not in ("SUCCESS", "FAIL")
     ]
     return Waiting(names, list(names), len(names), len(devices))
-
-
-def expiry_message(waiting: Waiting, hours: int, noun: str) -> str:
-    """Why a deployment expired: the devices that never sent a final report."""
-    shown = ", ".join(waiting.labels[:_NAMES_SHOWN])
-    if len(waiting.labels) > _NAMES_SHOWN:
-        shown += f" and {len(waiting.labels) - _NAMES_SHOWN} more"
-    message = (
-        f"no final report within {hours} hours from {waiting.count} of {waiting.total} "
-        f"{noun}" + (f": {shown}" if shown else "")
-    )
-    return message[:1000]

@@ -90,12 +90,12 @@ from dropzone.adapters.sagemaker_runtime import SageMakerRuntime  # noqa: E402
 from dropzone.clock import iso, utcnow  # noqa: E402
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject  # noqa: E402
 from dropzone.observability import metrics, tracer  # noqa: E402
-from dropzone.settings import (  # noqa: E402
+from dropzone.settings.sagemaker import (  # noqa: E402
     SageMakerReconcileSettings,
     SageMakerResultSettings,
     SageMakerSubmitSettings,
-    StatusPublisherSettings,
 )
+from dropzone.settings.status import StatusPublisherSettings  # noqa: E402
 from dropzone.sqs_batch import SqsMessage  # noqa: E402
 from dropzone.store.ledger import Ledger  # noqa: E402
 from dropzone.workflows.sagemaker.reconcile import SageMakerReconciler  # noqa: E402

@@ -14,7 +14,7 @@ import botocore.session
 import pytest
 
 from dropzone.adapters.kms import MAC_ALGORITHM
-from dropzone.settings import EdgeEndpointSettings, EdgeSettings
+from dropzone.settings.edge import EdgeEndpointSettings, EdgeSettings
 from dropzone.store.edge_credentials import BY_DEVICE_INDEX
 from dropzone.workflows.edge.sigv4 import MAX_SKEW
 from dropzone_local.template import TEMPLATE_PATH, read_document, resources_of_type

@@ -188,7 +188,7 @@ def test_both_packaging_functions_get_the_targets_and_the_switch(
 
 
 def test_the_target_pattern_is_the_settings_pattern(template: dict[str, Any]) -> None:
-    from dropzone.settings import GREENGRASS_TARGETS_PATTERN
+    from dropzone.settings.packaging import GREENGRASS_TARGETS_PATTERN
 
     assert template["Parameters"]["GreengrassTargets"]["AllowedPattern"] == (
         GREENGRASS_TARGETS_PATTERN

@@ -16,7 +16,8 @@ from dropzone.adapters.pricing import PriceList
 from dropzone.adapters.s3 import S3
 from dropzone.errors import ConfigurationError
 from dropzone.observability import metrics
-from dropzone.settings import REFRESHED_PRICES_KEY, BedrockPriceRefreshSettings, BedrockSettings
+from dropzone.settings.bedrock import BedrockSettings
+from dropzone.settings.bedrock_prices import REFRESHED_PRICES_KEY, BedrockPriceRefreshSettings
 from dropzone.workflows.bedrock.price_refresh import PriceRefresh
 from dropzone.workflows.bedrock.price_sources import (
     CACHE_TTL,

@@ -10,7 +10,7 @@ import pytest
 from dropzone.adapters.sagemaker_runtime import SageMakerRuntime
 from dropzone.errors import TransientError
 from dropzone.models.jobs import JobStatus, SourceObject
-from dropzone.settings import SageMakerSubmitSettings
+from dropzone.settings.sagemaker import SageMakerSubmitSettings
 from dropzone.store.ledger import Ledger
 from dropzone.workflows.sagemaker.submit import SageMakerSubmitter
 from dropzone_local.sagemaker import FakeEndpoint, FakeSageMakerRuntime

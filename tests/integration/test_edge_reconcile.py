@@ -13,7 +13,7 @@ from dropzone.adapters.greengrass import Greengrass
 from dropzone.errors import TransientError
 from dropzone.models.greengrass import GreengrassDeploymentSection
 from dropzone.models.jobs import Job, JobKind, JobStatus
-from dropzone.settings import EdgeReconcileSettings
+from dropzone.settings.edge import EdgeReconcileSettings
 from dropzone.workflows.edge.greengrass_rules import deployment_job_id
 from dropzone.workflows.edge.reconcile import EdgeReconciler
 from dropzone.workflows.edge.rollout import PackagedComponent

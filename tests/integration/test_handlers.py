@@ -10,7 +10,7 @@ import pytest
 
 from dropzone.adapters.sagemaker_runtime import SageMakerRuntime
 from dropzone.models.jobs import JobStatus
-from dropzone.settings import SageMakerSubmitSettings
+from dropzone.settings.sagemaker import SageMakerSubmitSettings
 from dropzone.workflows.sagemaker.submit import SageMakerSubmitter
 from dropzone_local.sagemaker import FakeEndpoint, FakeSageMakerRuntime
 from functions.sagemaker_reconcile import app as reconcile_app

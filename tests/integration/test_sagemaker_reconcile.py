@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
-from dropzone.settings import SageMakerReconcileSettings
+from dropzone.settings.sagemaker import SageMakerReconcileSettings
 from dropzone.workflows.sagemaker.reconcile import SageMakerReconciler
 from tests.support.clock import ManualClock
 from tests.support.fixtures import Stack

@@ -8,7 +8,7 @@ import pytest
 from dropzone.errors import TransientError
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
 from dropzone.models.notifications import parse_sns_delivery
-from dropzone.settings import SageMakerResultSettings
+from dropzone.settings.sagemaker import SageMakerResultSettings
 from dropzone.workflows.sagemaker.result import SageMakerResults
 from tests.support.events import load_event
 from tests.support.fixtures import Stack

@@ -12,7 +12,7 @@ from dropzone.adapters.sagemaker_runtime import SageMakerRuntime
 from dropzone.errors import TransientError
 from dropzone.ids import job_id_for
 from dropzone.models.jobs import JobStatus, SourceObject
-from dropzone.settings import SageMakerSubmitSettings
+from dropzone.settings.sagemaker import SageMakerSubmitSettings
 from dropzone.workflows.sagemaker.submit import SageMakerSubmitter
 from tests.support.fixtures import Stack
 

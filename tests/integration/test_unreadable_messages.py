@@ -17,11 +17,8 @@ from dropzone.adapters.greengrass import Greengrass
 from dropzone.errors import UnreadableMessage
 from dropzone.models.greengrass import GreengrassDeploymentSection
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
-from dropzone.settings import (
-    EdgeReconcileSettings,
-    SageMakerReconcileSettings,
-    SageMakerResultSettings,
-)
+from dropzone.settings.edge import EdgeReconcileSettings
+from dropzone.settings.sagemaker import SageMakerReconcileSettings, SageMakerResultSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.workflows.edge.reconcile import EdgeReconciler
 from dropzone.workflows.edge.rollout import PackagedComponent

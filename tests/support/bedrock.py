@@ -15,7 +15,7 @@ import boto3
 from dropzone.adapters.bedrock import Bedrock
 from dropzone.adapters.lambda_invoke import LambdaInvoker
 from dropzone.clock import utcnow
-from dropzone.settings import BedrockSettings
+from dropzone.settings.bedrock import BedrockSettings
 from dropzone.sqs_batch import SqsMessage, process_sqs_batch
 from dropzone.store.ledger import Ledger
 from dropzone.store.rate_buckets import RateBuckets

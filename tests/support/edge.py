@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from dropzone import aws
 from dropzone.models.jobs import SourceObject
-from dropzone.settings import EdgeSettings
+from dropzone.settings.edge import EdgeSettings
 from dropzone.store.devices import Devices
 from dropzone.store.ledger import Ledger
 from dropzone.workflows.edge.answers import EdgeAnswers

@@ -18,7 +18,8 @@ from dropzone.adapters.lookoutvision import LookoutVision
 from dropzone.models.edge import EdgeSection
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject
 from dropzone.ratelimit import Pacer
-from dropzone.settings import GreengrassSettings, PackagingSettings
+from dropzone.settings.edge import GreengrassSettings
+from dropzone.settings.packaging import PackagingSettings
 from dropzone.store.ledger import Ledger
 from dropzone.workflows.edge.greengrass_state import GreengrassStateHandler
 from dropzone.workflows.edge.rollout import GreengrassDeployer

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from dropzone import settings
 from dropzone.models.jobs import Job, JobKind, JobStatus, SourceObject, Transition
+from dropzone.settings.bedrock import BEDROCK_LEASE
 from dropzone.store import spend
 from dropzone.store.spend import (
     DAY,
@@ -234,9 +234,7 @@ def test_the_fullest_window_fits_an_item_with_room_to_spare() -> None:
 
 
 def test_the_admission_lease_counts_every_try_at_the_window() -> None:
-    (admission,) = [
-        guard for guard in settings.BEDROCK_LEASE if guard.holder.endswith("._admit_one")
-    ]
+    (admission,) = [guard for guard in BEDROCK_LEASE if guard.holder.endswith("._admit_one")]
     window_calls = [call for call in admission.calls if call.operation in ("dynamodb:PutItem",)]
     assert [call.count for call in window_calls] == [spend.ATTEMPTS, spend.ATTEMPTS]
 

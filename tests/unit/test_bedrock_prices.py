@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dropzone.settings import BedrockSettings
+from dropzone.settings.bedrock import BedrockSettings
 from dropzone.workflows.bedrock.price_refresh import (
     PRICE_LIST_NAMES,
     normalise_name,

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib
 import math
+import pkgutil
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -27,10 +29,19 @@ from botocore.retries import bucket, standard
 from dropzone import leases, settings
 from dropzone.aws import RETRY_CONFIG
 from dropzone.leases import LeaseGuard
+from dropzone.settings import bedrock, edge, packaging, sagemaker
 from dropzone.workflows.edge import rollout
 from dropzone_local.template import load_template
 
-WORKFLOWS = Path(settings.__file__).parent / "workflows"
+WORKFLOWS = Path(leases.__file__).parent / "workflows"
+# Every module of the settings package: each workflow's, and the shared base.
+SETTINGS_MODULES = [
+    settings,
+    *(
+        importlib.import_module(f"dropzone.settings.{module.name}")
+        for module in pkgutil.iter_modules(settings.__path__)
+    ),
+]
 
 
 def _default(model: type[Any], name: str = "lease_seconds") -> int:
@@ -42,14 +53,14 @@ def _default(model: type[Any], name: str = "lease_seconds") -> int:
 # Each lease: where its length comes from, its default, and what it guards.
 LEASES: dict[str, tuple[int, tuple[LeaseGuard, ...]]] = {
     "SageMakerSubmitSettings.lease_seconds": (
-        _default(settings.SageMakerSubmitSettings),
-        settings.SAGEMAKER_SUBMIT_LEASE,
+        _default(sagemaker.SageMakerSubmitSettings),
+        sagemaker.SAGEMAKER_SUBMIT_LEASE,
     ),
-    "BedrockSettings.lease_seconds": (_default(settings.BedrockSettings), settings.BEDROCK_LEASE),
-    "EdgeSettings.lease_seconds": (_default(settings.EdgeSettings), settings.EDGE_LEASE),
+    "BedrockSettings.lease_seconds": (_default(bedrock.BedrockSettings), bedrock.BEDROCK_LEASE),
+    "EdgeSettings.lease_seconds": (_default(edge.EdgeSettings), edge.EDGE_LEASE),
     "PackagingSettings.lease_seconds": (
-        _default(settings.PackagingSettings),
-        settings.PACKAGING_LEASE,
+        _default(packaging.PackagingSettings),
+        packaging.PACKAGING_LEASE,
     ),
     "GreengrassDeployer.lease_seconds": (
         _default(rollout.GreengrassDeployer),
@@ -230,7 +241,8 @@ def test_every_place_that_takes_a_lease_declares_what_it_guards() -> None:
 def test_every_lease_setting_is_checked() -> None:
     with_lease = {
         f"{model.__name__}.lease_seconds"
-        for model in vars(settings).values()
+        for module in SETTINGS_MODULES
+        for model in vars(module).values()
         if isinstance(model, type)
         and issubclass(model, settings.EnvModel)
         and "lease_seconds" in model.model_fields

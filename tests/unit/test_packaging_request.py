@@ -14,7 +14,7 @@ from dropzone.models.greengrass import (
     parse_compiler_options,
 )
 from dropzone.models.packaging import PackagingRequest, parse_request
-from dropzone.settings import PackagingSettings
+from dropzone.settings.packaging import PackagingSettings
 from dropzone.workflows.edge.rollout import PackagedComponent
 from dropzone.workflows.packaging.rules import check_rollout, find_artifact, job_name_for
 from tests.support.packaging import (

@@ -25,7 +25,7 @@ from dropzone.clock import utcnow
 from dropzone.errors import InvalidInput, TransientError
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import logger, metrics
-from dropzone.settings import BedrockSettings
+from dropzone.settings.bedrock import BedrockSettings
 from dropzone.store.ledger import Ledger
 from dropzone.store.slots import ModelSlots
 from dropzone.store.spend import Admitted, SpendWindow

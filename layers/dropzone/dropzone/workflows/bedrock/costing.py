@@ -14,7 +14,7 @@ from typing import Any
 from dropzone.adapters.bedrock_runtime import BedrockRuntime
 from dropzone.errors import InvalidInput, Problem
 from dropzone.models.jobs import Job
-from dropzone.settings import BedrockSettings
+from dropzone.settings.bedrock import BedrockSettings
 from dropzone.workflows.bedrock.calibration import (
     NO_RECORDS,
     Calibration,

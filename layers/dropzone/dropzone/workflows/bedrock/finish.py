@@ -28,7 +28,7 @@ from dropzone.adapters.s3 import S3, parse_s3_uri
 from dropzone.clock import utcnow
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import logger, metrics
-from dropzone.settings import BedrockSettings
+from dropzone.settings.bedrock import BedrockSettings
 from dropzone.store.ledger import Ledger
 from dropzone.workflows.bedrock.estimate import (
     BATCH,

@@ -31,7 +31,7 @@ from dropzone.adapters.s3 import S3, parse_s3_uri
 from dropzone.errors import RetryLater, UnreadableMessage
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import logger, metrics
-from dropzone.settings import BedrockSettings
+from dropzone.settings.bedrock import BedrockSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.store.ledger import Ledger
 from dropzone.store.rate_buckets import RateBuckets

@@ -30,7 +30,7 @@ from dropzone.adapters.pricing import PriceList
 from dropzone.adapters.s3 import S3
 from dropzone.clock import utcnow
 from dropzone.observability import logger, metrics
-from dropzone.settings import REFRESHED_PRICES_KEY, BedrockPriceRefreshSettings
+from dropzone.settings.bedrock_prices import REFRESHED_PRICES_KEY, BedrockPriceRefreshSettings
 from dropzone.workflows.bedrock.price_sources import REFRESHED_SOURCE
 from dropzone.workflows.bedrock.prices import BATCH, CURRENCY, ON_DEMAND, PriceTable
 

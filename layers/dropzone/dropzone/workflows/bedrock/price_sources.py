@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -24,8 +25,11 @@ from dropzone.adapters.ssm import ParameterMissing, ParameterStore
 from dropzone.clock import utcnow
 from dropzone.errors import ConfigurationError
 from dropzone.observability import logger
-from dropzone.settings import REFRESHED_PRICES_KEY, BedrockSettings
+from dropzone.settings.bedrock_prices import REFRESHED_PRICES_KEY
 from dropzone.workflows.bedrock.prices import InvalidPriceTable, PriceTable
+
+if TYPE_CHECKING:  # the batch functions' settings: the price refresh does not build them
+    from dropzone.settings.bedrock import BedrockSettings
 
 CACHE_TTL = timedelta(minutes=5)
 MAX_TABLE_BYTES = 1_048_576

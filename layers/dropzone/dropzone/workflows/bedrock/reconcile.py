@@ -16,7 +16,7 @@ from dropzone.clock import utcnow
 from dropzone.errors import TransientError
 from dropzone.models.jobs import JobStatus
 from dropzone.observability import logger, metrics
-from dropzone.settings import BedrockSettings
+from dropzone.settings.bedrock import BedrockSettings
 from dropzone.workflows.bedrock.finish import wake_finish
 from dropzone.workflows.bedrock.rounds import deadline_passed
 from dropzone.workflows.bedrock.rules import KIND

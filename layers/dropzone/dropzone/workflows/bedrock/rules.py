@@ -13,7 +13,7 @@ from dropzone.clock import iso
 from dropzone.errors import InvalidInput
 from dropzone.models.jobs import Job, JobKind, JobStatus
 from dropzone.models.s3_events import key_parts
-from dropzone.settings import BedrockSettings
+from dropzone.settings.bedrock import BedrockSettings
 from dropzone.workflows.bedrock.plan import BatchLimits, Part
 from dropzone.workflows.bedrock.staging import RECORDS_NAME
 

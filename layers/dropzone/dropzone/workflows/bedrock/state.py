@@ -21,7 +21,7 @@ from dropzone.adapters.s3 import S3, ObjectMissing, parse_s3_uri
 from dropzone.errors import UnreadableMessage
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import logger
-from dropzone.settings import BedrockSettings
+from dropzone.settings.bedrock import BedrockSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.store.ledger import Ledger
 from dropzone.store.slots import ModelSlots

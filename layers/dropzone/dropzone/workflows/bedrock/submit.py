@@ -28,7 +28,7 @@ from dropzone.errors import ConfigurationError, InvalidInput
 from dropzone.models.jobs import Job, JobStatus, SourceObject
 from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys
 from dropzone.observability import logger, metrics
-from dropzone.settings import BedrockSettings
+from dropzone.settings.bedrock import BedrockSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.store.ledger import Ledger
 from dropzone.workflows.bedrock.costing import (

@@ -16,7 +16,7 @@ from typing import Any
 
 from dropzone import aws
 from dropzone.models.jobs import JobKind
-from dropzone.settings import EdgeSettings
+from dropzone.settings.edge import EdgeSettings
 from dropzone.store.devices import Devices, Registration
 from dropzone.store.ledger import Ledger
 from dropzone.workflows.edge.rules import ANSWERED, deployment_of, devices_of, newest_per_handle

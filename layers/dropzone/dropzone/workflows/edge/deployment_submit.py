@@ -32,7 +32,7 @@ from dropzone.models.edge import (
 from dropzone.models.jobs import Job, JobStatus, SourceObject
 from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys
 from dropzone.observability import metrics
-from dropzone.settings import EdgeSettings
+from dropzone.settings.edge import EdgeSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.store.devices import Devices
 from dropzone.store.ledger import Ledger

@@ -36,7 +36,7 @@ from dropzone.clock import iso, utcnow
 from dropzone.errors import InvalidInput, TransientError
 from dropzone.models.edge import HEARTBEAT_DETAIL_TYPE, HEARTBEAT_SOURCE
 from dropzone.observability import logger, metrics
-from dropzone.settings import EdgeEndpointSettings, EdgeSettings
+from dropzone.settings.edge import EdgeEndpointSettings, EdgeSettings
 from dropzone.store.devices import Devices
 from dropzone.store.edge_credentials import DeviceCredential, EdgeCredentials
 from dropzone.store.ledger import Ledger

@@ -21,7 +21,7 @@ from dropzone.clock import iso, utcnow
 from dropzone.errors import TransientError, UnreadableMessage
 from dropzone.models.jobs import Job
 from dropzone.observability import logger, metrics
-from dropzone.settings import GreengrassSettings
+from dropzone.settings.edge import GreengrassSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.store.ledger import Ledger
 from dropzone.workflows.edge import KIND

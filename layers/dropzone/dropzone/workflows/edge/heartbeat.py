@@ -37,7 +37,7 @@ from dropzone.models.edge import (
 )
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import logger, metrics
-from dropzone.settings import EdgeSettings
+from dropzone.settings.edge import EdgeSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.store.devices import Devices, HeartbeatApplied, HeartbeatUpdate, heartbeat_order
 from dropzone.store.ledger import Ledger

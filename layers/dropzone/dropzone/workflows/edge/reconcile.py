@@ -42,7 +42,7 @@ from dropzone.clock import iso, utcnow
 from dropzone.errors import TransientError
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import logger, metrics
-from dropzone.settings import EdgeReconcileSettings
+from dropzone.settings.edge import EdgeReconcileSettings
 from dropzone.store.ledger import Ledger
 from dropzone.workflows.edge import KIND
 from dropzone.workflows.edge.greengrass_progress import record_device, settle

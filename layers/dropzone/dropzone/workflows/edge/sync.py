@@ -28,7 +28,7 @@ from dropzone.clock import iso, utcnow
 from dropzone.errors import ConfigurationError, TransientError
 from dropzone.observability import logger, metrics
 from dropzone.ratelimit import Pacer
-from dropzone.settings import EdgeSettings
+from dropzone.settings.edge import EdgeSettings
 from dropzone.store.devices import Devices, device_key
 
 # The cursor is saved every this many devices as well as at the end, so a run cut short

@@ -30,7 +30,7 @@ from dropzone.errors import TransientError
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import logger, metrics
 from dropzone.ratelimit import Pacer
-from dropzone.settings import PackagingSettings
+from dropzone.settings.packaging import PackagingSettings
 from dropzone.store.ledger import Ledger
 from dropzone.workflows.edge.rollout import GreengrassDeployer, PackagedComponent
 from dropzone.workflows.job_metrics import emit_oldest_in_flight

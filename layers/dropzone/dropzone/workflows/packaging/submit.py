@@ -33,7 +33,7 @@ from dropzone.models.packaging import (
 )
 from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys
 from dropzone.observability import logger, metrics
-from dropzone.settings import PackagingSettings
+from dropzone.settings.packaging import PackagingSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.store.ledger import Ledger
 from dropzone.workflows.intake import claim, draft_job, head_of, with_head

@@ -14,7 +14,7 @@ from dropzone.adapters.s3 import S3
 from dropzone.clock import iso, utcnow
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.observability import logger, metrics
-from dropzone.settings import SageMakerReconcileSettings
+from dropzone.settings.sagemaker import SageMakerReconcileSettings
 from dropzone.store.ledger import Ledger
 from dropzone.workflows.job_metrics import emit_oldest_in_flight
 from dropzone.workflows.sagemaker.rules import KIND, failure_message

@@ -10,7 +10,7 @@ from dropzone.errors import TransientError
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.models.notifications import AsyncInferenceNotification, parse_sns_delivery
 from dropzone.observability import logger, metrics
-from dropzone.settings import SageMakerResultSettings
+from dropzone.settings.sagemaker import SageMakerResultSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.store.ledger import Ledger
 from dropzone.workflows.sagemaker.rules import KIND, service_ref

@@ -15,7 +15,7 @@ from dropzone.models.base import Model
 from dropzone.models.jobs import Job, JobKind
 
 if TYPE_CHECKING:
-    from dropzone.settings import SageMakerSubmitSettings
+    from dropzone.settings.sagemaker import SageMakerSubmitSettings
 
 KIND = JobKind.SAGEMAKER_ASYNC
 MAX_PAYLOAD_BYTES = 1024**3  # 1 GB, the service's limit for asynchronous payloads

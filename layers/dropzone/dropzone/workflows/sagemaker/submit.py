@@ -15,7 +15,7 @@ from dropzone.errors import InvalidInput
 from dropzone.models.jobs import Job, JobStatus, SourceObject
 from dropzone.models.s3_events import ObjectCreatedEvent, candidate_keys
 from dropzone.observability import logger, metrics
-from dropzone.settings import SageMakerSubmitSettings
+from dropzone.settings.sagemaker import SageMakerSubmitSettings
 from dropzone.sqs_batch import SqsMessage
 from dropzone.store.ledger import Ledger
 from dropzone.workflows.intake import claim, draft_job, head_of, with_head

@@ -15,7 +15,7 @@ from dropzone import aws
 from dropzone.adapters.eventbridge import EventBus
 from dropzone.models.jobs import Job
 from dropzone.observability import logger, metrics
-from dropzone.settings import StatusPublisherSettings
+from dropzone.settings.status import StatusPublisherSettings
 from dropzone.store.job_items import job_from_item
 from dropzone.workflows.job_metrics import emit_ended
 

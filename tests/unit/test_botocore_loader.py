@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -15,6 +16,7 @@ from botocore.exceptions import DataNotFoundError, UnknownServiceError
 from botocore.loaders import Loader
 
 from dropzone import aws, botocore_data
+from dropzone.adapters import bedrock_runtime, pricing
 from dropzone.botocore_loader import ServiceLoader, install
 
 TYPES = ("service-2", "endpoint-rule-set-1", "paginators-1", "waiters-2")
@@ -97,7 +99,19 @@ def test_each_service_botocore_lists_is_the_one_found_and_no_other() -> None:
 
 
 @pytest.mark.parametrize(
-    "service", ["no-such-service", "..", ".", "", "s3/../dynamodb", f"..{os.sep}botocore"]
+    "service",
+    [
+        "no-such-service",
+        "..",
+        ".",
+        "",
+        "s3/../dynamodb",
+        f"..{os.sep}botocore",
+        "S3",  # another spelling: refused, as botocore refuses it, on any disk
+        "__init__.py",  # files at the top of a search path (the layer's botocore_data)
+        "endpoints.json",
+        "_retry.json",
+    ],
 )
 def test_an_unknown_service_gets_botocore_refusal_word_for_word(service: str) -> None:
     reference = botocore_loader()
@@ -105,6 +119,21 @@ def test_an_unknown_service_gets_botocore_refusal_word_for_word(service: str) ->
     refused = outcome(ours, service, "service-2")
     assert refused[0] == "UnknownServiceError"
     assert refused == outcome(reference, service, "service-2")
+
+
+def test_a_stray_file_in_a_data_path_folder_is_refused_as_botocore_refuses_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "README").write_text("not a service")
+    (tmp_path / "notes.json").write_text("{}")
+    reference = botocore_loader()
+    reference.search_paths.insert(0, str(tmp_path))
+    ours = ServiceLoader.like(botocore_loader())
+    ours.search_paths.insert(0, str(tmp_path))
+    for name in ("README", "notes.json"):
+        refused = outcome(ours, name, "service-2")
+        assert refused[0] == "UnknownServiceError"
+        assert refused == outcome(reference, name, "service-2")
 
 
 def test_the_copy_shares_the_search_paths_so_a_folder_added_later_reaches_both() -> None:
@@ -150,6 +179,33 @@ def test_the_runtime_clients_are_created_without_listing_every_service(
     for service in SERVICES[:-1]:
         assert aws.client(service).meta.service_model.service_name == service
     assert aws.service_model("sagemaker-edge").service_name == "sagemaker-edge"
+    # The two clients made apart from aws.client: the Price List's, in its own region, and
+    # the CountTokens client, with its own timeouts. Each may be the first client made.
+    for made_apart in (pricing.price_list_client, bedrock_runtime.counting_client):
+        made_apart.cache_clear()
+        boto3.DEFAULT_SESSION = None
+        try:
+            assert made_apart().meta.service_model.service_name in ("pricing", "bedrock-runtime")
+        finally:
+            made_apart.cache_clear()
     session = boto3.DEFAULT_SESSION
     assert session is not None
     assert isinstance(session._session.get_component("data_loader"), ServiceLoader)
+
+
+def test_another_spelling_is_refused_even_on_a_disk_that_ignores_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a case-insensitive disk `S3/` opens `s3/`; botocore lists `s3` and refuses `S3`."""
+
+    def folded(path: str) -> str:
+        parts = path.split(os.sep)
+        return os.sep.join("s3" if part == "S3" else part for part in parts)
+
+    isdir, isfile, listdir = os.path.isdir, os.path.isfile, os.listdir
+    monkeypatch.setattr(os.path, "isdir", lambda path: isdir(folded(path)))
+    monkeypatch.setattr(os.path, "isfile", lambda path: isfile(folded(path)))
+    monkeypatch.setattr(os, "listdir", lambda path=".": listdir(folded(path)))
+    ours = ServiceLoader.like(botocore_loader())
+    assert ours._known("s3", "service-2")
+    assert not ours._known("S3", "service-2")

@@ -3,10 +3,11 @@
 To load one service's model, botocore's loader first lists every service on its data path,
 to refuse an unknown one: about 450 folders and 2,900 files checked, once for the API model
 and once for the endpoint rules, some 20 ms of CPU before a function's first client
-exists. `ServiceLoader` looks only in the folders of the service it is asked for. What it
-finds there is what botocore would load: the same search paths in the same order, the same
-latest version, the same extras. A service it cannot find there goes down botocore's own
-path, so the refusal and its message are botocore's.
+exists. `ServiceLoader` lists only the search paths themselves (once each) and looks only in
+the folders of the service it is asked for. What it finds there is what botocore would
+load: the same search paths in the same order, the same latest version, the same extras. A
+name that is not such a folder (a file, another spelling on a case-insensitive disk) goes
+down botocore's own path, so the refusal and its message are botocore's.
 """
 
 from __future__ import annotations
@@ -50,12 +51,26 @@ class ServiceLoader(Loader):
         return model
 
     def _known(self, service_name: str, type_name: str) -> bool:
-        """Whether some search path has a version of the service with this model type:
-        botocore's own test for each service it lists."""
+        """Whether some search path has a folder of this name, spelled exactly so, with a
+        version holding this model type: botocore's own test for each service it lists."""
+        folders = (os.path.join(path, service_name) for path in self.search_paths)
+        if not any(
+            service_name in self._entries(os.path.dirname(folder)) and os.path.isdir(folder)
+            for folder in folders
+        ):
+            return False
         try:
             return bool(self.list_api_versions(service_name, type_name))
-        except DataNotFoundError:
+        except (DataNotFoundError, OSError):
             return False
+
+    @instance_cache
+    def _entries(self, path: str) -> frozenset[str]:
+        """The names in one search path (none where it is missing or unreadable)."""
+        try:
+            return frozenset(os.listdir(path))
+        except OSError:
+            return frozenset()
 
 
 def _plain_name(service_name: str) -> bool:

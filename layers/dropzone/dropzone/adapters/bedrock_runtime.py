@@ -19,7 +19,6 @@ import json
 from functools import cache
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from botocore.model import Shape
@@ -66,7 +65,7 @@ class CountTokensRefused(Exception):
 @cache
 def counting_client() -> Any:
     """The container's bedrock-runtime client for CountTokens, created on first use."""
-    return boto3.client(SERVICE, config=COUNT_TOKENS_CONFIG)  # type: ignore[call-overload]
+    return aws.default_session().client(SERVICE, config=COUNT_TOKENS_CONFIG)  # type: ignore[call-overload]
 
 
 class BedrockRuntime:

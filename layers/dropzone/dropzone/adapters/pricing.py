@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
-import boto3
-
 from dropzone import aws
 from dropzone.observability import logger
 
@@ -23,7 +21,9 @@ PAGE_SIZE = 100  # GetProducts' MaxResults allows 1 to 100
 @cache
 def price_list_client() -> Any:
     """The container's Price List client, in the API's region."""
-    return boto3.client("pricing", region_name=PRICE_LIST_REGION, config=aws.RETRY_CONFIG)
+    return aws.default_session().client(
+        "pricing", region_name=PRICE_LIST_REGION, config=aws.RETRY_CONFIG
+    )
 
 
 class PriceList:

@@ -35,9 +35,9 @@ from dropzone.workflows.edge.greengrass_rules import (
 from dropzone.workflows.intake import claim
 from dropzone.workflows.rejection import rejected
 
-# What the roll-out's lease guards (see dropzone.settings): the claim, CreateDeployment,
-# then SUBMITTED, or a report and REJECTED; a request that could not be built, only the
-# report and REJECTED.
+# What the roll-out's lease guards (as in dropzone.settings' workflow modules): the claim,
+# CreateDeployment, then SUBMITTED, or a report and REJECTED; a request that could not be
+# built, only the report and REJECTED.
 ROLLOUT_LEASE = (
     LeaseGuard(
         "dropzone.workflows.edge.rollout.GreengrassDeployer.deploy",

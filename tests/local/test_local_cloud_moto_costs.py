@@ -8,16 +8,16 @@ import copy
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from dropzone_local.moto_expressions import copied_tree, update_expressions_at_lower_cost
 from dropzone_local.moto_requests import requests_at_lower_cost
-from tests.support.moto_tables import job_table, job_table_on_moto
+from tests.support.moto_tables import dynamodb_answer, job_table, job_table_on_moto
 
 TABLE = "jobs"
 # Dropzone's ledger transition, as it sends it: the same text every time, other values.
@@ -115,16 +115,10 @@ def _refused(expression: str, values: set[str]) -> dict[str, Any]:
 def _answers(paths: Callable[[], Any] | None) -> list[Any]:
     """What moto answers to `_calls()`, with the given paths in place or none."""
     with job_table_on_moto(TABLE, paths) as dynamodb:
-        answers: list[Any] = []
-        for operation, params in _calls():
-            try:
-                response = getattr(dynamodb, operation)(**params)
-            except ClientError as error:
-                answers.append(("error", error.response["Error"], error.response.get("Item")))
-            else:
-                response.pop("ResponseMetadata")
-                answers.append(("ok", response))
-        return answers
+        return [
+            dynamodb_answer(partial(getattr(dynamodb, operation), **params))
+            for operation, params in _calls()
+        ]
 
 
 @contextmanager

@@ -8,14 +8,14 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from contextlib import nullcontext
+from functools import partial
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from dropzone_local.moto_attribute_values import attribute_values_written_directly
 from dropzone_local.moto_requests import requests_at_lower_cost
-from tests.support.moto_tables import job_table_on_moto
+from tests.support.moto_tables import dynamodb_answer, job_table_on_moto
 
 TABLE = "jobs"
 
@@ -106,15 +106,10 @@ def _answers(paths: Callable[[], Any]) -> list[Any]:
             "after-call.dynamodb.*",
             lambda http_response, **_: bodies.append(http_response.content),
         )
-        answers: list[Any] = []
-        for operation, params in _calls():
-            try:
-                response = getattr(dynamodb, operation)(**params)
-            except ClientError as error:
-                answers.append(("error", error.response["Error"], error.response.get("Item")))
-            else:
-                response.pop("ResponseMetadata")
-                answers.append(("ok", response))
+        answers = [
+            dynamodb_answer(partial(getattr(dynamodb, operation), **params))
+            for operation, params in _calls()
+        ]
         return [*zip(answers, bodies, strict=True)]
 
 

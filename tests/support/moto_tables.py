@@ -33,3 +33,16 @@ def job_table_on_moto(
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         job_table(dynamodb, name)
         yield dynamodb
+
+
+def dynamodb_answer(call: Callable[[], Any]) -> tuple[Any, ...]:
+    """One DynamoDB call's answer as the moto-path tests compare them: ("ok", the response
+    without its metadata), or ("error", the error, the item a failed condition returned)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        response = call()
+    except ClientError as error:
+        return ("error", error.response["Error"], error.response.get("Item"))
+    response.pop("ResponseMetadata")
+    return ("ok", response)

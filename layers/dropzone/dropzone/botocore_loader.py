@@ -38,7 +38,7 @@ class ServiceLoader(Loader):
     def load_service_model(
         self, service_name: str, type_name: str, api_version: str | None = None
     ) -> Any:
-        if not _plain_name(service_name) or not self._known(service_name, type_name):
+        if not self._known(service_name, type_name):
             return super().load_service_model(service_name, type_name, api_version)
         if api_version is None:
             api_version = self.determine_latest_version(service_name, type_name)
@@ -52,11 +52,11 @@ class ServiceLoader(Loader):
 
     def _known(self, service_name: str, type_name: str) -> bool:
         """Whether some search path has a folder of this name, spelled exactly so, with a
-        version holding this model type: botocore's own test for each service it lists."""
-        folders = (os.path.join(path, service_name) for path in self.search_paths)
+        version holding this model type: botocore's own test for each service it lists.
+        (A listing holds no "", ".", ".." nor a name with a separator in it.)"""
         if not any(
-            service_name in self._entries(os.path.dirname(folder)) and os.path.isdir(folder)
-            for folder in folders
+            service_name in self._entries(path) and os.path.isdir(os.path.join(path, service_name))
+            for path in self.search_paths
         ):
             return False
         try:
@@ -71,15 +71,6 @@ class ServiceLoader(Loader):
             return frozenset(os.listdir(path))
         except OSError:
             return frozenset()
-
-
-def _plain_name(service_name: str) -> bool:
-    """A folder name botocore could list: no separator, not `.` or `..`."""
-    return (
-        bool(service_name)
-        and service_name not in (".", "..")
-        and not any(sep and sep in service_name for sep in (os.sep, os.altsep))
-    )
 
 
 def install(session: Session) -> ServiceLoader:

@@ -39,7 +39,8 @@ meaningful, never the absolute times.
    (shuffled, as Bedrock writes it) into one result file in input order, in a fresh
    interpreter: throughput in MB/s and peak RSS; target peak RSS <= 256 MB.
 
-    uv run python benchmarks/run.py [--runs 7] [--iterations 2000] [--tracing deployed|off]
+    scripts/uv.sh run python benchmarks/run.py [--runs 7] [--iterations 2000]
+                                    [--tracing deployed|off]
                                     [--only cold|warm|jsonl|bulk|results] [--jsonl-mb 100]
                                     [--jsonl-runs 5] [--rss-mb 100 1000]
                                     [--bulk-uploads 10000] [--bulk-chunk 50]

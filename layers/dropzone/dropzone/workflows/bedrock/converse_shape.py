@@ -316,9 +316,11 @@ class ConverseShape:
 
     @classmethod
     def load(cls, hint: Hint = lambda name: None) -> ConverseShape:
-        import botocore.session  # here, not at import: only Converse files need it
+        # Here, not at import: only Converse files need it. Through the session the clients
+        # share, so the model is found as theirs are and parsed once.
+        from dropzone.aws import service_model
 
-        model = botocore.session.get_session().get_service_model("bedrock-runtime")
+        model = service_model("bedrock-runtime")
         request = model.operation_model("Converse").input_shape
         assert request is not None
         return cls(request, hint)

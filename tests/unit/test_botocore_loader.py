@@ -1,11 +1,15 @@
-"""dropzone.botocore_loader: the models botocore would load, without listing every service.
+"""dropzone.botocore_loader: the models botocore would load, without listing every service
+and without an OrderedDict per JSON object.
 
-Every comparison is against botocore's own Loader over the same search paths."""
+Every comparison is against botocore's own Loader over the same search paths, key order
+included."""
 
 from __future__ import annotations
 
+import gzip
 import os
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +17,11 @@ import boto3
 import botocore.session
 import pytest
 from botocore.exceptions import DataNotFoundError, UnknownServiceError
-from botocore.loaders import Loader
+from botocore.loaders import JSONFileLoader, Loader
 
 from dropzone import aws, botocore_data
 from dropzone.adapters import bedrock_runtime, pricing
-from dropzone.botocore_loader import ServiceLoader, install
+from dropzone.botocore_loader import PlainJSONFileLoader, ServiceLoader, install
 
 TYPES = ("service-2", "endpoint-rule-set-1", "paginators-1", "waiters-2")
 # Every service Dropzone makes a client for, plus one whose paginators carry SDK extras.
@@ -47,9 +51,19 @@ def botocore_loader() -> Loader:
     return botocore.session.Session().get_component("data_loader")
 
 
+def ordered(data: Any) -> Any:
+    """`data` with every mapping as a list of its (key, value) pairs: equal only when the
+    keys come in the same order (an OrderedDict equals a dict in any order)."""
+    if isinstance(data, Mapping):
+        return [(key, ordered(value)) for key, value in data.items()]
+    if isinstance(data, list):
+        return [ordered(item) for item in data]
+    return data
+
+
 def outcome(loader: Loader, *args: Any) -> Any:
     try:
-        return ("model", loader.load_service_model(*args))
+        return ("model", ordered(loader.load_service_model(*args)))
     except (DataNotFoundError, UnknownServiceError) as error:
         return (type(error).__name__, str(error))
 
@@ -75,6 +89,47 @@ def test_a_model_at_each_api_version_is_the_one_botocore_loads(service: str) -> 
         assert outcome(ours, service, "service-2", version) == outcome(
             reference, service, "service-2", version
         )
+
+
+@pytest.mark.parametrize("name", ["endpoints", "partitions", "sdk-default-configuration", "_retry"])
+def test_the_data_every_client_reads_is_the_one_botocore_loads(name: str) -> None:
+    reference = botocore_loader()
+    ours = ServiceLoader.like(botocore_loader())
+    assert ordered(ours.load_data(name)) == ordered(reference.load_data(name))
+
+
+def test_objects_are_read_into_plain_dicts_where_botocore_builds_ordered_ones() -> None:
+    reference = botocore_loader()
+    ours = ServiceLoader.like(reference)
+    assert type(reference.file_loader) is JSONFileLoader
+    assert isinstance(ours.file_loader, PlainJSONFileLoader)
+    theirs, mine = reference.load_data("endpoints"), ours.load_data("endpoints")
+    assert type(theirs) is OrderedDict and type(theirs["partitions"][0]) is OrderedDict
+    assert type(mine) is dict and type(mine["partitions"][0]) is dict
+
+
+def test_a_gzipped_model_and_a_missing_file_are_read_as_botocore_reads_them(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "packed.json.gz").write_bytes(gzip.compress(rb'{"b": 1, "a": ["\u00e9"]}'))
+    (tmp_path / "both.json").write_text('{"from": "json"}')
+    (tmp_path / "both.json.gz").write_bytes(gzip.compress(b'{"from": "gz"}'))
+    for name in ("packed", "both", "missing"):
+        path = str(tmp_path / name)
+        expected = JSONFileLoader().load_file(path)
+        assert ordered(PlainJSONFileLoader().load_file(path)) == ordered(expected)
+    assert PlainJSONFileLoader().load_file(str(tmp_path / "packed")) == {"b": 1, "a": ["é"]}
+    assert PlainJSONFileLoader().load_file(str(tmp_path / "missing")) is None
+
+
+def test_a_file_loader_other_than_botocore_own_is_kept() -> None:
+    class Custom(JSONFileLoader):
+        pass
+
+    custom = Custom()
+    reference = botocore_loader()
+    reference.file_loader = custom
+    assert ServiceLoader.like(reference).file_loader is custom
 
 
 @pytest.mark.parametrize("type_name", TYPES)

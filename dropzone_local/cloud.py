@@ -23,7 +23,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import boto3
 
@@ -61,7 +61,15 @@ StatusListener = Callable[[dict[str, Any]], None]
 
 
 class LocalCloud(StandIns):
-    """The stack of template.yaml, provisioned on moto, driven in-process."""
+    """The stack of template.yaml, provisioned on moto, driven in-process.
+
+    Open one at a time, with `with`: moto's mock, the environment, the clock and the patches
+    it installs are the whole process's. Configuring one before opening it (its stand-ins'
+    faults, endpoints' failures) is fine; reaching its services is not, since outside the
+    `with` block boto3 would reach whatever account the machine's credentials name.
+    """
+
+    _open: ClassVar[LocalCloud | None] = None  # the one open in this process
 
     def __init__(
         self,
@@ -97,15 +105,39 @@ class LocalCloud(StandIns):
         self._exit = ExitStack()
         self._clients: dict[str, Any] = {}
         self._function_clients: dict[str, Any] = {}
+        self._closed = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def __enter__(self) -> LocalCloud:
+        if LocalCloud._open is not None:
+            which = "This" if LocalCloud._open is self else "Another"
+            raise RuntimeError(
+                f"{which} LocalCloud is already open in this process. moto's mock, the "
+                "environment, the clock and LocalCloud's patches are process-wide: close it "
+                "(leave its `with` block) before opening one."
+            )
+        if self._closed:
+            raise RuntimeError("This LocalCloud was closed; make a new one to start again.")
+        LocalCloud._open = self
+        self._exit.callback(self._closing)
         try:
             return self._enter()
         except BaseException:
             self._exit.close()  # undo whatever was set up: moto, environment, clients, clock
             raise
+
+    def _closing(self) -> None:
+        self._closed = True
+        LocalCloud._open = None
+
+    def _require_open(self) -> None:
+        if LocalCloud._open is not self:
+            state = "was closed" if self._closed else "is not open"
+            raise RuntimeError(
+                f"This LocalCloud {state}: use it inside `with LocalCloud() as cloud:`. "
+                "Outside that block, boto3 would reach real AWS."
+            )
 
     def _enter(self) -> LocalCloud:
         from moto import mock_aws
@@ -164,6 +196,7 @@ class LocalCloud(StandIns):
         return self._stack.parameter(name)
 
     def client(self, service: str) -> Any:
+        self._require_open()
         if service not in self._clients:
             extra = {}
             if service == "dynamodbstreams":  # moto answers only the classic endpoint
@@ -345,6 +378,7 @@ class LocalCloud(StandIns):
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         """Run a function's real handler with its template environment."""
+        self._require_open()
         function = self._stack.functions[logical_id]
         self.invocations.append((logical_id, event))
         started, failed = time.perf_counter(), True

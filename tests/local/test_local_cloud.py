@@ -11,6 +11,7 @@ import pytest
 from dropzone.models.jobs import JobStatus
 from dropzone_local import demo
 from dropzone_local.cloud import LocalCloud
+from dropzone_local.record_faults import Fault
 from tests.support.docs import page
 from tests.support.stack_copy import copy_stack
 
@@ -118,3 +119,38 @@ def test_parameters_cloudformation_would_refuse_are_refused(
     ):
         pass
     assert reason in str(refused.value)
+
+
+def test_a_cloud_that_is_not_open_refuses_to_reach_any_service() -> None:
+    # Given a LocalCloud configured but never opened
+    cloud = LocalCloud(function_environment=QUIET)
+    cloud.record_faults.add("marker", Fault.throttling())  # configuring it is fine
+    # Then nothing reaches a service: boto3 would reach real AWS from here
+    for reach in (
+        lambda: cloud.client("s3"),
+        lambda: cloud.function_client("dynamodb"),
+        lambda: cloud.invoke("StatusPublisherFunction", {"Records": []}),
+    ):
+        with pytest.raises(RuntimeError, match=r"is not open: use it inside `with LocalCloud"):
+            reach()
+
+
+def test_only_one_cloud_is_open_at_a_time_and_a_closed_one_stays_closed() -> None:
+    first = LocalCloud(function_environment=QUIET)
+    with first:
+        first.add_endpoint("churn-model")
+        # A second, or the same one again, is refused while it is open, and changes nothing
+        with pytest.raises(RuntimeError, match="Another LocalCloud is already open"):
+            LocalCloud(function_environment=QUIET).__enter__()
+        with pytest.raises(RuntimeError, match="This LocalCloud is already open"):
+            first.__enter__()
+        first.put_object("sagemaker-async/churn-model/in.json", b'{"rows": [[1]]}')
+        first.run_until_idle()
+        assert [job.status for job in first.jobs()] == [JobStatus.SUCCEEDED]
+    # Once closed, it refuses services and reopening; a new one opens
+    with pytest.raises(RuntimeError, match="This LocalCloud was closed: use it inside"):
+        first.client("s3")
+    with pytest.raises(RuntimeError, match="was closed; make a new one"):
+        first.__enter__()
+    with LocalCloud(function_environment=QUIET) as second:
+        assert second.jobs() == []

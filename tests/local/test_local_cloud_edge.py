@@ -238,6 +238,9 @@ def test_a_failed_provisioning_leaves_nothing_behind(tmp_path: Path) -> None:
     # When provisioning fails
     with pytest.raises(Exception, match="Nope"), LocalCloud(broken):
         pass
+    # and the failed one does not count as open: the next attempt gets as far again
+    with pytest.raises(Exception, match="Nope"), LocalCloud(broken):
+        pass
     # Then no moto, fake credentials or moved clock are left behind
     assert abs(clock.utcnow() - datetime.now(UTC)) < timedelta(seconds=5)
     assert os.environ.get("AWS_ACCESS_KEY_ID") != "local"

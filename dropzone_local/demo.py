@@ -230,10 +230,19 @@ def main(argv: list[str] | None = None) -> int:
         cloud.add_endpoint(
             "fraud-model", failure_reason="ModelError: feature 'merchant' is missing from the input"
         )
+        declared = [
+            name
+            for name, resource in cloud.template["Resources"].items()
+            if resource["Type"] == "AWS::Serverless::Function"
+        ]
+        off = sorted(set(declared) - set(cloud.functions))
         print(
-            f"  stack from template.yaml: {len(cloud.functions)} functions, "
-            f"drop zone s3://{cloud.dropzone_bucket}, results s3://{cloud.results_bucket}"
+            f"  stack from template.yaml: {len(cloud.functions)} of its {len(declared)} "
+            f"functions, drop zone s3://{cloud.dropzone_bucket}, "
+            f"results s3://{cloud.results_bucket}"
         )
+        if off:
+            print(f"  off until a parameter turns them on: {', '.join(off)}")
         cloud.add_packaging_project(PROJECT)
         cloud.add_core_devices(CORE, ["line-3-core"])
         cloud.add_device(FLEET, "cam-1")

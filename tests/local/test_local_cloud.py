@@ -23,6 +23,10 @@ def test_the_demo_scenario_passes(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "PASS" in out
     assert re.search(r"status events published: (\d+) for \1 transitions ok", out)
+    # it counts the functions it runs against the template's, and names the ones left off
+    on, declared = map(int, re.findall(r"template.yaml: (\d+) of its (\d+) functions", out)[0])
+    off = re.findall(r"off until a parameter turns them on: (.+)", out)[0].split(", ")
+    assert on + len(off) == declared and "BedrockOnDemandFunction" in off
     assert "Bedrock jobs in flight at most: 2 ok" in out
     # the getting-started page shows the Bedrock cost lines as the demo prints them
     shown = page("getting-started.md").split("  Bedrock cost:", 1)[1].split("\n\n", 1)[0]

@@ -69,7 +69,7 @@ parliament: ## parliament on every IAM policy document of the SAM-expanded templ
 	$(PARLIAMENT_PYTHON) scripts/check_policies.py --sam-cli-version $(SAM_CLI_VERSION) $(TEMPLATES)
 
 docs: setup ## Build the documentation into site/ (mkdocs build --strict: any warning fails)
-	$(UV) run mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(UV) run mkdocs build --strict
 
 docs-serve: setup ## Serve the documentation at http://127.0.0.1:8000, rebuilding on change
 	$(UV) run mkdocs serve

@@ -52,6 +52,7 @@ meaningful, never the absolute times.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -121,11 +122,16 @@ def last_json(stdout: str) -> Any:
 
 
 LAYER_MOUNT = "/opt/python/"  # where Lambda mounts the layer's python/ directory
-RECORDINGS = Path(tempfile.mkdtemp(prefix="dropzone-bench-cold-"))
+
+
+@functools.cache
+def recordings_dir() -> Path:
+    """Where the cold children read their recordings: made on first use, not at import."""
+    return Path(tempfile.mkdtemp(prefix="dropzone-bench-cold-"))
 
 
 def cold_script(recording: dict[str, Any], side: str) -> str:
-    path = RECORDINGS / f"{recording['function']}.json"
+    path = recordings_dir() / f"{recording['function']}.json"
     if not path.exists():
         path.write_text(json.dumps(recording), encoding="utf-8")
     return _PREAMBLE + cold.child_source(recording, path, side, RETRY_CONFIG, T0_MARKER)
@@ -215,7 +221,10 @@ def paired_ratio(function: list[float], baseline: list[float]) -> float:
     that ran right before or after it. A busy spell of the machine slows both of a pair, so
     it moves this far less than a ratio of the two sides' medians."""
     if len(function) != len(baseline) or not function:
-        raise ValueError(f"{len(function)} function and {len(baseline)} baseline samples")
+        raise ValueError(
+            f"{len(function)} function and {len(baseline)} baseline samples: "
+            "expected one baseline sample per function sample, and at least one"
+        )
     return statistics.median(f / b for f, b in zip(function, baseline, strict=True))
 
 

@@ -110,12 +110,13 @@ class LocalCloud(StandIns):
     # -- lifecycle -----------------------------------------------------------------------
 
     def __enter__(self) -> LocalCloud:
+        if LocalCloud._open is self:
+            raise RuntimeError("This LocalCloud is already open: use the one you have.")
         if LocalCloud._open is not None:
-            which = "This" if LocalCloud._open is self else "Another"
             raise RuntimeError(
-                f"{which} LocalCloud is already open in this process. moto's mock, the "
+                "Another LocalCloud is already open in this process. moto's mock, the "
                 "environment, the clock and LocalCloud's patches are process-wide: close it "
-                "(leave its `with` block) before opening one."
+                "(leave its `with` block, or call its close()) before opening one."
             )
         if self._closed:
             raise RuntimeError("This LocalCloud was closed; make a new one to start again.")
@@ -127,8 +128,15 @@ class LocalCloud(StandIns):
             self._exit.close()  # undo whatever was set up: moto, environment, clients, clock
             raise
 
+    def close(self) -> None:
+        """Undo what opening did (moto, the environment, the clock, the patches), as leaving
+        the `with` block does. Closing a cloud that is not open does nothing."""
+        self._exit.close()
+
     def _closing(self) -> None:
         self._closed = True
+        self._clients.clear()
+        self._function_clients.clear()
         LocalCloud._open = None
 
     def _require_open(self) -> None:
@@ -173,7 +181,7 @@ class LocalCloud(StandIns):
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._exit.close()
+        self.close()
 
     # -- what a user does ----------------------------------------------------------------
 
@@ -207,6 +215,7 @@ class LocalCloud(StandIns):
     def function_client(self, service: str) -> Any:
         """The client a function's collaborators get for a service: the stand-in for what
         moto lacks, else moto's. Handed to each handler's factory (`aws.ClientSource`)."""
+        self._require_open()
         return self._function_clients.get(service) or self.client(service)
 
     def add_endpoint(self, name: str, *, failure_reason: str | None = None) -> None:

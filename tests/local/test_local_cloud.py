@@ -15,6 +15,7 @@ from dropzone_local.record_faults import Fault
 from tests.support.docs import page
 from tests.support.stack_copy import copy_stack
 
+ROOT = Path(__file__).resolve().parents[2]
 QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}
 
 
@@ -25,8 +26,10 @@ def test_the_demo_scenario_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert re.search(r"status events published: (\d+) for \1 transitions ok", out)
     # it counts the functions it runs against the template's, and names the ones left off
     on, declared = map(int, re.findall(r"template.yaml: (\d+) of its (\d+) functions", out)[0])
+    assert declared == len(list(ROOT.glob("functions/*/app.py")))  # the benchmarks' count
     off = re.findall(r"off until a parameter turns them on: (.+)", out)[0].split(", ")
-    assert on + len(off) == declared and "BedrockOnDemandFunction" in off
+    assert on + len(off) == declared and 0 < len(off) < declared
+    assert "BedrockOnDemandFunction" in off and "SageMakerSubmitFunction" not in off
     assert "Bedrock jobs in flight at most: 2 ok" in out
     # the getting-started page shows the Bedrock cost lines as the demo prints them
     shown = page("getting-started.md").split("  Bedrock cost:", 1)[1].split("\n\n", 1)[0]
@@ -143,18 +146,28 @@ def test_only_one_cloud_is_open_at_a_time_and_a_closed_one_stays_closed() -> Non
     first = LocalCloud(function_environment=QUIET)
     with first:
         first.add_endpoint("churn-model")
+        given = list(first._function_clients)  # the stand-ins and wrapped clients handed out
         # A second, or the same one again, is refused while it is open, and changes nothing
         with pytest.raises(RuntimeError, match="Another LocalCloud is already open"):
             LocalCloud(function_environment=QUIET).__enter__()
-        with pytest.raises(RuntimeError, match="This LocalCloud is already open"):
+        with pytest.raises(RuntimeError, match="This LocalCloud is already open: use the one"):
             first.__enter__()
         first.put_object("sagemaker-async/churn-model/in.json", b'{"rows": [[1]]}')
         first.run_until_idle()
         assert [job.status for job in first.jobs()] == [JobStatus.SUCCEEDED]
     # Once closed, it refuses services and reopening; a new one opens
+    assert {"sqs", "bedrock", "sagemaker-runtime", "pricing"} <= set(given)
+    for service in [*given, "s3", "dynamodb"]:
+        with pytest.raises(RuntimeError, match="This LocalCloud was closed: use it inside"):
+            first.function_client(service)
     with pytest.raises(RuntimeError, match="This LocalCloud was closed: use it inside"):
         first.client("s3")
     with pytest.raises(RuntimeError, match="was closed; make a new one"):
         first.__enter__()
-    with LocalCloud(function_environment=QUIET) as second:
-        assert second.jobs() == []
+    # close() is leaving the block: the next cloud opens, and closing twice is harmless
+    second = LocalCloud(function_environment=QUIET).__enter__()
+    assert second.jobs() == []
+    second.close()
+    second.close()
+    with LocalCloud(function_environment=QUIET) as third:
+        assert third.jobs() == []

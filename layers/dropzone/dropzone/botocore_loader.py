@@ -19,6 +19,7 @@ endpoints.json (1.25 MB) takes about half the CPU time.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable
 from typing import IO, Any
@@ -26,6 +27,8 @@ from typing import IO, Any
 from botocore.exceptions import DataNotFoundError
 from botocore.loaders import JSONFileLoader, Loader, instance_cache
 from botocore.session import Session
+
+logger = logging.getLogger("botocore.loaders")
 
 
 class PlainJSONFileLoader(JSONFileLoader):
@@ -37,6 +40,7 @@ class PlainJSONFileLoader(JSONFileLoader):
             return None
         with open_method(full_path, "rb") as file:
             payload = file.read().decode("utf-8")
+        logger.debug("Loading JSON file: %s", full_path)  # as botocore's reader logs it
         return json.loads(payload)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from dropzone.models.jobs import Job, JobStatus
 from dropzone.workflows.bedrock.estimate import cost_text, estimate_range
 from dropzone_local.cloud import LocalCloud
+from dropzone_local.template import FUNCTION, resources_of_type
 
 QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true"}
 
@@ -230,11 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         cloud.add_endpoint(
             "fraud-model", failure_reason="ModelError: feature 'merchant' is missing from the input"
         )
-        declared = [
-            name
-            for name, resource in cloud.template["Resources"].items()
-            if resource["Type"] == "AWS::Serverless::Function"
-        ]
+        declared = resources_of_type(cloud.template, FUNCTION)
         off = sorted(set(declared) - set(cloud.functions))
         print(
             f"  stack from template.yaml: {len(cloud.functions)} of its {len(declared)} "

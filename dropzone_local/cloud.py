@@ -141,9 +141,9 @@ class LocalCloud(StandIns):
 
     def _require_open(self) -> None:
         if LocalCloud._open is not self:
-            state = "was closed" if self._closed else "is not open"
+            state = "was closed: make a new one and" if self._closed else "is not open:"
             raise RuntimeError(
-                f"This LocalCloud {state}: use it inside `with LocalCloud() as cloud:`. "
+                f"This LocalCloud {state} use it inside `with LocalCloud() as cloud:`. "
                 "Outside that block, boto3 would reach real AWS."
             )
 
@@ -353,6 +353,7 @@ class LocalCloud(StandIns):
         in time order, and what it sets moving is delivered before the next one; messages a
         function postponed come back once their time has passed. At the end every device
         sends its periodic heartbeat. Returns the number of scheduled runs."""
+        self._require_open()  # before the clock moves
         if delta < timedelta(0):
             raise ValueError("the clock only moves forward")
         start = clock.utcnow()

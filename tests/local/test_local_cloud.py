@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from dropzone import clock
 from dropzone.models.jobs import JobStatus
 from dropzone_local import demo
 from dropzone_local.cloud import LocalCloud
@@ -137,9 +139,11 @@ def test_a_cloud_that_is_not_open_refuses_to_reach_any_service() -> None:
         lambda: cloud.client("s3"),
         lambda: cloud.function_client("dynamodb"),
         lambda: cloud.invoke("StatusPublisherFunction", {"Records": []}),
+        lambda: cloud.advance(timedelta(hours=3)),
     ):
         with pytest.raises(RuntimeError, match=r"is not open: use it inside `with LocalCloud"):
             reach()
+    assert abs(clock.utcnow() - datetime.now(UTC)) < timedelta(seconds=5)  # the clock stayed
 
 
 def test_only_one_cloud_is_open_at_a_time_and_a_closed_one_stays_closed() -> None:
@@ -158,9 +162,9 @@ def test_only_one_cloud_is_open_at_a_time_and_a_closed_one_stays_closed() -> Non
     # Once closed, it refuses services and reopening; a new one opens
     assert {"sqs", "bedrock", "sagemaker-runtime", "pricing"} <= set(given)
     for service in [*given, "s3", "dynamodb"]:
-        with pytest.raises(RuntimeError, match="This LocalCloud was closed: use it inside"):
+        with pytest.raises(RuntimeError, match="was closed: make a new one and use it inside"):
             first.function_client(service)
-    with pytest.raises(RuntimeError, match="This LocalCloud was closed: use it inside"):
+    with pytest.raises(RuntimeError, match="was closed: make a new one and use it inside"):
         first.client("s3")
     with pytest.raises(RuntimeError, match="was closed; make a new one"):
         first.__enter__()
